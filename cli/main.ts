@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+/** The darkhook command: parses arguments, runs one subcommand, maps errors to exit codes. */
+import { CommanderError } from 'commander';
+import { CliError } from '../errors/index.js';
+import { EXIT, exitCodeFor, formatError } from './exit-codes.js';
+import { buildProgram } from './program.js';
+
+async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram((text) => process.stdout.write(`${text}\n`));
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end through here with exit code 0; usage errors were already printed.
+      if (err.exitCode === 0) return EXIT.ok;
+      const usage = new CliError('ERR_CLI_USAGE', err.message.replace(/^error: /, ''));
+      process.stderr.write(`${formatError(usage)}\n`);
+      return EXIT.usage;
+    }
+    process.stderr.write(`${formatError(err)}\n`);
+    return exitCodeFor(err);
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,59 @@
+/** Builds the commander program: global flags and the subcommand groups. */
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { CliError } from '../errors/index.js';
+import { createRootLogger } from './logger.js';
+import type { CliContext } from './context.js';
+import { registerPki } from './commands/pki.js';
+
+const PACKAGE_JSON = new URL('../../package.json', import.meta.url);
+
+/** The package version, read from package.json. */
+export function packageVersion(): string {
+  const parsed = JSON.parse(readFileSync(PACKAGE_JSON, 'utf8')) as { version: string };
+  return parsed.version;
+}
+
+/** Groups that later milestones fill in; they exist now so `--help` shows the whole shape. */
+const PLANNED: ReadonlyArray<readonly [string, string]> = [
+  ['fabric', 'run and manage the embedded Ziti-compatible fabric (controller + edge router)'],
+  ['enroll', 'turn a one-time enrollment JWT into an identity file'],
+  ['send', 'sign and deliver webhooks over the fabric'],
+  ['receive', 'run the receiver sidecar (verify, store, forward to Jenkins/Slack/Jira)'],
+  ['messages', 'inspect, resubmit and purge stored messages'],
+  ['demo', 'start an embedded fabric, a receiver and a sender, and deliver signed webhooks end to end'],
+];
+
+/** Create the program; `getContext` is resolved lazily after global options are parsed. */
+export function buildProgram(out: (text: string) => void): Command {
+  const program = new Command('darkhook')
+    .description('zero-trust webhooks over an OpenZiti overlay: no inbound port on the receiver')
+    .version(packageVersion(), '-V, --version')
+    .option('--log-level <level>', 'log level: fatal, error, warn, info, debug, trace, silent', 'info')
+    .option('--json', 'print results as JSON', false)
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => out(s.replace(/\n$/, '')), writeErr: (s) => process.stderr.write(s) });
+
+  let ctx: CliContext | undefined;
+  const context = (): CliContext => {
+    if (ctx === undefined) {
+      const opts = program.opts<{ logLevel: string; json: boolean }>();
+      ctx = { log: createRootLogger({ level: opts.logLevel, json: opts.json }), json: opts.json, out };
+    }
+    return ctx;
+  };
+
+  registerPki(program, context);
+  for (const [name, summary] of PLANNED) {
+    program
+      .command(name)
+      .description(`${summary} (not built yet)`)
+      .allowUnknownOption(true)
+      .allowExcessArguments(true)
+      .action(() => {
+        throw new CliError('ERR_CLI_NOT_IMPLEMENTED', `"darkhook ${name}" is not built yet`);
+      });
+  }
+  return program;
+}

@@ -1,0 +1,43 @@
+/** darkhook's error classes: one coded base class and one subclass per area. */
+import { ERROR_CATALOGUE, type ErrorCode } from './catalogue.js';
+
+/** Options shared by every darkhook error. */
+export interface DarkhookErrorOptions {
+  /** The error that caused this one, kept for diagnosis. */
+  readonly cause?: unknown;
+  /** Overrides the catalogue hint for this instance. */
+  readonly hint?: string;
+}
+
+/**
+ * Base of every error darkhook throws on purpose. Branch on `code`, never on `message`.
+ * Messages never contain keys, certificates, tokens or webhook secrets.
+ */
+export class DarkhookError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string;
+
+  constructor(code: ErrorCode, message: string, options: DarkhookErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.hint = options.hint ?? ERROR_CATALOGUE[code].hint;
+  }
+
+  /** A log-safe view: code, name, message and hint; never the cause's secrets. */
+  toJSON(): { name: string; code: ErrorCode; message: string; hint: string } {
+    return { name: this.name, code: this.code, message: this.message, hint: this.hint };
+  }
+}
+
+/** A caller passed a bad or unknown option; `message` names the option path. */
+export class OptionError extends DarkhookError {}
+
+/** A file could not be found, read or written. */
+export class FileError extends DarkhookError {}
+
+/** Certificates, keys, CSRs, identity files and enrollment tokens. */
+export class PkiError extends DarkhookError {}
+
+/** The command line was used wrongly. */
+export class CliError extends DarkhookError {}

@@ -5,6 +5,7 @@ import { CliError } from '../errors/index.js';
 import { createRootLogger } from './logger.js';
 import type { CliContext } from './context.js';
 import { registerPki } from './commands/pki.js';
+import { registerSign } from './commands/sign.js';
 
 const PACKAGE_JSON = new URL('../../package.json', import.meta.url);
 
@@ -45,6 +46,7 @@ export function buildProgram(out: (text: string) => void): Command {
   };
 
   registerPki(program, context);
+  registerSign(program, context);
   for (const [name, summary] of PLANNED) {
     program
       .command(name)

@@ -33,6 +33,14 @@ export const ERROR_CATALOGUE = {
   ERR_PKI_JWT_METHOD_UNSUPPORTED: { hint: 'only the ott enrollment method is supported' },
   ERR_PKI_JWT_ALG_UNSUPPORTED: { hint: 'the token uses an algorithm other than ES256/ES384/ES512/RS256' },
 
+  // ziti: channel codec (ERR_ZITI_CODEC_*)
+
+  // ziti: end-to-end encryption (ERR_ZITI_E2E_*)
+
+  // ziti: controller REST, enrollment, edge-router links, dial/bind (ERR_ZITI_*)
+
+  // webhooks: signatures, timestamps, batch envelopes (ERR_WEBHOOK_*)
+
   // cli
   ERR_CLI_USAGE: { hint: 'see `darkhook --help`' },
   ERR_CLI_NOT_IMPLEMENTED: { hint: 'this command is planned but not built yet' },

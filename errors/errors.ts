@@ -39,5 +39,21 @@ export class FileError extends DarkhookError {}
 /** Certificates, keys, CSRs, identity files and enrollment tokens. */
 export class PkiError extends DarkhookError {}
 
+/** The OpenZiti SDK: channel codec, controller REST, edge-router links, dial/bind, E2E crypto. */
+export class ZitiError extends DarkhookError {}
+
+/**
+ * Webhook signing, verification and envelopes. `statusCode` is the HTTP status a receiver answers
+ * with when this error rejects a request (e.g. 401 for a bad signature).
+ */
+export class WebhookError extends DarkhookError {
+  readonly statusCode: number;
+
+  constructor(code: ErrorCode, message: string, options: DarkhookErrorOptions & { readonly statusCode?: number } = {}) {
+    super(code, message, options);
+    this.statusCode = options.statusCode ?? 400;
+  }
+}
+
 /** The command line was used wrongly. */
 export class CliError extends DarkhookError {}

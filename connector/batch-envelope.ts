@@ -1,0 +1,170 @@
+/** The batch envelope: one signed HTTP request carrying many events, each with its own id, type, time and exact body bytes. */
+import { WebhookError } from '../errors/index.js';
+import { decodeBase64Strict } from './base64.js';
+import { integerOption, rejectUnknownKeys } from './options.js';
+
+/** Media type of a batch request body (JSON; each event body is base64 so any bytes survive). */
+export const BATCH_CONTENT_TYPE = 'application/vnd.darkhook.batch+json';
+/** Envelope format version written by `encodeBatch` and the only one `decodeBatch` accepts. */
+export const BATCH_ENVELOPE_VERSION = 1;
+/** Most events in one batch unless configured otherwise (the sender flushes at this many). */
+export const DEFAULT_MAX_BATCH_EVENTS = 500;
+/** Largest encoded batch in bytes unless configured otherwise: 16 MiB. */
+export const DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024;
+
+/** One event inside a batch. */
+export interface BatchEvent {
+  /** The event's own id (idempotency key): non-empty, no `.`, the same rule as `webhook-id`. */
+  id: string;
+  /** Event type, e.g. `push` or `invoice.paid`; non-empty. */
+  type: string;
+  /** When the event happened: integer seconds since the epoch. */
+  timestamp: number;
+  /** The event body, byte for byte (may be binary). */
+  body: Buffer;
+  /** Optional per-event headers to replay downstream, e.g. `content-type` or `x-github-event`. */
+  headers?: Record<string, string>;
+}
+
+/** Options of `encodeBatch`. */
+export interface EncodeBatchOptions {
+  /** Most events allowed; default `DEFAULT_MAX_BATCH_EVENTS` (500). */
+  readonly maxEvents?: number;
+  /** Largest encoded body in bytes; default `DEFAULT_MAX_BATCH_BYTES` (16 MiB). */
+  readonly maxBytes?: number;
+}
+
+/** Limits of `decodeBatch`; a receiver sets them from its route configuration. */
+export interface DecodeBatchLimits {
+  /** Most events accepted; default `DEFAULT_MAX_BATCH_EVENTS` (500). */
+  readonly maxEvents?: number;
+  /** Largest body accepted in bytes, checked before parsing; default `DEFAULT_MAX_BATCH_BYTES` (16 MiB). */
+  readonly maxBytes?: number;
+}
+
+const LIMIT_KEYS = ['maxEvents', 'maxBytes'] as const;
+const ENVELOPE_KEYS = ['version', 'events'];
+const EVENT_KEYS = ['id', 'type', 'timestamp', 'headers', 'body'];
+
+function invalid(message: string, cause?: unknown): WebhookError {
+  return new WebhookError('ERR_WEBHOOK_BATCH_INVALID', message, { statusCode: 400, cause });
+}
+
+function tooLarge(message: string): WebhookError {
+  return new WebhookError('ERR_WEBHOOK_BATCH_TOO_LARGE', message, { statusCode: 413 });
+}
+
+function normaliseLimits(limits: EncodeBatchOptions | DecodeBatchLimits, where: string): { maxEvents: number; maxBytes: number } {
+  rejectUnknownKeys(limits, LIMIT_KEYS, where);
+  return {
+    maxEvents: integerOption(limits.maxEvents, DEFAULT_MAX_BATCH_EVENTS, 1, `${where}: maxEvents`),
+    maxBytes: integerOption(limits.maxBytes, DEFAULT_MAX_BATCH_BYTES, 1, `${where}: maxBytes`),
+  };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Check the fields every event must have; `at` names the event, e.g. `events[3]`. Body is checked by the caller. */
+function checkEventFields(event: Record<string, unknown>, at: string): void {
+  for (const key of Object.keys(event)) if (!EVENT_KEYS.includes(key)) throw invalid(`${at} has unknown field "${key}"`);
+  const { id, type, timestamp, headers } = event;
+  if (typeof id !== 'string' || id.length === 0 || id.includes('.')) throw invalid(`${at}.id must be a non-empty string without "."`);
+  if (typeof type !== 'string' || type.length === 0) throw invalid(`${at}.type must be a non-empty string`);
+  if (typeof timestamp !== 'number' || !Number.isSafeInteger(timestamp) || timestamp < 0) {
+    throw invalid(`${at}.timestamp must be integer seconds since the epoch`);
+  }
+  if (headers !== undefined) {
+    if (!isPlainObject(headers)) throw invalid(`${at}.headers must be an object of strings`);
+    for (const [name, value] of Object.entries(headers)) {
+      if (name.length === 0 || typeof value !== 'string') throw invalid(`${at}.headers values must be strings`);
+    }
+  }
+}
+
+function checkUniqueIds(ids: readonly string[]): void {
+  const seen = new Set<string>();
+  for (const [index, id] of ids.entries()) {
+    if (seen.has(id)) throw invalid(`events[${index}].id repeats an earlier event id`);
+    seen.add(id);
+  }
+}
+
+/**
+ * Encode events as one batch request body. Sign the returned `body` with `signStandard`, using a
+ * batch id (not any event id) as `webhook-id`; each event keeps its own id inside.
+ *
+ * @throws {WebhookError} ERR_WEBHOOK_BATCH_INVALID (no events, a malformed event, a repeated id),
+ *   ERR_WEBHOOK_BATCH_TOO_LARGE (more than `maxEvents`, or over `maxBytes` once encoded)
+ * @throws {OptionError} ERR_OPTION_INVALID, ERR_OPTION_UNKNOWN
+ * @example
+ * const { body, contentType } = encodeBatch([
+ *   { id: 'evt_1', type: 'push', timestamp: 1614265330, body: Buffer.from('{"ref":"main"}') },
+ * ]);
+ */
+export function encodeBatch(
+  events: readonly BatchEvent[],
+  options: EncodeBatchOptions = {},
+): { body: Buffer; contentType: string } {
+  const { maxEvents, maxBytes } = normaliseLimits(options, 'encodeBatch');
+  if (!Array.isArray(events) || events.length === 0) throw invalid('a batch needs at least one event');
+  if (events.length > maxEvents) throw tooLarge(`a batch holds at most ${maxEvents} events; got ${events.length}`);
+  const wire = events.map((event, index) => {
+    const at = `events[${index}]`;
+    if (!isPlainObject(event)) throw invalid(`${at} must be an object`);
+    checkEventFields(event as unknown as Record<string, unknown>, at);
+    if (!(event.body instanceof Uint8Array)) throw invalid(`${at}.body must be a Buffer`);
+    const body = Buffer.from(event.body.buffer, event.body.byteOffset, event.body.byteLength).toString('base64');
+    return event.headers === undefined
+      ? { id: event.id, type: event.type, timestamp: event.timestamp, body }
+      : { id: event.id, type: event.type, timestamp: event.timestamp, headers: event.headers, body };
+  });
+  checkUniqueIds(events.map((e) => e.id));
+  const body = Buffer.from(JSON.stringify({ version: BATCH_ENVELOPE_VERSION, events: wire }), 'utf8');
+  if (body.length > maxBytes) throw tooLarge(`the encoded batch is ${body.length} bytes; the limit is ${maxBytes}`);
+  return { body, contentType: BATCH_CONTENT_TYPE };
+}
+
+/**
+ * Decode a batch request body (after its signature has been verified). The size limit is checked
+ * before parsing, the event limit before any event is examined.
+ *
+ * @throws {WebhookError} ERR_WEBHOOK_BATCH_INVALID (400: wrong content type, not JSON, wrong
+ *   version, malformed or repeated events), ERR_WEBHOOK_BATCH_TOO_LARGE (413)
+ * @throws {OptionError} ERR_OPTION_INVALID, ERR_OPTION_UNKNOWN
+ * @example
+ * const events = decodeBatch(rawBody, req.headers['content-type'] ?? '', { maxEvents: 100 });
+ */
+export function decodeBatch(body: Buffer, contentType: string, limits: DecodeBatchLimits = {}): BatchEvent[] {
+  const { maxEvents, maxBytes } = normaliseLimits(limits, 'decodeBatch');
+  const mediaType = String(contentType).split(';')[0]?.trim().toLowerCase();
+  if (mediaType !== BATCH_CONTENT_TYPE) throw invalid(`content type must be ${BATCH_CONTENT_TYPE}`);
+  if (body.length > maxBytes) throw tooLarge(`the batch is ${body.length} bytes; the limit is ${maxBytes}`);
+
+  let envelope: unknown;
+  try {
+    envelope = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+  } catch (cause) {
+    throw invalid('the batch is not UTF-8 JSON', cause);
+  }
+  if (!isPlainObject(envelope)) throw invalid('the batch must be a JSON object');
+  for (const key of Object.keys(envelope)) if (!ENVELOPE_KEYS.includes(key)) throw invalid(`the batch has unknown field "${key}"`);
+  if (envelope.version !== BATCH_ENVELOPE_VERSION) throw invalid(`the batch version must be ${BATCH_ENVELOPE_VERSION}`);
+  const { events } = envelope;
+  if (!Array.isArray(events) || events.length === 0) throw invalid('the batch must have a non-empty events array');
+  if (events.length > maxEvents) throw tooLarge(`a batch holds at most ${maxEvents} events; got ${events.length}`);
+
+  const decoded = events.map((raw: unknown, index): BatchEvent => {
+    const at = `events[${index}]`;
+    if (!isPlainObject(raw)) throw invalid(`${at} must be an object`);
+    checkEventFields(raw, at);
+    const bytes = typeof raw.body === 'string' ? decodeBase64Strict(raw.body) : undefined;
+    if (bytes === undefined) throw invalid(`${at}.body must be a base64 string`);
+    const event: BatchEvent = { id: raw.id as string, type: raw.type as string, timestamp: raw.timestamp as number, body: bytes };
+    if (raw.headers !== undefined) event.headers = { ...(raw.headers as Record<string, string>) };
+    return event;
+  });
+  checkUniqueIds(decoded.map((e) => e.id));
+  return decoded;
+}

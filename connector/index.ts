@@ -1,0 +1,40 @@
+/** Public entry of the darkhook library: webhook signature schemes, key material and the batch envelope. */
+
+// Webhook formats shared by sender and receiver.
+export {
+  BATCH_CONTENT_TYPE,
+  BATCH_ENVELOPE_VERSION,
+  DEFAULT_MAX_BATCH_BYTES,
+  DEFAULT_MAX_BATCH_EVENTS,
+  decodeBatch,
+  encodeBatch,
+} from './batch-envelope.js';
+export type { BatchEvent, DecodeBatchLimits, EncodeBatchOptions } from './batch-envelope.js';
+export { constantTimeEqual } from './constant-time.js';
+export {
+  GENERATED_HMAC_SECRET_BYTES,
+  generateEd25519Keys,
+  generateHmacSecret,
+  HMAC_SECRET_PREFIX,
+  MIN_HMAC_SECRET_BYTES,
+  PUBLIC_KEY_PREFIX,
+  parseHmacSecret,
+  parsePublicKey,
+  parseSigningKey,
+  parseWebhookSecret,
+  publicKeyOf,
+  SIGNING_KEY_PREFIX,
+} from './secrets.js';
+export type { Ed25519KeyStrings, WebhookKey } from './secrets.js';
+export { GITHUB_SIGNATURE_HEADER, signGithub, verifyGithub } from './signature-github.js';
+export {
+  DEFAULT_TOLERANCE_SECONDS,
+  MAX_SIGNATURES_PER_HEADER,
+  parseWebhookTimestamp,
+  signStandard,
+  verifyStandard,
+  WEBHOOK_ID_HEADER,
+  WEBHOOK_SIGNATURE_HEADER,
+  WEBHOOK_TIMESTAMP_HEADER,
+} from './signature-standard.js';
+export type { SignStandardInput, VerifyStandardInput } from './signature-standard.js';

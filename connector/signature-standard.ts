@@ -1,0 +1,190 @@
+/** Standard Webhooks signatures: `v1` (HMAC-SHA256) and `v1a` (Ed25519) over `id.timestamp.body`. */
+import { createHmac, type KeyObject, sign as edSign, verify as edVerify } from 'node:crypto';
+import { OptionError, WebhookError } from '../errors/index.js';
+import { decodeBase64Strict } from './base64.js';
+import { constantTimeEqual } from './constant-time.js';
+import { integerOption, rejectUnknownKeys } from './options.js';
+import { parseWebhookSecret, type WebhookKey } from './secrets.js';
+
+/** Header carrying the message id, stable across retries (the receiver's idempotency key). */
+export const WEBHOOK_ID_HEADER = 'webhook-id';
+/** Header carrying the attempt time: integer seconds since the Unix epoch. */
+export const WEBHOOK_TIMESTAMP_HEADER = 'webhook-timestamp';
+/** Header carrying a space-delimited list of `version,base64` signatures. */
+export const WEBHOOK_SIGNATURE_HEADER = 'webhook-signature';
+/** Largest accepted gap, in seconds, between `webhook-timestamp` and the receiver's clock, either way. */
+export const DEFAULT_TOLERANCE_SECONDS = 300;
+/** Most entries examined in one `webhook-signature` header; more is refused rather than spent CPU on. */
+export const MAX_SIGNATURES_PER_HEADER = 16;
+
+/** What `signStandard` signs. */
+export interface SignStandardInput {
+  /** `webhook-id`: non-empty, no `.` (the spec forbids it so the signed content stays unambiguous). */
+  readonly id: string;
+  /** `webhook-timestamp`: integer seconds since the epoch. */
+  readonly timestamp: number;
+  /** The exact request body bytes; a string is taken as UTF-8. */
+  readonly body: Uint8Array | string;
+  /** `whsec_…` (gives `v1`) or `whsk_…` (gives `v1a`). */
+  readonly secret: string;
+}
+
+/** What `verifyStandard` checks: the three header values as received, the raw body and the trusted keys. */
+export interface VerifyStandardInput {
+  /** `webhook-id` header value. */
+  readonly id: string | undefined;
+  /** `webhook-timestamp` header value (decimal integer seconds, as sent). */
+  readonly timestamp: string | undefined;
+  /** `webhook-signature` header value: space-delimited `v1,…` / `v1a,…` entries. */
+  readonly signature: string | undefined;
+  /** The raw body bytes exactly as received — never a re-serialised parse. A string is taken as UTF-8. */
+  readonly body: Uint8Array | string;
+  /** Trusted keys: `whsec_` and/or `whpk_` (a `whsk_` is accepted and its public key used). Any match passes. */
+  readonly secrets: readonly string[];
+  /** The receiver's clock in seconds since the epoch; default: now. */
+  readonly now?: number;
+  /** Allowed clock gap in seconds, each way; default `DEFAULT_TOLERANCE_SECONDS` (300). */
+  readonly toleranceSeconds?: number;
+}
+
+const SIGN_KEYS = ['id', 'timestamp', 'body', 'secret'] as const;
+const VERIFY_KEYS = ['id', 'timestamp', 'signature', 'body', 'secrets', 'now', 'toleranceSeconds'] as const;
+// Canonical decimal only: the header text is what gets signed, so "0123" or "1e9" must not alias a number.
+const TIMESTAMP_PATTERN = /^(0|[1-9][0-9]{0,14})$/;
+
+function checkId(id: string): void {
+  if (id.length === 0 || id.includes('.')) {
+    throw new WebhookError('ERR_WEBHOOK_ID_INVALID', 'webhook-id must be non-empty and contain no "."', { statusCode: 400 });
+  }
+}
+
+/**
+ * Parse a `webhook-timestamp` header value: canonical decimal integer seconds, no sign, no fraction.
+ *
+ * @throws {WebhookError} ERR_WEBHOOK_TIMESTAMP_INVALID (400)
+ */
+export function parseWebhookTimestamp(value: string): number {
+  if (!TIMESTAMP_PATTERN.test(value)) {
+    throw new WebhookError('ERR_WEBHOOK_TIMESTAMP_INVALID', 'webhook-timestamp must be integer seconds since the epoch', {
+      statusCode: 400,
+    });
+  }
+  return Number(value);
+}
+
+/** The signed content: `${id}.${timestamp}.` followed by the body bytes untouched. */
+function signedContent(id: string, timestamp: number, body: Uint8Array | string): Buffer {
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  return Buffer.concat([Buffer.from(`${id}.${timestamp}.`, 'utf8'), bytes]);
+}
+
+function hmacBase64(key: Buffer, content: Buffer): string {
+  return createHmac('sha256', key).update(content).digest('base64');
+}
+
+/**
+ * Sign one message the Standard Webhooks way; the result is one entry of the `webhook-signature`
+ * header (join several with a space to sign with old and new keys during rotation).
+ *
+ * @throws {WebhookError} ERR_WEBHOOK_SECRET_INVALID (also for a `whpk_`, which cannot sign),
+ *   ERR_WEBHOOK_ID_INVALID, ERR_WEBHOOK_TIMESTAMP_INVALID
+ * @throws {OptionError} ERR_OPTION_UNKNOWN
+ * @example
+ * signStandard({ id: 'msg_p5jXN8AQM9LWM0D4loKWxJek', timestamp: 1614265330,
+ *   body: '{"test": 2432232314}', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' });
+ * // 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE='
+ */
+export function signStandard(input: SignStandardInput): string {
+  rejectUnknownKeys(input, SIGN_KEYS, 'signStandard');
+  const { id, timestamp, body, secret } = input;
+  checkId(id);
+  if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
+    throw new WebhookError('ERR_WEBHOOK_TIMESTAMP_INVALID', 'timestamp must be integer seconds since the epoch', { statusCode: 400 });
+  }
+  const key = parseWebhookSecret(secret);
+  const content = signedContent(id, timestamp, body);
+  if (key.type === 'hmac') return `v1,${hmacBase64(key.key, content)}`;
+  if (key.type === 'ed25519-signing') return `v1a,${edSign(null, content, key.privateKey).toString('base64')}`;
+  throw new WebhookError('ERR_WEBHOOK_SECRET_INVALID', 'a whpk_ public key can verify but not sign; pass the whsk_ key', {
+    statusCode: 500,
+  });
+}
+
+/**
+ * Verify a Standard Webhooks request, or throw. Order: headers present, id and timestamp
+ * well-formed, a signature matches (before the clock is looked at, so a forger learns nothing about
+ * the window), then the timestamp is within tolerance. Entries with unknown versions (`v2,…`) are
+ * skipped, not errors; malformed `v1`/`v1a` entries simply do not match.
+ *
+ * @throws {WebhookError} ERR_WEBHOOK_HEADERS_MISSING (400), ERR_WEBHOOK_ID_INVALID (400),
+ *   ERR_WEBHOOK_TIMESTAMP_INVALID (400), ERR_WEBHOOK_SIGNATURE_MISMATCH (401),
+ *   ERR_WEBHOOK_TIMESTAMP_TOO_OLD (401), ERR_WEBHOOK_TIMESTAMP_TOO_NEW (401),
+ *   ERR_WEBHOOK_SECRET_INVALID (500: the receiver's configured key is bad)
+ * @throws {OptionError} ERR_OPTION_INVALID, ERR_OPTION_UNKNOWN
+ * @example
+ * verifyStandard({ id: req.headers['webhook-id'], timestamp: req.headers['webhook-timestamp'],
+ *   signature: req.headers['webhook-signature'], body: rawBody, secrets: ['whsec_…'] });
+ */
+export function verifyStandard(input: VerifyStandardInput): void {
+  rejectUnknownKeys(input, VERIFY_KEYS, 'verifyStandard');
+  const now = input.now ?? Math.floor(Date.now() / 1000);
+  if (typeof now !== 'number' || !Number.isFinite(now)) {
+    throw new OptionError('ERR_OPTION_INVALID', 'verifyStandard: now must be seconds since the epoch');
+  }
+  const tolerance = integerOption(input.toleranceSeconds, DEFAULT_TOLERANCE_SECONDS, 0, 'verifyStandard: toleranceSeconds');
+  if (!Array.isArray(input.secrets) || input.secrets.length === 0) {
+    throw new OptionError('ERR_OPTION_INVALID', 'verifyStandard: secrets must list at least one key');
+  }
+  const keys = input.secrets.map(parseWebhookSecret);
+
+  const { id, timestamp: timestampText, signature } = input;
+  if (!id || !timestampText || !signature) {
+    const missing = [
+      !id && WEBHOOK_ID_HEADER,
+      !timestampText && WEBHOOK_TIMESTAMP_HEADER,
+      !signature && WEBHOOK_SIGNATURE_HEADER,
+    ].filter(Boolean);
+    throw new WebhookError('ERR_WEBHOOK_HEADERS_MISSING', `missing header(s): ${missing.join(', ')}`, { statusCode: 400 });
+  }
+  checkId(id);
+  const timestamp = parseWebhookTimestamp(timestampText);
+
+  if (!anySignatureMatches(signature, signedContent(id, timestamp, input.body), keys)) {
+    throw new WebhookError('ERR_WEBHOOK_SIGNATURE_MISMATCH', 'no signature in webhook-signature matches a trusted key', {
+      statusCode: 401,
+    });
+  }
+  if (now - timestamp > tolerance) {
+    throw new WebhookError('ERR_WEBHOOK_TIMESTAMP_TOO_OLD', `webhook-timestamp is more than ${tolerance} s in the past`, {
+      statusCode: 401,
+    });
+  }
+  if (timestamp - now > tolerance) {
+    throw new WebhookError('ERR_WEBHOOK_TIMESTAMP_TOO_NEW', `webhook-timestamp is more than ${tolerance} s in the future`, {
+      statusCode: 401,
+    });
+  }
+}
+
+/** True when some `v1`/`v1a` entry verifies under some key; every entry is tried (no early exit on mismatch). */
+function anySignatureMatches(header: string, content: Buffer, keys: readonly WebhookKey[]): boolean {
+  const entries = header.split(' ').filter((entry) => entry.length > 0);
+  if (entries.length > MAX_SIGNATURES_PER_HEADER) return false;
+  const hmacs = keys.flatMap((k) => (k.type === 'hmac' ? [hmacBase64(k.key, content)] : []));
+  const publicKeys: KeyObject[] = keys.flatMap((k) => (k.type === 'hmac' ? [] : [k.publicKey]));
+  let matched = false;
+  for (const entry of entries) {
+    const comma = entry.indexOf(',');
+    if (comma < 0) continue;
+    const version = entry.slice(0, comma);
+    const value = entry.slice(comma + 1);
+    if (version === 'v1') {
+      for (const expected of hmacs) if (constantTimeEqual(value, expected)) matched = true;
+    } else if (version === 'v1a') {
+      const sig = decodeBase64Strict(value);
+      if (sig?.length !== 64) continue;
+      for (const publicKey of publicKeys) if (edVerify(null, content, publicKey, sig)) matched = true;
+    }
+  }
+  return matched;
+}

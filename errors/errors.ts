@@ -55,5 +55,27 @@ export class WebhookError extends DarkhookError {
   }
 }
 
+/** The embedded fabric: its home directory, its database, its controller and router listeners. */
+export class FabricError extends DarkhookError {}
+
+/**
+ * The sender: outbox, delivery, retries. `status` is the HTTP status the receiver answered with, when
+ * one did; `ids` lists the message ids concerned (never bodies or secrets).
+ */
+export class SendError extends DarkhookError {
+  readonly status: number | undefined;
+  readonly ids: readonly string[];
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: DarkhookErrorOptions & { readonly status?: number; readonly ids?: readonly string[] } = {},
+  ) {
+    super(code, message, options);
+    this.status = options.status;
+    this.ids = Object.freeze([...(options.ids ?? [])]);
+  }
+}
+
 /** The command line was used wrongly. */
 export class CliError extends DarkhookError {}

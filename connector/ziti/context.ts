@@ -1,0 +1,281 @@
+/** The SDK entry: one identity, its controller, its router links; `dial` and `listen` by service name. */
+import { channel } from 'node:diagnostics_channel';
+import { ZitiError } from '../../errors/index.js';
+import { readIdentityFile, type ZitiIdentity } from '../../pki/index.js';
+import { ContentType, HeaderId } from './constants.js';
+import { ControllerClient } from './controller-client.js';
+import { routerTlsAddress, type EdgeRouterInfo, type ServiceDetail, type ServiceSession } from './controller-types.js';
+import { clientSessionKeys, ensureCryptoReady, generateKxKeyPair } from './e2e.js';
+import { EdgeLink, type ConnSink } from './edge-link.js';
+import { ZitiConnection } from './edge-conn.js';
+import { ZitiListener, type ListenOptions } from './listener.js';
+import { createMessage, getHeaderBytes, getHeaderString, setHeaderBytes, setHeaderString, setHeaderU32, type Message } from './message.js';
+import { normalizeContextOptions, type ZitiContextOptions, type NormalizedContextOptions } from './options.js';
+
+const dialChannel = channel('darkhook:ziti:dial');
+
+/** Options of one dial. */
+export interface DialOptions {
+  /** Free-form caller id passed to the host (CallerId header). */
+  readonly callerId?: string;
+  /** Application data passed to the host (AppData header). */
+  readonly appData?: Buffer;
+}
+
+/**
+ * A Ziti identity in use. Authenticates lazily, keeps one link per edge router, refreshes its API
+ * session before it expires, and hands out connections (`dial`) and listeners (`listen`).
+ *
+ * @example
+ * const ziti = await ZitiContext.fromFile('sender.json');
+ * const conn = await ziti.dial('jenkins-hooks');
+ * conn.end('hello');
+ */
+export class ZitiContext {
+  readonly identity: ZitiIdentity;
+  readonly controller: ControllerClient;
+  readonly options: NormalizedContextOptions;
+  readonly #links = new Map<string, Promise<EdgeLink>>();
+  readonly #sessions = new Map<string, Promise<ServiceSession>>();
+  readonly #listeners = new Set<ZitiListener>();
+  #refreshTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(identity: ZitiIdentity, options: ZitiContextOptions = {}) {
+    this.identity = identity;
+    this.options = normalizeContextOptions(options);
+    this.controller = new ControllerClient(identity);
+  }
+
+  /** Load an identity file (as written by `darkhook enroll` or `ziti edge enroll`). */
+  static async fromFile(path: string, options: ZitiContextOptions = {}): Promise<ZitiContext> {
+    return new ZitiContext(await readIdentityFile(path), options);
+  }
+
+  /** Authenticate now (otherwise the first dial or listen does) and start refreshing the session. */
+  async authenticate(): Promise<void> {
+    this.#assertOpen();
+    const session = await this.controller.authenticate();
+    this.#scheduleRefresh(session.expiresAt);
+  }
+
+  /**
+   * Connect to a service.
+   * @throws ERR_ZITI_SERVICE_NOT_FOUND, ERR_ZITI_SERVICE_NOT_PERMITTED (no Dial policy),
+   *   ERR_ZITI_DIAL_REFUSED (the router refused: no host bound, policy, encryption), ERR_ZITI_E2E_REQUIRED,
+   *   ERR_ZITI_UNAUTHORIZED, ERR_ZITI_CONTROLLER_UNAVAILABLE, ERR_ZITI_ROUTER_UNAVAILABLE, ERR_ZITI_TIMEOUT
+   */
+  async dial(serviceName: string, options: DialOptions = {}): Promise<ZitiConnection> {
+    this.#assertOpen();
+    await ensureCryptoReady();
+    const service = await this.service(serviceName, 'Dial');
+    for (let attempt = 0; ; attempt++) {
+      const session = await this.session(service.id, 'Dial');
+      try {
+        return await this.#dialOnce(service, session, options);
+      } catch (err) {
+        // A stale session or a link the router just dropped: one fresh try, then report.
+        if (attempt > 0 || !(err instanceof ZitiError)) throw err;
+        if (err.code === 'ERR_ZITI_HELLO_REJECTED' || /invalid (api )?session|session not found/i.test(err.message)) {
+          await this.renewSessions();
+        } else if (err.code !== 'ERR_ZITI_LINK_CLOSED') {
+          throw err;
+        }
+      }
+    }
+  }
+
+  async #dialOnce(service: ServiceDetail, session: ServiceSession, options: DialOptions): Promise<ZitiConnection> {
+    const link = await this.linkFor(session.edgeRouters);
+    const keyPair = this.options.encryption === 'off' ? undefined : generateKxKeyPair();
+    // Messages for the new id can arrive right behind the reply: hold them until the conn exists.
+    const early: Message[] = [];
+    const holding: ConnSink = { onMessage: (m) => early.push(m), onLinkClosed: () => undefined };
+    const connId = link.register(holding);
+    const connect = createMessage(ContentType.Connect, session.token);
+    setHeaderU32(connect, HeaderId.ConnId, connId);
+    if (keyPair !== undefined) setHeaderBytes(connect, HeaderId.PublicKey, Buffer.from(keyPair.publicKey));
+    if (options.callerId !== undefined) setHeaderString(connect, HeaderId.CallerId, options.callerId);
+    if (options.appData !== undefined) setHeaderBytes(connect, HeaderId.AppData, options.appData);
+    let reply: Message;
+    try {
+      reply = await link.request(connect, this.options.dialTimeoutMs);
+    } catch (err) {
+      link.unregister(connId);
+      throw err;
+    }
+    if (reply.contentType !== ContentType.StateConnected) {
+      link.unregister(connId);
+      const reason = reply.body.toString('utf8') || 'no reason given';
+      dialChannel.publish({ event: 'refused', service: service.name, reason });
+      throw new ZitiError('ERR_ZITI_DIAL_REFUSED', `dial "${service.name}" refused by router: ${reason}`);
+    }
+    const hostKey = getHeaderBytes(reply, HeaderId.PublicKey);
+    if (hostKey === undefined && (this.options.encryption === 'required' || service.encryptionRequired)) {
+      link.unregister(connId);
+      const close = createMessage(ContentType.StateClosed);
+      setHeaderU32(close, HeaderId.ConnId, connId);
+      link.send(close);
+      throw new ZitiError('ERR_ZITI_E2E_REQUIRED', `the host of "${service.name}" offered no end-to-end encryption key`);
+    }
+    const keys = keyPair !== undefined && hostKey !== undefined ? clientSessionKeys(keyPair, hostKey) : undefined;
+    const conn = new ZitiConnection({
+      link,
+      connId,
+      service: service.name,
+      role: 'dial',
+      circuitId: getHeaderString(reply, HeaderId.CircuitId),
+      keys,
+    });
+    link.register(conn, connId);
+    conn.start();
+    for (const m of early) conn.onMessage(m);
+    dialChannel.publish({ event: 'connected', service: service.name, connId, encrypted: conn.encrypted, router: link.address });
+    return conn;
+  }
+
+  /**
+   * Host a service: returns a `net.Server`-like listener that emits a `ZitiConnection` per caller.
+   * @example
+   * const server = ziti.listen('jenkins-hooks');
+   * server.on('connection', (conn) => conn.pipe(conn));
+   */
+  listen(serviceName: string, options: ListenOptions = {}): ZitiListener {
+    this.#assertOpen();
+    const listener = new ZitiListener(this, serviceName, options);
+    this.#listeners.add(listener);
+    listener.once('close', () => this.#listeners.delete(listener));
+    listener.start();
+    return listener;
+  }
+
+  /**
+   * The service as this identity sees it, checked for `permission`.
+   * @throws ERR_ZITI_SERVICE_NOT_FOUND, ERR_ZITI_SERVICE_NOT_PERMITTED
+   */
+  async service(name: string, permission: 'Dial' | 'Bind'): Promise<ServiceDetail> {
+    const svc = await this.controller.serviceByName(name);
+    if (!svc.permissions.includes(permission)) {
+      throw new ZitiError('ERR_ZITI_SERVICE_NOT_PERMITTED', `identity may not ${permission.toLowerCase()} service "${name}": no ${permission} policy grants it`);
+    }
+    return svc;
+  }
+
+  /** A cached service session (one per service and type). */
+  session(serviceId: string, type: 'Dial' | 'Bind'): Promise<ServiceSession> {
+    const key = `${type}:${serviceId}`;
+    let p = this.#sessions.get(key);
+    if (p === undefined) {
+      p = this.controller.createSession(serviceId, type);
+      this.#sessions.set(key, p);
+      p.catch(() => this.#sessions.delete(key));
+    }
+    return p;
+  }
+
+  /**
+   * Start over with a new API session and new service sessions, after a router refused ours.
+   * Service sessions are otherwise reused for the life of the API session: OpenZiti controllers
+   * (seen on v1.7.2) answer a second `POST /sessions` for the same API session, service and type
+   * with a token naming a session id they never store, which routers then refuse as "invalid session".
+   */
+  async renewSessions(): Promise<void> {
+    this.#sessions.clear();
+    const session = await this.controller.authenticate();
+    this.#scheduleRefresh(session.expiresAt);
+    // Links authenticated with an older API session keep serving their connections; idle ones go.
+    for (const [key, p] of this.#links) {
+      if (key.endsWith(`|${session.token}`)) continue;
+      const link = await p.catch(() => undefined);
+      if (link === undefined || link.connectionCount === 0) {
+        link?.close();
+        this.#links.delete(key);
+      }
+    }
+  }
+
+  /**
+   * An open link to one of `routers`: an existing one if any, else the first to answer when all are
+   * tried at once. @throws ERR_ZITI_NO_EDGE_ROUTER, ERR_ZITI_ROUTER_UNAVAILABLE, ERR_ZITI_HELLO_REJECTED
+   */
+  async linkFor(routers: readonly EdgeRouterInfo[]): Promise<EdgeLink> {
+    const addresses = routers.filter((r) => r.isOnline).map(routerTlsAddress).filter((a) => a !== undefined);
+    if (addresses.length === 0) throw new ZitiError('ERR_ZITI_NO_EDGE_ROUTER', 'no online edge router with a TLS edge listener serves this service');
+    const token = (this.controller.apiSession ?? (await this.controller.authenticate())).token;
+    for (const a of addresses) {
+      const existing = this.#links.get(`${a.host}:${a.port}|${token}`);
+      if (existing !== undefined) {
+        const link = await existing.catch(() => undefined);
+        if (link?.isOpen === true) return link;
+      }
+    }
+    return Promise.any(addresses.map((a) => this.#openLink(a.host, a.port, token))).catch((agg: AggregateError) => {
+      throw agg.errors[0] as ZitiError;
+    });
+  }
+
+  #openLink(host: string, port: number, token: string): Promise<EdgeLink> {
+    const key = `${host}:${port}|${token}`;
+    const existing = this.#links.get(key);
+    if (existing !== undefined) return existing;
+    const p = (async () => {
+      const session = this.controller.apiSession!;
+      this.#scheduleRefresh(session.expiresAt);
+      const link = await EdgeLink.connect({
+        host,
+        port,
+        ca: this.identity.ca,
+        cert: this.identity.cert,
+        key: this.identity.key,
+        sessionToken: token,
+        label: session.identityName || 'darkhook',
+        connectTimeoutMs: this.options.connectTimeoutMs,
+        requestTimeoutMs: this.options.requestTimeoutMs,
+        probeIntervalMs: this.options.probeIntervalMs,
+      });
+      link.on('state', (e) => {
+        if (e.type === 'closed') this.#links.delete(key);
+      });
+      return link;
+    })();
+    this.#links.set(key, p);
+    p.catch(() => this.#links.delete(key));
+    return p;
+  }
+
+  /** Close every listener and link and log out. Connections on the links close with them. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#refreshTimer !== undefined) clearTimeout(this.#refreshTimer);
+    await Promise.all([...this.#listeners].map((l) => l.close()));
+    for (const p of this.#links.values()) (await p.catch(() => undefined))?.close();
+    this.#links.clear();
+    await this.controller.logout();
+    this.controller.close();
+  }
+
+  /** Whether `close` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ZitiError('ERR_ZITI_CONTEXT_CLOSED', 'this Ziti context was closed');
+  }
+
+  /** Refresh at a random point between 1/2 and 5/6 of the remaining lifetime, as OpenZiti SDKs do. */
+  #scheduleRefresh(expiresAt: Date | undefined): void {
+    if (this.#closed || this.#refreshTimer !== undefined) return;
+    const remaining = expiresAt === undefined ? 10 * 60_000 : Math.max(5_000, expiresAt.getTime() - Date.now());
+    const delay = remaining / 2 + Math.random() * (remaining * (5 / 6 - 1 / 2));
+    this.#refreshTimer = setTimeout(() => {
+      this.#refreshTimer = undefined;
+      this.controller.refreshApiSession().then(
+        (s) => this.#scheduleRefresh(s.expiresAt),
+        () => this.#scheduleRefresh(new Date(Date.now() + 10_000)),
+      );
+    }, delay);
+    this.#refreshTimer.unref();
+  }
+}

@@ -1,0 +1,136 @@
+/** A small JSON-over-HTTPS client for the controller's REST API, with mutual TLS and coded errors. */
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { ZitiError } from '../../errors/index.js';
+
+/** Default time a controller request may take before it is abandoned, in milliseconds. */
+export const DEFAULT_REST_TIMEOUT_MS = 15_000;
+
+/** Largest response body accepted from a controller, in bytes. */
+export const MAX_REST_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+/** TLS material for one controller: who we trust and, for mTLS, who we are. */
+export interface RestTls {
+  /** PEM bundle of trusted CAs; omit only together with `pinnedSha256`. */
+  readonly ca?: string;
+  /** Client certificate chain (PEM) presented on every request. */
+  readonly cert?: string;
+  /** Private key (PEM) of `cert`. */
+  readonly key?: string;
+  /** Accept exactly the server leaf with this SHA-256 fingerprint (hex), without CA validation. */
+  readonly pinnedSha256?: string;
+}
+
+/** One REST request. */
+export interface RestRequest {
+  readonly method: 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH';
+  readonly url: URL;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: string | Buffer;
+  readonly timeoutMs?: number;
+}
+
+/** A parsed response; `json` is set when the body was JSON. */
+export interface RestResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: Buffer;
+  readonly json: unknown;
+}
+
+/** The controller's error envelope, when it sent one. */
+export interface ControllerApiError {
+  readonly code?: string;
+  readonly message?: string;
+}
+
+/** Extract `{error:{code,message}}` from a response, if present. */
+export function apiErrorOf(res: RestResponse): ControllerApiError | undefined {
+  const err = (res.json as { error?: ControllerApiError } | undefined)?.error;
+  return err !== null && typeof err === 'object' ? err : undefined;
+}
+
+/**
+ * A keep-alive HTTPS agent bound to one set of TLS material. Reusing it keeps the TLS session
+ * (and therefore the certificate binding the controller recorded) across requests.
+ */
+export class RestClient {
+  readonly #agent: https.Agent;
+  readonly #tls: RestTls;
+
+  constructor(tls: RestTls) {
+    this.#tls = tls;
+    this.#agent = new https.Agent({
+      keepAlive: true,
+      maxSockets: 8,
+      ca: tls.ca,
+      cert: tls.cert,
+      key: tls.key,
+      rejectUnauthorized: tls.pinnedSha256 === undefined,
+    });
+  }
+
+  /**
+   * Send one request and read the whole response.
+   * @throws ERR_ZITI_CONTROLLER_UNAVAILABLE when the controller cannot be reached, the TLS handshake
+   *   fails, or the request times out; ERR_ZITI_CONTROLLER_ERROR when a pinned certificate differs.
+   */
+  request(req: RestRequest): Promise<RestResponse> {
+    const timeoutMs = req.timeoutMs ?? DEFAULT_REST_TIMEOUT_MS;
+    const where = `${req.method} ${req.url.origin}${req.url.pathname}`;
+    return new Promise<RestResponse>((resolve, reject) => {
+      const headers: Record<string, string> = { ...req.headers };
+      if (req.body !== undefined) headers['content-length'] = String(Buffer.byteLength(req.body));
+      const r = https.request(req.url, { method: req.method, headers, agent: this.#agent, timeout: timeoutMs }, (res) => {
+        const pin = this.#tls.pinnedSha256;
+        if (pin !== undefined) {
+          const peer = (res.socket as TLSSocket).getPeerX509Certificate();
+          const seen = peer?.fingerprint256.replaceAll(':', '').toLowerCase();
+          if (seen !== pin.toLowerCase()) {
+            res.destroy();
+            reject(new ZitiError('ERR_ZITI_CONTROLLER_ERROR', `${where}: controller certificate does not match the pinned one`));
+            return;
+          }
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_REST_RESPONSE_BYTES) {
+            res.destroy(new ZitiError('ERR_ZITI_CONTROLLER_ERROR', `${where}: response larger than ${MAX_REST_RESPONSE_BYTES} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('error', (err) => reject(wrapNetworkError(where, err)));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks);
+          let json: unknown;
+          if (/\bjson\b/i.test(String(res.headers['content-type'] ?? '')) && body.length > 0) {
+            try {
+              json = JSON.parse(body.toString('utf8'));
+            } catch (cause) {
+              reject(new ZitiError('ERR_ZITI_CONTROLLER_ERROR', `${where}: invalid JSON in response`, { cause }));
+              return;
+            }
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
+        });
+      });
+      r.on('timeout', () => r.destroy(new ZitiError('ERR_ZITI_CONTROLLER_UNAVAILABLE', `${where}: no answer within ${timeoutMs} ms`)));
+      r.on('error', (err) => reject(wrapNetworkError(where, err)));
+      r.end(req.body);
+    });
+  }
+
+  /** Close idle keep-alive sockets. */
+  close(): void {
+    this.#agent.destroy();
+  }
+}
+
+function wrapNetworkError(where: string, err: Error): ZitiError {
+  if (err instanceof ZitiError) return err;
+  const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
+  return new ZitiError('ERR_ZITI_CONTROLLER_UNAVAILABLE', `${where}: ${code}: ${err.message}`, { cause: err });
+}

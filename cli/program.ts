@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { CliError } from '../errors/index.js';
 import { createRootLogger } from './logger.js';
 import type { CliContext } from './context.js';
+import { registerFabric } from './commands/fabric.js';
 import { registerPki } from './commands/pki.js';
 import { registerSign } from './commands/sign.js';
 import { registerZiti } from './commands/ziti.js';
@@ -18,7 +19,6 @@ export function packageVersion(): string {
 
 /** Groups that later milestones fill in; they exist now so `--help` shows the whole shape. */
 const PLANNED: ReadonlyArray<readonly [string, string]> = [
-  ['fabric', 'run and manage the embedded Ziti-compatible fabric (controller + edge router)'],
   ['send', 'sign and deliver webhooks over the fabric'],
   ['receive', 'run the receiver sidecar (verify, store, forward to Jenkins/Slack/Jira)'],
   ['messages', 'inspect, resubmit and purge stored messages'],
@@ -46,6 +46,7 @@ export function buildProgram(out: (text: string) => void): Command {
   };
 
   registerPki(program, context);
+  registerFabric(program, context);
   registerSign(program, context);
   registerZiti(program, context);
   for (const [name, summary] of PLANNED) {

@@ -62,7 +62,8 @@ export class ZitiContext {
   /**
    * Connect to a service.
    * @throws ERR_ZITI_SERVICE_NOT_FOUND, ERR_ZITI_SERVICE_NOT_PERMITTED (no Dial policy),
-   *   ERR_ZITI_DIAL_REFUSED (the router refused: no host bound, policy, encryption), ERR_ZITI_E2E_REQUIRED,
+   *   ERR_ZITI_SERVICE_UNAVAILABLE (no host bound right now: retry later), ERR_ZITI_DIAL_REFUSED (the
+   *   router refused: policy, encryption, session), ERR_ZITI_E2E_REQUIRED,
    *   ERR_ZITI_UNAUTHORIZED, ERR_ZITI_CONTROLLER_UNAVAILABLE, ERR_ZITI_ROUTER_UNAVAILABLE, ERR_ZITI_TIMEOUT
    */
   async dial(serviceName: string, options: DialOptions = {}): Promise<ZitiConnection> {
@@ -108,6 +109,10 @@ export class ZitiContext {
       link.unregister(connId);
       const reason = reply.body.toString('utf8') || 'no reason given';
       dialChannel.publish({ event: 'refused', service: service.name, reason });
+      // Routers only say why in text (PROTOCOL.md §4.3): "no terminators" means no host is bound now.
+      if (/has no terminators|no terminator/i.test(reason)) {
+        throw new ZitiError('ERR_ZITI_SERVICE_UNAVAILABLE', `dial "${service.name}": no host is bound to the service right now (${reason})`);
+      }
       throw new ZitiError('ERR_ZITI_DIAL_REFUSED', `dial "${service.name}" refused by router: ${reason}`);
     }
     const hostKey = getHeaderBytes(reply, HeaderId.PublicKey);

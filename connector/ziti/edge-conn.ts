@@ -98,10 +98,10 @@ export class ZitiConnection extends Duplex implements ConnSink {
       case ContentType.StateClosed:
         this.#peerClosed = true;
         this.#link.unregister(this.#connId);
+        // A full close from the far side: nothing more can be written either. Buffered data is
+        // still delivered; the stream destroys itself once the reader has consumed it.
         this.push(null);
-        // A full close from the far side: nothing more can be written either.
-        if (this.writableFinished || this.writableEnded) this.destroy();
-        else this.end();
+        if (!this.writableEnded) this.end();
         return;
       default:
         return;

@@ -6,6 +6,7 @@ import { createRootLogger } from './logger.js';
 import type { CliContext } from './context.js';
 import { registerFabric } from './commands/fabric.js';
 import { registerPki } from './commands/pki.js';
+import { registerSend } from './commands/send.js';
 import { registerSign } from './commands/sign.js';
 import { registerZiti } from './commands/ziti.js';
 
@@ -19,7 +20,6 @@ export function packageVersion(): string {
 
 /** Groups that later milestones fill in; they exist now so `--help` shows the whole shape. */
 const PLANNED: ReadonlyArray<readonly [string, string]> = [
-  ['send', 'sign and deliver webhooks over the fabric'],
   ['receive', 'run the receiver sidecar (verify, store, forward to Jenkins/Slack/Jira)'],
   ['messages', 'inspect, resubmit and purge stored messages'],
   ['demo', 'start an embedded fabric, a receiver and a sender, and deliver signed webhooks end to end'],
@@ -45,8 +45,9 @@ export function buildProgram(out: (text: string) => void): Command {
     return ctx;
   };
 
-  registerPki(program, context);
   registerFabric(program, context);
+  registerPki(program, context);
+  registerSend(program, context);
   registerSign(program, context);
   registerZiti(program, context);
   for (const [name, summary] of PLANNED) {

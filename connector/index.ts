@@ -38,3 +38,43 @@ export {
   WEBHOOK_TIMESTAMP_HEADER,
 } from './signature-standard.js';
 export type { SignStandardInput, VerifyStandardInput } from './signature-standard.js';
+
+// The sender: durable outbox, batching, retries (connector/sender).
+export {
+  createSender,
+  createTransport,
+  DEFAULT_BATCH_MAX_EVENTS,
+  DEFAULT_BATCH_MAX_WAIT_MS,
+  DEFAULT_DEADLINE_MS,
+  DEFAULT_MAX_RESPONSE_BYTES,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_RETRY_MAX_DELAY_MS,
+  DEFAULT_RETRY_MIN_DELAY_MS,
+  DEFAULT_WEBHOOK_PATH,
+  defaultOutboxPath,
+  EVENT_TYPE_HEADER,
+  FileOutbox,
+  newMessageId,
+  openOutbox,
+  SENDER_CHANNELS,
+  sendTestEvent,
+  SEVERITIES,
+  TEST_EVENT_TYPE,
+} from './sender/index.js';
+export type {
+  Connect,
+  FlushReport,
+  NewOutboxMessage,
+  Outbox,
+  OutboxCounts,
+  OutboxMessage,
+  OutboxState,
+  Sender,
+  SenderEvent,
+  SenderOptions,
+  SendResult,
+  Severity,
+  TestEventOptions,
+  TestEventResult,
+  Transport,
+} from './sender/index.js';

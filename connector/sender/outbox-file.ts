@@ -1,0 +1,336 @@
+/** FileOutbox: a pure-JS outbox in an append-only JSON-lines journal, fsynced per write, compacted on open. */
+import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { SendError } from '../../errors/index.js';
+import { clipReason, type NewOutboxMessage, type Outbox, type OutboxCounts, type OutboxHead, type OutboxMessage, type OutboxState } from './outbox.js';
+import { acquireOutboxLock } from './outbox-lock.js';
+import { isSeverity } from './severity.js';
+
+/** Once the outbox is empty, a journal over this many bytes is truncated. */
+const EMPTY_TRUNCATE_BYTES = 1024 * 1024;
+
+type Mutable = { -readonly [K in keyof OutboxMessage]: OutboxMessage[K] };
+
+/** A stored message as one JSON line (`body` in base64). */
+interface PutRecord {
+  op: 'put';
+  id: string;
+  type: string;
+  body: string;
+  headers: Record<string, string>;
+  severity?: string;
+  createdAt: number;
+  state: 'pending' | 'parked';
+  attempts: number;
+  nextAttemptAt: number;
+  lastError?: string;
+  parkedReason?: string;
+}
+
+/** The journal records: a full message, or a state change of some ids. */
+type JournalRecord =
+  | PutRecord
+  | { op: 'retry'; ids: string[]; at: number; error: string }
+  | { op: 'park'; ids: string[]; reason: string }
+  | { op: 'unpark'; ids: string[]; at: number }
+  | { op: 'del'; ids: string[] };
+
+function unavailable(path: string, cause: unknown): SendError {
+  return new SendError('ERR_SEND_OUTBOX_UNAVAILABLE', `cannot write the outbox ${path}`, { cause });
+}
+
+function toPut(m: OutboxMessage): PutRecord {
+  const rec: PutRecord = {
+    op: 'put',
+    id: m.id,
+    type: m.type,
+    body: m.body.toString('base64'),
+    headers: { ...m.headers },
+    createdAt: m.createdAt,
+    // Claims are never journaled: a message inflight at a crash is pending again.
+    state: m.state === 'parked' ? 'parked' : 'pending',
+    attempts: m.attempts,
+    nextAttemptAt: m.nextAttemptAt,
+  };
+  if (m.severity !== undefined) rec.severity = m.severity;
+  if (m.lastError !== undefined) rec.lastError = m.lastError;
+  if (m.parkedReason !== undefined) rec.parkedReason = m.parkedReason;
+  return rec;
+}
+
+function fromPut(r: PutRecord): Mutable {
+  if (typeof r.id !== 'string' || typeof r.type !== 'string' || typeof r.body !== 'string' || typeof r.createdAt !== 'number') {
+    throw new TypeError('put record lacks id, type, body or createdAt');
+  }
+  return {
+    id: r.id,
+    type: r.type,
+    body: Buffer.from(r.body, 'base64'),
+    headers: r.headers ?? {},
+    severity: isSeverity(r.severity) ? r.severity : undefined,
+    createdAt: r.createdAt,
+    state: r.state === 'parked' ? 'parked' : 'pending',
+    attempts: r.attempts ?? 0,
+    nextAttemptAt: r.nextAttemptAt ?? r.createdAt,
+    lastError: r.lastError,
+    parkedReason: r.parkedReason,
+  };
+}
+
+/**
+ * An outbox in one append-only file of JSON lines. Each write is one `write` plus `fsync`, so a
+ * returned call survives SIGKILL and power loss; a line torn by a crash can only be the last one
+ * and is ignored. On open the journal is replayed and rewritten with only the live messages
+ * (temp file, fsync, rename). Needs no native module: the GitHub Action uses this one.
+ *
+ * @example
+ * const outbox = FileOutbox.open('/tmp/darkhook-outbox.jsonl');
+ */
+export class FileOutbox implements Outbox {
+  readonly kind = 'file' as const;
+  readonly path: string;
+  readonly #messages = new Map<string, Mutable>();
+  readonly #unlock: () => void;
+  #fd: number | undefined;
+  #bytes = 0;
+
+  private constructor(path: string, unlock: () => void) {
+    this.path = path;
+    this.#unlock = unlock;
+  }
+
+  /**
+   * Open (or create) the journal at `path`, taking its lock.
+   *
+   * @throws {SendError} ERR_SEND_OUTBOX_LOCKED, ERR_SEND_OUTBOX_CORRUPT, ERR_SEND_OUTBOX_UNAVAILABLE
+   */
+  static open(path: string): FileOutbox {
+    const full = resolve(path);
+    try {
+      mkdirSync(dirname(full), { recursive: true, mode: 0o700 });
+    } catch (cause) {
+      throw unavailable(full, cause);
+    }
+    const unlock = acquireOutboxLock(full);
+    const outbox = new FileOutbox(full, unlock);
+    try {
+      outbox.#load();
+      outbox.#compact();
+    } catch (err) {
+      unlock();
+      throw err instanceof SendError ? err : unavailable(full, err);
+    }
+    return outbox;
+  }
+
+  #load(): void {
+    let text: string;
+    try {
+      text = readFileSync(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw unavailable(this.path, err);
+    }
+    const lines = text.split('\n');
+    for (const [index, line] of lines.entries()) {
+      if (line.length === 0) continue;
+      try {
+        this.#apply(JSON.parse(line) as JournalRecord);
+      } catch (cause) {
+        // Only the final line can be torn by a crash mid-append; anything earlier is damage.
+        if (index === lines.length - 1) break;
+        throw new SendError('ERR_SEND_OUTBOX_CORRUPT', `the outbox ${this.path} has an unreadable record on line ${index + 1}`, { cause });
+      }
+    }
+  }
+
+  #apply(r: JournalRecord): void {
+    switch (r.op) {
+      case 'put':
+        this.#messages.set(r.id, fromPut(r));
+        return;
+      case 'retry':
+        for (const id of r.ids) {
+          const m = this.#messages.get(id);
+          if (m === undefined) continue;
+          m.state = 'pending';
+          m.attempts += 1;
+          m.nextAttemptAt = r.at;
+          m.lastError = r.error;
+        }
+        return;
+      case 'park':
+        for (const id of r.ids) {
+          const m = this.#messages.get(id);
+          if (m === undefined) continue;
+          m.state = 'parked';
+          m.parkedReason = r.reason;
+          m.lastError = r.reason;
+        }
+        return;
+      case 'unpark':
+        for (const id of r.ids) {
+          const m = this.#messages.get(id);
+          if (m?.state !== 'parked') continue;
+          m.state = 'pending';
+          m.attempts = 0;
+          m.nextAttemptAt = r.at;
+          m.parkedReason = undefined;
+        }
+        return;
+      case 'del':
+        for (const id of r.ids) this.#messages.delete(id);
+        return;
+      default:
+        throw new TypeError(`unknown journal op ${(r as { op: unknown }).op}`);
+    }
+  }
+
+  /** Rewrite the journal with the live messages only, atomically, then reopen it for appending. */
+  #compact(): void {
+    const tmp = `${this.path}.tmp`;
+    const text = [...this.#messages.values()].map((m) => `${JSON.stringify(toPut(m))}\n`).join('');
+    for (const m of this.#messages.values()) if (m.state === 'inflight') m.state = 'pending';
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.path);
+    // The rename itself must be durable: fsync the folder.
+    const dirFd = openSync(dirname(this.path), 'r');
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
+    this.#fd = openSync(this.path, 'a', 0o600);
+    this.#bytes = Buffer.byteLength(text);
+  }
+
+  #append(records: readonly JournalRecord[]): void {
+    const fd = this.#open();
+    const text = records.map((r) => `${JSON.stringify(r)}\n`).join('');
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } catch (cause) {
+      throw unavailable(this.path, cause);
+    }
+    this.#bytes += Buffer.byteLength(text);
+  }
+
+  #open(): number {
+    if (this.#fd === undefined) throw new SendError('ERR_SEND_OUTBOX_UNAVAILABLE', `the outbox ${this.path} is closed`);
+    return this.#fd;
+  }
+
+  enqueue(messages: readonly NewOutboxMessage[]): void {
+    this.#open();
+    const seen = new Set<string>();
+    for (const m of messages) {
+      if (this.#messages.has(m.id) || seen.has(m.id)) {
+        throw new SendError('ERR_SEND_DUPLICATE_ID', `the outbox already holds message ${m.id}`, { ids: [m.id] });
+      }
+      seen.add(m.id);
+    }
+    const stored: Mutable[] = messages.map((m) => ({ ...m, state: 'pending', attempts: 0, nextAttemptAt: m.createdAt, lastError: undefined, parkedReason: undefined }));
+    this.#append(stored.map(toPut));
+    for (const m of stored) this.#messages.set(m.id, m);
+  }
+
+  head(): OutboxHead | undefined {
+    for (const m of this.#messages.values()) {
+      if (m.state === 'pending') return { createdAt: m.createdAt, attempts: m.attempts, nextAttemptAt: m.nextAttemptAt };
+    }
+    return undefined;
+  }
+
+  nextBatch(limit: number, now: number = Date.now()): OutboxMessage[] {
+    this.#open();
+    const batch: Mutable[] = [];
+    for (const m of this.#messages.values()) {
+      if (batch.length >= limit) break;
+      if (m.state !== 'pending') continue;
+      if (m.nextAttemptAt > now) break;
+      batch.push(m);
+    }
+    for (const m of batch) m.state = 'inflight';
+    return batch.map((m) => ({ ...m }));
+  }
+
+  release(ids: readonly string[]): void {
+    for (const id of ids) {
+      const m = this.#messages.get(id);
+      if (m?.state === 'inflight') m.state = 'pending';
+    }
+  }
+
+  markDelivered(ids: readonly string[]): void {
+    this.#delete(ids);
+  }
+
+  markRetry(ids: readonly string[], delayMs: number, error: string, now: number = Date.now()): void {
+    const known = ids.filter((id) => this.#messages.has(id));
+    if (known.length === 0) return;
+    const record: JournalRecord = { op: 'retry', ids: known, at: now + delayMs, error: clipReason(error) };
+    this.#append([record]);
+    this.#apply(record);
+  }
+
+  park(ids: readonly string[], reason: string): void {
+    const known = ids.filter((id) => this.#messages.has(id));
+    if (known.length === 0) return;
+    const record: JournalRecord = { op: 'park', ids: known, reason: clipReason(reason) };
+    this.#append([record]);
+    this.#apply(record);
+  }
+
+  list(state?: OutboxState): OutboxMessage[] {
+    this.#open();
+    return [...this.#messages.values()].filter((m) => state === undefined || m.state === state).map((m) => ({ ...m }));
+  }
+
+  retryParked(ids?: readonly string[]): number {
+    const chosen = (ids ?? [...this.#messages.keys()]).filter((id) => this.#messages.get(id)?.state === 'parked');
+    if (chosen.length === 0) return 0;
+    const record: JournalRecord = { op: 'unpark', ids: chosen, at: Date.now() };
+    this.#append([record]);
+    this.#apply(record);
+    return chosen.length;
+  }
+
+  drop(ids: readonly string[]): number {
+    return this.#delete(ids);
+  }
+
+  #delete(ids: readonly string[]): number {
+    const known = [...new Set(ids)].filter((id) => this.#messages.has(id));
+    if (known.length === 0) return 0;
+    this.#append([{ op: 'del', ids: known }]);
+    for (const id of known) this.#messages.delete(id);
+    if (this.#messages.size === 0 && this.#bytes > EMPTY_TRUNCATE_BYTES) {
+      // Nothing live: the whole journal is history. Truncating an empty outbox is always consistent.
+      const fd = this.#open();
+      ftruncateSync(fd, 0);
+      fsyncSync(fd);
+      this.#bytes = 0;
+    }
+    return known.length;
+  }
+
+  counts(): OutboxCounts {
+    const counts = { pending: 0, inflight: 0, parked: 0 };
+    for (const m of this.#messages.values()) counts[m.state] += 1;
+    return counts;
+  }
+
+  close(): void {
+    if (this.#fd === undefined) return;
+    closeSync(this.#fd);
+    this.#fd = undefined;
+    this.#unlock();
+  }
+}

@@ -1,0 +1,174 @@
+/** The outbox contract, run against both implementations: SqliteOutbox and the pure-JS FileOutbox. */
+import assert from 'node:assert/strict';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { openOutbox } from '../../connector/sender/open-outbox.js';
+import type { NewOutboxMessage, Outbox } from '../../connector/sender/outbox.js';
+import { FileOutbox } from '../../connector/sender/outbox-file.js';
+import { tempDir } from './helpers.js';
+
+const IMPLEMENTATIONS = [
+  { name: 'SqliteOutbox', file: 'outbox.db' },
+  { name: 'FileOutbox', file: 'outbox.jsonl' },
+] as const;
+
+function message(n: number, extra: Partial<NewOutboxMessage> = {}): NewOutboxMessage {
+  return { id: `msg_${n}`, type: 'test.event', body: Buffer.from(`{"n":${n}}`), headers: { 'content-type': 'application/json' }, createdAt: 1_000 + n, ...extra };
+}
+
+for (const impl of IMPLEMENTATIONS) {
+  describe(`outbox contract: ${impl.name}`, () => {
+    const fresh = async (t: { after: (fn: () => void) => void }): Promise<{ path: string; outbox: Outbox; reopen: () => Promise<Outbox> }> => {
+      const tmp = tempDir();
+      const path = join(tmp.dir, impl.file);
+      let outbox = await openOutbox(path);
+      t.after(() => {
+        outbox.close();
+        tmp.remove();
+      });
+      assert.equal(outbox.kind, impl.name === 'SqliteOutbox' ? 'sqlite' : 'file');
+      return {
+        path,
+        get outbox() {
+          return outbox;
+        },
+        reopen: async () => {
+          outbox.close();
+          outbox = await openOutbox(path);
+          return outbox;
+        },
+      };
+    };
+
+    test('enqueued messages are listed in order with their exact bytes, headers and severity', async (t) => {
+      const { outbox } = await fresh(t);
+      const binary = Buffer.from([0, 255, 16, 10, 13]);
+      outbox.enqueue([message(1), message(2, { body: binary, severity: 'high', headers: { 'content-type': 'application/octet-stream', 'x-a': 'b' } })]);
+      const all = outbox.list();
+      assert.deepEqual(all.map((m) => m.id), ['msg_1', 'msg_2']);
+      assert.deepEqual(all[1]!.body, binary);
+      assert.equal(all[1]!.severity, 'high');
+      assert.deepEqual(all[1]!.headers, { 'content-type': 'application/octet-stream', 'x-a': 'b' });
+      assert.deepEqual(all.map((m) => [m.state, m.attempts]), [['pending', 0], ['pending', 0]]);
+      assert.deepEqual(outbox.counts(), { pending: 2, inflight: 0, parked: 0 });
+    });
+
+    test('a duplicate id is refused and nothing of that enqueue is stored', async (t) => {
+      const { outbox } = await fresh(t);
+      outbox.enqueue([message(1)]);
+      assert.throws(() => outbox.enqueue([message(2), message(1)]), { code: 'ERR_SEND_DUPLICATE_ID' });
+      assert.deepEqual(outbox.list().map((m) => m.id), ['msg_1']);
+    });
+
+    test('nextBatch claims the oldest pending messages in order, up to the limit', async (t) => {
+      const { outbox } = await fresh(t);
+      outbox.enqueue([1, 2, 3, 4, 5].map((n) => message(n)));
+      assert.deepEqual(outbox.nextBatch(2, 10_000).map((m) => m.id), ['msg_1', 'msg_2']);
+      assert.deepEqual(outbox.nextBatch(10, 10_000).map((m) => m.id), ['msg_3', 'msg_4', 'msg_5']);
+      assert.deepEqual(outbox.nextBatch(10, 10_000), []);
+      assert.deepEqual(outbox.counts(), { pending: 0, inflight: 5, parked: 0 });
+    });
+
+    test('a retried message keeps its place: nothing behind it goes first', async (t) => {
+      const { outbox } = await fresh(t);
+      outbox.enqueue([message(1), message(2)]);
+      outbox.nextBatch(1, 5_000);
+      outbox.markRetry(['msg_1'], 1_000, 'HTTP 503', 5_000);
+      assert.deepEqual(outbox.head(), { createdAt: 1_001, attempts: 1, nextAttemptAt: 6_000 });
+      assert.deepEqual(outbox.nextBatch(10, 5_999), [], 'msg_2 waits behind the retry');
+      const due = outbox.nextBatch(10, 6_000);
+      assert.deepEqual(due.map((m) => [m.id, m.attempts, m.lastError]), [['msg_1', 1, 'HTTP 503'], ['msg_2', 0, undefined]]);
+    });
+
+    test('inflight messages of a crashed process are pending again when reopened; release counts no attempt', async (t) => {
+      const ctx = await fresh(t);
+      ctx.outbox.enqueue([message(1), message(2), message(3)]);
+      ctx.outbox.nextBatch(3, 10_000);
+      ctx.outbox.release(['msg_3']);
+      assert.deepEqual(ctx.outbox.counts(), { pending: 1, inflight: 2, parked: 0 });
+      const reopened = await ctx.reopen();
+      assert.deepEqual(reopened.counts(), { pending: 3, inflight: 0, parked: 0 });
+      assert.deepEqual(reopened.list().map((m) => [m.id, m.attempts]), [['msg_1', 0], ['msg_2', 0], ['msg_3', 0]]);
+    });
+
+    test('delivered messages are deleted; retries, parking and reasons survive a reopen', async (t) => {
+      const ctx = await fresh(t);
+      ctx.outbox.enqueue([message(1), message(2), message(3)]);
+      ctx.outbox.nextBatch(3, 10_000);
+      ctx.outbox.markDelivered(['msg_1']);
+      ctx.outbox.markRetry(['msg_2'], 500, 'ECONNREFUSED: connect refused', 10_000);
+      ctx.outbox.park(['msg_3'], 'HTTP 401: signature mismatch');
+      const reopened = await ctx.reopen();
+      const rows = reopened.list();
+      assert.deepEqual(
+        rows.map((m) => [m.id, m.state, m.attempts, m.nextAttemptAt, m.lastError, m.parkedReason]),
+        [
+          ['msg_2', 'pending', 1, 10_500, 'ECONNREFUSED: connect refused', undefined],
+          ['msg_3', 'parked', 0, 1_003, 'HTTP 401: signature mismatch', 'HTTP 401: signature mismatch'],
+        ],
+      );
+      assert.deepEqual(reopened.list('parked').map((m) => m.id), ['msg_3']);
+    });
+
+    test('retryParked makes parked messages pending again with a fresh count; drop deletes any state', async (t) => {
+      const { outbox } = await fresh(t);
+      outbox.enqueue([message(1), message(2), message(3)]);
+      outbox.nextBatch(3, 10_000);
+      outbox.markRetry(['msg_1', 'msg_2', 'msg_3'], 0, 'HTTP 500', 10_000);
+      outbox.nextBatch(3, 20_000);
+      outbox.park(['msg_1', 'msg_2', 'msg_3'], 'HTTP 403');
+      assert.equal(outbox.retryParked(['msg_2', 'msg_nope']), 1);
+      assert.equal(outbox.list().find((m) => m.id === 'msg_2')?.attempts, 0);
+      assert.equal(outbox.retryParked(), 2);
+      assert.deepEqual(outbox.counts(), { pending: 3, inflight: 0, parked: 0 });
+      assert.equal(outbox.drop(['msg_1', 'msg_3', 'msg_nope']), 2);
+      assert.deepEqual(outbox.list().map((m) => m.id), ['msg_2']);
+    });
+
+    test('a second open of the same outbox is refused while the first holds it', async (t) => {
+      const ctx = await fresh(t);
+      await assert.rejects(openOutbox(ctx.path), { code: 'ERR_SEND_OUTBOX_LOCKED' });
+      ctx.outbox.close();
+      const again = await openOutbox(ctx.path);
+      again.close();
+      await ctx.reopen();
+    });
+
+    test('a lock left by a dead process is taken over', async (t) => {
+      const ctx = await fresh(t);
+      ctx.outbox.close();
+      // pid 2^22+1 is above Linux's default pid_max, so no live process has it.
+      writeFileSync(`${ctx.path}.lock`, String(4_194_305));
+      const reopened = await ctx.reopen();
+      assert.deepEqual(reopened.counts(), { pending: 0, inflight: 0, parked: 0 });
+    });
+  });
+}
+
+describe('FileOutbox journal', () => {
+  test('a torn last line (a crash mid-append) is ignored; the records before it are kept', (t) => {
+    const tmp = tempDir();
+    t.after(tmp.remove);
+    const path = join(tmp.dir, 'o.jsonl');
+    const a = FileOutbox.open(path);
+    a.enqueue([message(1), message(2)]);
+    a.close();
+    appendFileSync(path, '{"op":"del","ids":["msg_1"');
+    const b = FileOutbox.open(path);
+    t.after(() => b.close());
+    assert.deepEqual(b.list().map((m) => m.id), ['msg_1', 'msg_2']);
+    assert.equal(readFileSync(path, 'utf8').split('\n').filter(Boolean).length, 2, 'compacted to the live messages');
+  });
+
+  test('damage before the last line is ERR_SEND_OUTBOX_CORRUPT', (t) => {
+    const tmp = tempDir();
+    t.after(tmp.remove);
+    const path = join(tmp.dir, 'o.jsonl');
+    const a = FileOutbox.open(path);
+    a.enqueue([message(1)]);
+    a.close();
+    writeFileSync(path, `garbage\n${readFileSync(path, 'utf8')}`);
+    assert.throws(() => FileOutbox.open(path), { code: 'ERR_SEND_OUTBOX_CORRUPT' });
+  });
+});

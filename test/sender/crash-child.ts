@@ -1,4 +1,5 @@
 /** Child process for the SIGKILL test: produces messages through a sender, or resumes from the outbox. Inert without its env. */
+import { writeSync } from 'node:fs';
 import { openOutbox } from '../../connector/sender/open-outbox.js';
 import { createSender } from '../../connector/sender/sender.js';
 import { connectTls, type Pki } from './helpers.js';
@@ -27,13 +28,14 @@ async function main(config: CrashChildConfig): Promise<void> {
   if (config.mode === 'produce') {
     for (let i = 0; i < config.count; i++) {
       const { id } = await sender.send({ type: 'crash.test', body: { i } });
-      // Printed only after send() resolved: an id on stdout is on disk.
-      process.stdout.write(`queued ${id}\n`);
+      // Printed only after send() resolved: an id on stdout is on disk. writeSync, because an async
+      // stdout write still buffered in this process would be lost with it at SIGKILL.
+      writeSync(1, `queued ${id}\n`);
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
   const report = await sender.flush();
-  process.stdout.write(`report ${JSON.stringify({ delivered: report.delivered.length, pending: report.pending })}\n`);
+  writeSync(1, `report ${JSON.stringify({ delivered: report.delivered.length, pending: report.pending })}\n`);
   await sender.close();
   outbox.close();
 }

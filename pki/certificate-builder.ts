@@ -1,6 +1,6 @@
 /** Builds and signs X.509 certificates with node-forge: serials, names, validity, key identifiers. */
 import assert from 'node:assert/strict';
-import { type KeyObject, randomBytes, sign } from 'node:crypto';
+import { createPublicKey, type KeyObject, randomBytes, sign } from 'node:crypto';
 import forge from 'node-forge';
 import { derToPem } from './pem.js';
 
@@ -116,4 +116,11 @@ export function buildCertificate(spec: CertificateSpec): string {
   cert.signature = sign('sha256', Buffer.from(forge.asn1.toDer(tbs).getBytes(), 'binary'), signingKey).toString('binary');
   const der = forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes();
   return derToPem(Buffer.from(der, 'binary'), 'CERTIFICATE');
+}
+
+/** The node-forge form of an RSA public key, from a public or private KeyObject (forge embeds it in certificates). */
+export function toForgePublicKey(key: KeyObject): forge.pki.rsa.PublicKey {
+  const pub = key.type === 'private' ? createPublicKey(key) : key;
+  const pem = pub.export({ type: 'spki', format: 'pem' }) as string;
+  return forge.pki.publicKeyFromPem(pem) as forge.pki.rsa.PublicKey;
 }

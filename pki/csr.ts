@@ -3,11 +3,11 @@ import { createPublicKey, sign } from 'node:crypto';
 import forge from 'node-forge';
 import { OptionError, PkiError } from '../errors/index.js';
 import { type CaBundle, MAX_VALIDITY_DAYS, openCa } from './ca.js';
-import { buildCertificate, subjectAttributes } from './certificate-builder.js';
+import { buildCertificate, subjectAttributes, toForgePublicKey } from './certificate-builder.js';
 import { parseCsr } from './csr-parse.js';
 import { oidNode, parseDerExact, toDerBuffer } from './der.js';
 import { DEFAULT_CERT_VALIDITY_DAYS, CLIENT_EXTENSIONS } from './issue.js';
-import { MIN_RSA_BITS, readPrivateKey, toForgePublicKey } from './keys.js';
+import { MIN_RSA_BITS, readPrivateKey } from './keys.js';
 import { checkKeys, optionalInt, optionalString, requiredString } from './options.js';
 import { derToPem } from './pem.js';
 

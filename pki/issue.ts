@@ -2,8 +2,8 @@
 import { isIP } from 'node:net';
 import { OptionError } from '../errors/index.js';
 import { type CaBundle, MAX_VALIDITY_DAYS, openCa } from './ca.js';
-import { buildCertificate, type SubjectFields } from './certificate-builder.js';
-import { generateRsaKeyPair, readPrivateKey, readPublicKey, requireRsa, toForgePublicKey } from './keys.js';
+import { buildCertificate, type SubjectFields, toForgePublicKey } from './certificate-builder.js';
+import { generateRsaKeyPair, readPrivateKey, readPublicKey, requireRsa } from './keys.js';
 import { checkKeys, optionalInt, optionalString, optionalStrings, requiredString } from './options.js';
 
 /** Validity of an end-entity certificate, in days, when none is given. */

@@ -1,7 +1,7 @@
-/** Private and public keys: RSA generation with node:crypto, loading any PEM form, conversion for node-forge. */
+/** Private and public keys: RSA generation with node:crypto, loading any PEM form. Free of node-forge, so
+ * the SDK's runtime path (identity files) does not load it. */
 import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import forge from 'node-forge';
 import { OptionError, PkiError } from '../errors/index.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -86,12 +86,6 @@ export function requireRsa(key: KeyObject, what: string, minBits = MIN_RSA_BITS)
   }
 }
 
-/** The node-forge form of an RSA public key, from a public or private KeyObject (forge embeds it in certificates). */
-export function toForgePublicKey(key: KeyObject): forge.pki.rsa.PublicKey {
-  const pub = key.type === 'private' ? createPublicKey(key) : key;
-  const pem = pub.export({ type: 'spki', format: 'pem' }) as string;
-  return forge.pki.publicKeyFromPem(pem) as forge.pki.rsa.PublicKey;
-}
 
 /** True when the private key and the public key are one pair (compares SPKI DER). */
 export function keysMatch(privateKey: KeyObject, publicKey: KeyObject): boolean {

@@ -1,7 +1,7 @@
 /** The SDK entry: one identity, its controller, its router links; `dial` and `listen` by service name. */
 import { channel } from 'node:diagnostics_channel';
 import { ZitiError } from '../../errors/index.js';
-import { readIdentityFile, type ZitiIdentity } from '../../pki/index.js';
+import { readIdentityFile, type ZitiIdentity } from '../../pki/identity.js';
 import { ContentType, HeaderId } from './constants.js';
 import { ControllerClient } from './controller-client.js';
 import { routerTlsAddress, type EdgeRouterInfo, type ServiceDetail, type ServiceSession } from './controller-types.js';

@@ -6,7 +6,7 @@ import { ZitiError } from '../../errors/index.js';
 import { encodeMessage, FrameDecoder } from './codec.js';
 import { ContentType, HeaderId } from './constants.js';
 import { createMessage, getHeaderBool, getHeaderString, getHeaderU32, replyFor, setHeaderString, setHeaderU64, setReplyFor, type Message } from './message.js';
-import { tlsServername } from './enroll.js';
+import { tlsServername } from './tls-names.js';
 
 /** Time allowed for TCP + TLS + hello, in milliseconds (routers drop a hello later than 5 s). */
 export const DEFAULT_LINK_CONNECT_TIMEOUT_MS = 10_000;

@@ -3,16 +3,12 @@ import { channel } from 'node:diagnostics_channel';
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { ZitiError } from '../../errors/index.js';
-import {
-  createCsr,
-  decodeCaBundlePkcs7,
-  decodeEnrollmentJwt,
-  generateRsaKeyPair,
-  splitPemBundle,
-  verifyEnrollmentJwt,
-  type ZitiIdentity,
-} from '../../pki/index.js';
+import type { ZitiIdentity } from '../../pki/identity.js';
+import { decodeEnrollmentJwt, verifyEnrollmentJwt } from '../../pki/jwt.js';
+import { generateRsaKeyPair } from '../../pki/keys.js';
+import { splitPemBundle } from '../../pki/pem.js';
 import { apiErrorOf, DEFAULT_REST_TIMEOUT_MS, RestClient } from './rest.js';
+import { tlsServername } from './tls-names.js';
 
 /** RSA key size for enrolled identities, in bits: 128-bit security; OpenZiti's CLI uses 4096, which takes seconds to generate. */
 export const DEFAULT_ENROLL_RSA_BITS = 3072;
@@ -42,6 +38,9 @@ export interface EnrollOptions {
 export async function enroll(jwt: string, options: EnrollOptions = {}): Promise<ZitiIdentity> {
   const token = jwt.trim();
   const { claims } = decodeEnrollmentJwt(token);
+  // CSR building and PKCS#7 parsing need node-forge; load it only when enrolling, so that dialing
+  // and listening processes start without it.
+  const [{ createCsr }, { decodeCaBundlePkcs7 }] = await Promise.all([import('../../pki/csr.js'), import('../../pki/pkcs7.js')]);
   const issuer = new URL(/^https?:\/\//.test(claims.iss) ? claims.iss : `https://${claims.iss}`);
   const timeoutMs = options.timeoutMs ?? DEFAULT_REST_TIMEOUT_MS;
 
@@ -137,9 +136,4 @@ function fetchServerLeaf(issuer: URL, timeoutMs: number): Promise<string> {
       reject(err instanceof ZitiError ? err : new ZitiError('ERR_ZITI_CONTROLLER_UNAVAILABLE', `${issuer.host}: ${err.message}`, { cause: err })),
     );
   });
-}
-
-/** SNI must be a host name, never an IP literal. */
-export function tlsServername(host: string): string | undefined {
-  return /^[\d.]+$|:/.test(host) ? undefined : host;
 }

@@ -4,8 +4,10 @@ import { Command } from 'commander';
 import { CliError } from '../errors/index.js';
 import { createRootLogger } from './logger.js';
 import type { CliContext } from './context.js';
+import { registerDemo } from './commands/demo.js';
 import { registerFabric } from './commands/fabric.js';
 import { registerPki } from './commands/pki.js';
+import { registerReceive } from './commands/receive.js';
 import { registerSend } from './commands/send.js';
 import { registerSign } from './commands/sign.js';
 import { registerZiti } from './commands/ziti.js';
@@ -20,9 +22,6 @@ export function packageVersion(): string {
 
 /** Groups that later milestones fill in; they exist now so `--help` shows the whole shape. */
 const PLANNED: ReadonlyArray<readonly [string, string]> = [
-  ['receive', 'run the receiver sidecar (verify, store, forward to Jenkins/Slack/Jira)'],
-  ['messages', 'inspect, resubmit and purge stored messages'],
-  ['demo', 'start an embedded fabric, a receiver and a sender, and deliver signed webhooks end to end'],
 ];
 
 /** Create the program; `getContext` is resolved lazily after global options are parsed. */
@@ -46,7 +45,9 @@ export function buildProgram(out: (text: string) => void): Command {
   };
 
   registerFabric(program, context);
+  registerDemo(program, context);
   registerPki(program, context);
+  registerReceive(program, context);
   registerSend(program, context);
   registerSign(program, context);
   registerZiti(program, context);

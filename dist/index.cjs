@@ -998,6 +998,8 @@ var RETRIABLE_CODES = /* @__PURE__ */ new Set([
   "ERR_ZITI_LINK_CLOSED",
   "ERR_ZITI_TIMEOUT",
   "ERR_ZITI_DIAL_REFUSED",
+  // No host bound right now (receiver down or restarting): it comes back, so wait for it.
+  "ERR_ZITI_SERVICE_UNAVAILABLE",
   "ERR_ZITI_CONN_CLOSED",
   "ERR_SEND_TIMEOUT",
   "ERR_SEND_RESPONSE_TOO_LARGE"
@@ -5635,23 +5637,17 @@ function checkFrameSizes(count, headersBytes, bodyBytes2, lim) {
     throw new ZitiCodecError("ERR_ZITI_CODEC_FRAME_TOO_LARGE", `body of ${bodyBytes2} bytes exceeds the limit of ${lim.maxBodyBytes}`);
   }
 }
-var keptFrames = /* @__PURE__ */ new WeakMap();
 var FrameDecoder = class {
   #limits;
-  #keepFrames;
   #chunks = [];
   /** Bytes of `#chunks[0]` already consumed. */
   #offset = 0;
   #buffered = 0;
   #frame;
   #failure;
-  /** @throws ERR_OPTION_INVALID, ERR_OPTION_UNKNOWN for a bad `limits` or `options` object. */
-  constructor(limits, options = {}) {
+  /** @throws ERR_OPTION_INVALID, ERR_OPTION_UNKNOWN for a bad `limits` object. */
+  constructor(limits) {
     this.#limits = normaliseLimits2(limits, "limits");
-    for (const key of Object.keys(options)) {
-      if (key !== "keepFrames") throw new OptionError("ERR_OPTION_UNKNOWN", `options.${key} is not an option`);
-    }
-    this.#keepFrames = options.keepFrames === true;
   }
   /** Bytes received but not yet returned as messages (a partial frame). Non-zero at EOF = truncated. */
   get bufferedBytes() {
@@ -5691,7 +5687,7 @@ var FrameDecoder = class {
       if (this.#buffered < 4) return void 0;
       if (!this.#startsWith(3, 6, 9, 12)) return this.#badMagic();
       if (this.#buffered < FRAME_HEADER_BYTES) return void 0;
-      const head = this.#keepFrames ? this.#peek(FRAME_HEADER_BYTES) : this.#take(FRAME_HEADER_BYTES);
+      const head = this.#take(FRAME_HEADER_BYTES);
       const headersBytes = head.readUInt32LE(12);
       const bodyBytes2 = head.readUInt32LE(16);
       checkFrameSizes(0, headersBytes, bodyBytes2, this.#limits);
@@ -5700,7 +5696,6 @@ var FrameDecoder = class {
       this.#frame = { contentType, sequence, headersBytes, bodyBytes: bodyBytes2, headers: void 0 };
     }
     const frame = this.#frame;
-    if (this.#keepFrames) return this.#nextWhole(frame);
     if (frame.headers === void 0) {
       if (this.#buffered < frame.headersBytes) return void 0;
       frame.headers = parseHeaders(this.#take(frame.headersBytes), this.#limits.maxHeaderCount);
@@ -5709,25 +5704,6 @@ var FrameDecoder = class {
     const body2 = this.#take(frame.bodyBytes);
     this.#frame = void 0;
     return { contentType: frame.contentType, sequence: frame.sequence, headers: frame.headers, body: body2 };
-  }
-  /** The pending frame as one Buffer (one copy at most) once all of it is buffered. */
-  #nextWhole(frame) {
-    const end = FRAME_HEADER_BYTES + frame.headersBytes;
-    if (this.#buffered < end + frame.bodyBytes) return void 0;
-    const raw = this.#take(end + frame.bodyBytes);
-    const headers = parseHeaders(raw.subarray(FRAME_HEADER_BYTES, end), this.#limits.maxHeaderCount);
-    this.#frame = void 0;
-    const msg = { contentType: frame.contentType, sequence: frame.sequence, headers, body: raw.subarray(end) };
-    keptFrames.set(msg, raw);
-    return msg;
-  }
-  /** The next `n` buffered bytes (n ≤ #buffered) without consuming them: a view, or a copy across chunks. */
-  #peek(n2) {
-    const first = this.#chunks[0];
-    if (first.length - this.#offset >= n2) return first.subarray(this.#offset, this.#offset + n2);
-    const out = Buffer.allocUnsafe(n2);
-    for (let i2 = 0; i2 < n2; i2++) out[i2] = this.#byteAt(i2);
-    return out;
   }
   #badMagic() {
     const got = [0, 1, 2, 3].map((i2) => this.#byteAt(i2));
@@ -6905,7 +6881,7 @@ function exitCodeFor(err) {
   if (code.startsWith("ERR_OPTION_") || code.startsWith("ERR_CLI_")) return EXIT.usage;
   if (code.startsWith("ERR_FILE_") || code.startsWith("ERR_PKI_")) return EXIT.input;
   if (code.startsWith("ERR_ZITI_") || code.startsWith("ERR_FABRIC_")) return EXIT.network;
-  if (code.startsWith("ERR_WEBHOOK_") || code.startsWith("ERR_SEND_")) return EXIT.rejected;
+  if (code.startsWith("ERR_WEBHOOK_") || code.startsWith("ERR_SEND_") || code.startsWith("ERR_RECEIVER_")) return EXIT.rejected;
   return EXIT.failure;
 }
 function formatError(err) {

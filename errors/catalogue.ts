@@ -72,6 +72,7 @@ export const ERROR_CATALOGUE = {
   ERR_ZITI_BIND_REFUSED: { hint: 'the router refused or dropped the bind; the listener retries' },
   ERR_ZITI_CONN_CLOSED: { hint: 'the connection is closed' },
   ERR_ZITI_E2E_REQUIRED: { hint: 'the peer offers no end-to-end encryption; use encryption "auto" only for services that allow plaintext' },
+  ERR_ZITI_NATIVE_UNAVAILABLE: { hint: 'npm install @openziti/ziti-sdk-nodejs (it needs a prebuilt binary for your platform), or drop --transport native' },
   ERR_ZITI_CONTEXT_CLOSED: { hint: 'the Ziti context was closed; create a new one' },
 
   // webhooks: signatures, timestamps, batch envelopes (ERR_WEBHOOK_*)
@@ -111,8 +112,16 @@ export const ERROR_CATALOGUE = {
   ERR_SEND_OUTBOX_UNAVAILABLE: { hint: 'the outbox could not be opened; check the path and permissions (a .jsonl path needs no native module)' },
   ERR_SEND_DUPLICATE_ID: { hint: 'every message needs its own id; omit id to let darkhook make one' },
 
+  // receiver (ERR_RECEIVER_*)
+  ERR_RECEIVER_CALLER_FORBIDDEN: { hint: 'add the sender identity to the receiver allow list (--allow), or dial with an allowed identity' },
+  ERR_RECEIVER_BODY_TOO_LARGE: { hint: 'send a smaller body or batch, or raise the receiver maxBodyBytes' },
+  ERR_RECEIVER_NOT_FOUND: { hint: 'POST to the receiver path (default /webhooks); check the sender --path' },
+  ERR_RECEIVER_REQUEST_INVALID: { hint: 'the HTTP request is malformed (bad content-length or encoding); check any proxy in between' },
+  ERR_RECEIVER_STORE_FAILED: { hint: 'the message store could not be opened or written; check the --store file, its folder and the disk' },
+
   // cli
   ERR_CLI_USAGE: { hint: 'see `darkhook --help`' },
+  ERR_CLI_DEMO_FAILED: { hint: 'a demo step did not prove what it should; rerun with --keep and --log-level debug' },
   ERR_CLI_NOT_IMPLEMENTED: { hint: 'this command is planned but not built yet' },
   ERR_INTERNAL: { hint: 'this is a bug in darkhook; please report it with the log' },
 } as const satisfies Record<string, { readonly hint: string }>;

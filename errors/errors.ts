@@ -77,5 +77,18 @@ export class SendError extends DarkhookError {
   }
 }
 
+/**
+ * The receiver: caller policy, request limits, its message store. `statusCode` is the HTTP status
+ * the receiver answers with when this error rejects a request (e.g. 403 for a caller not allowed).
+ */
+export class ReceiverError extends DarkhookError {
+  readonly statusCode: number;
+
+  constructor(code: ErrorCode, message: string, options: DarkhookErrorOptions & { readonly statusCode?: number } = {}) {
+    super(code, message, options);
+    this.statusCode = options.statusCode ?? 500;
+  }
+}
+
 /** The command line was used wrongly. */
 export class CliError extends DarkhookError {}

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import { ZitiContext, enroll } from '../../connector/ziti/index.js';
+import { nativeDial } from '../../connector/ziti/native.js';
 import { FileError, OptionError } from '../../errors/index.js';
 import { describeCertificate, writeIdentityFile } from '../../pki/index.js';
 import type { CliContext } from '../context.js';
@@ -44,8 +45,17 @@ export function registerZiti(program: Command, context: () => CliContext): void 
     .description('connect to a service and pipe stdin to it and its answer to stdout (like netcat)')
     .requiredOption('--identity <file>', 'identity JSON')
     .requiredOption('--service <name>', 'service to dial')
-    .action(async (opts: { identity: string; service: string }) => {
+    .option('--transport <kind>', 'ts (pure TypeScript, default) or native (@openziti/ziti-sdk-nodejs, if installed)', 'ts')
+    .action(async (opts: { identity: string; service: string; transport: string }) => {
       const ctx = context();
+      if (opts.transport !== 'ts' && opts.transport !== 'native') throw new OptionError('ERR_OPTION_INVALID', '--transport must be "ts" or "native"');
+      if (opts.transport === 'native') {
+        const conn = await nativeDial(opts.identity, opts.service);
+        process.stdin.pipe(conn);
+        conn.pipe(process.stdout, { end: false });
+        await once(conn, 'end');
+        return;
+      }
       const ziti = await ZitiContext.fromFile(opts.identity);
       try {
         const conn = await ziti.dial(opts.service);

@@ -23,6 +23,8 @@ const RETRIABLE_CODES = new Set([
   'ERR_ZITI_LINK_CLOSED',
   'ERR_ZITI_TIMEOUT',
   'ERR_ZITI_DIAL_REFUSED',
+  // No host bound right now (receiver down or restarting): it comes back, so wait for it.
+  'ERR_ZITI_SERVICE_UNAVAILABLE',
   'ERR_ZITI_CONN_CLOSED',
   'ERR_SEND_TIMEOUT',
   'ERR_SEND_RESPONSE_TOO_LARGE',

@@ -74,3 +74,4 @@ export { EdgeLink, DEFAULT_LINK_CONNECT_TIMEOUT_MS, DEFAULT_PROBE_INTERVAL_MS, D
 export type { EdgeLinkEvent } from './edge-link.js';
 export { enroll, DEFAULT_ENROLL_RSA_BITS } from './enroll.js';
 export type { EnrollOptions } from './enroll.js';
+export { loadNativeSdk, nativeDial, NATIVE_SDK_PACKAGE } from './native.js';

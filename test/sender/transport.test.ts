@@ -74,7 +74,8 @@ describe('retry rules', () => {
     assert.deepEqual([408, 429, 500, 502, 503, 504].map((s) => kind(s)), ['retry', 'retry', 'retry', 'retry', 'retry', 'retry']);
     assert.deepEqual(classifyResponse(429, { 'retry-after': '7' }, Buffer.alloc(0), 1), { type: 'retry', reason: 'HTTP 429', retryAfterMs: 7_000 });
     assert.equal(classifyError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' })).type, 'retry');
-    assert.equal(classifyError(new ZitiError('ERR_ZITI_DIAL_REFUSED', 'no terminator')).type, 'retry');
+    assert.equal(classifyError(new ZitiError('ERR_ZITI_DIAL_REFUSED', 'refused')).type, 'retry');
+    assert.equal(classifyError(new ZitiError('ERR_ZITI_SERVICE_UNAVAILABLE', 'no terminators')).type, 'retry');
     assert.equal(classifyError(new ZitiError('ERR_ZITI_SERVICE_NOT_PERMITTED', 'no policy')).type, 'fatal');
   });
 

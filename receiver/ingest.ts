@@ -1,0 +1,106 @@
+/** Turning one verified HTTP request into the messages to store: signature and time window, then single event or batch. */
+import type { IncomingHttpHeaders } from 'node:http';
+import { BATCH_CONTENT_TYPE, decodeBatch } from '../connector/batch-envelope.js';
+import { WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, verifyStandard } from '../connector/signature-standard.js';
+import { EVENT_TYPE_HEADER } from '../connector/sender/event.js';
+import type { NewStoredMessage } from './store.js';
+
+/** Type stored for a single event that came without `webhook-event-type` (other Standard Webhooks producers). */
+export const UNKNOWN_EVENT_TYPE = 'unknown';
+
+/** Request headers that are never stored: the connection's, the signature's, and credentials. */
+const NOT_STORED = new Set([
+  'host', 'content-length', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect',
+  'authorization', 'proxy-authorization', 'cookie',
+  WEBHOOK_ID_HEADER, WEBHOOK_TIMESTAMP_HEADER, WEBHOOK_SIGNATURE_HEADER, EVENT_TYPE_HEADER,
+]);
+
+/** What one request carried, once verified. */
+export interface VerifiedRequest {
+  /** The request's `webhook-id`: the message id, or the batch id. */
+  readonly requestId: string;
+  readonly batch: boolean;
+  readonly messages: NewStoredMessage[];
+}
+
+/** What `verifyRequest` needs. */
+export interface VerifyRequestInput {
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+  readonly caller: string | undefined;
+  readonly secrets: readonly string[];
+  readonly toleranceSeconds: number;
+  readonly maxBodyBytes: number;
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Headers worth replaying downstream with a single event: content type and the sender's custom headers. */
+function storedHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (NOT_STORED.has(name) || value === undefined) continue;
+    out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+/**
+ * Verify the request's Standard Webhooks signature (before the clock, as `verifyStandard` does), then
+ * read it as a batch envelope (by content type) or as one event. The batch is decoded only after
+ * its signature matched, so nothing unauthenticated is parsed.
+ *
+ * @throws {WebhookError} ERR_WEBHOOK_HEADERS_MISSING, ERR_WEBHOOK_ID_INVALID, ERR_WEBHOOK_TIMESTAMP_INVALID
+ *   (400), ERR_WEBHOOK_SIGNATURE_MISMATCH, ERR_WEBHOOK_TIMESTAMP_TOO_OLD/TOO_NEW (401),
+ *   ERR_WEBHOOK_BATCH_INVALID (400), ERR_WEBHOOK_BATCH_TOO_LARGE (413)
+ */
+export function verifyRequest(input: VerifyRequestInput): VerifiedRequest {
+  const { headers, body, caller } = input;
+  const id = single(headers[WEBHOOK_ID_HEADER]);
+  const timestamp = single(headers[WEBHOOK_TIMESTAMP_HEADER]);
+  verifyStandard({
+    id,
+    timestamp,
+    signature: single(headers[WEBHOOK_SIGNATURE_HEADER]),
+    body,
+    secrets: input.secrets,
+    toleranceSeconds: input.toleranceSeconds,
+  });
+  // verifyStandard returned: id and timestamp are present and well-formed.
+  const requestId = id!;
+  const contentType = single(headers['content-type']) ?? '';
+  if (contentType.split(';')[0]!.trim().toLowerCase() === BATCH_CONTENT_TYPE) {
+    const events = decodeBatch(body, contentType, { maxBytes: input.maxBodyBytes });
+    return {
+      requestId,
+      batch: true,
+      messages: events.map((e) => ({
+        id: e.id,
+        type: e.type,
+        timestamp: e.timestamp,
+        body: e.body,
+        headers: e.headers ?? {},
+        caller,
+        batchId: requestId,
+      })),
+    };
+  }
+  return {
+    requestId,
+    batch: false,
+    messages: [
+      {
+        id: requestId,
+        // The type header is not signed; it only labels the message (the body is what is verified).
+        type: single(headers[EVENT_TYPE_HEADER]) || UNKNOWN_EVENT_TYPE,
+        timestamp: Number(timestamp),
+        body,
+        headers: storedHeaders(headers),
+        caller,
+        batchId: undefined,
+      },
+    ],
+  };
+}

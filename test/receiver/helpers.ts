@@ -1,0 +1,149 @@
+/** Receiver test fixtures: an embedded fabric on 127.0.0.1 with a hooks service, enrolled identities, signed requests. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino, { type Logger } from 'pino';
+import { EVENT_TYPE_HEADER } from '../../connector/sender/event.js';
+import { createTransport, type TransportResponse } from '../../connector/sender/transport.js';
+import { signStandard } from '../../connector/signature-standard.js';
+import { enroll, ZitiContext } from '../../connector/ziti/index.js';
+import { createIdentityWithJwt, type RunningFabric, startFabric } from '../../fabric/fabric.js';
+import { writeIdentityFile, type ZitiIdentity } from '../../pki/index.js';
+
+/** Services made with `createService` carry this attribute; receivers may bind and senders dial them. */
+const HOOKS_ATTRIBUTE = 'hooks';
+
+/** An embedded fabric with a Bind policy for `#receivers` and a Dial policy for `#senders` on `#hooks` services. */
+export interface TestNet {
+  readonly fabric: RunningFabric;
+  /** A temp folder for identity files, stores and outboxes (removed by `close`). */
+  readonly dir: string;
+  /** Create a service that receivers may bind and senders dial. */
+  createService(name: string): void;
+  /** Create and enroll an identity with these role attributes. */
+  identity(name: string, attributes: readonly string[]): Promise<ZitiIdentity>;
+  /** Enroll an identity and write it to `<dir>/<name>.json`; returns the path. */
+  identityFile(name: string, attributes: readonly string[]): Promise<string>;
+  /** Enroll an identity and open a context for it (closed by `close`). */
+  context(name: string, attributes: readonly string[]): Promise<ZitiContext>;
+  close(): Promise<void>;
+}
+
+/** Start a fabric on ephemeral 127.0.0.1 ports; `t.after(() => net.close())` it. */
+export async function startTestNet(): Promise<TestNet> {
+  const dir = mkdtempSync(join(tmpdir(), 'darkhook-recv-'));
+  const home = join(dir, 'fabric');
+  const fabric = await startFabric({ home, ctrlPort: 0, routerPort: 0 });
+  fabric.store.createPolicy({ name: 'hooks-bind', type: 'Bind', serviceRoles: [`#${HOOKS_ATTRIBUTE}`], identityRoles: ['#receivers'] });
+  fabric.store.createPolicy({ name: 'hooks-dial', type: 'Dial', serviceRoles: [`#${HOOKS_ATTRIBUTE}`], identityRoles: ['#senders'] });
+  const contexts: ZitiContext[] = [];
+  const identity = async (name: string, attributes: readonly string[]): Promise<ZitiIdentity> =>
+    enroll(await createIdentityWithJwt(home, fabric.store, { name, roleAttributes: [...attributes] }));
+  return {
+    fabric,
+    dir,
+    createService: (name) => void fabric.store.createService({ name, roleAttributes: [HOOKS_ATTRIBUTE] }),
+    identity,
+    async identityFile(name, attributes) {
+      const path = join(dir, `${name}.json`);
+      await writeIdentityFile(path, await identity(name, attributes));
+      return path;
+    },
+    async context(name, attributes) {
+      const ctx = new ZitiContext(await identity(name, attributes));
+      contexts.push(ctx);
+      return ctx;
+    },
+    async close() {
+      await Promise.allSettled(contexts.map((c) => c.close()));
+      await fabric.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Standard Webhooks headers for one event, signed with `secret`. */
+export function signedHeaders(input: { id: string; body: Buffer; secret: string; timestamp?: number; type?: string; contentType?: string }): Record<string, string> {
+  const timestamp = input.timestamp ?? Math.floor(Date.now() / 1000);
+  return {
+    'content-type': input.contentType ?? 'application/json',
+    ...(input.type === undefined ? {} : { [EVENT_TYPE_HEADER]: input.type }),
+    'webhook-id': input.id,
+    'webhook-timestamp': String(timestamp),
+    'webhook-signature': signStandard({ id: input.id, timestamp, body: input.body, secret: input.secret }),
+  };
+}
+
+/** POST over a fresh Ziti dial with the sender's HTTP client; resolves with the answer, parsed JSON in `json`. */
+export async function post(
+  ziti: ZitiContext,
+  service: string,
+  headers: Record<string, string>,
+  body: Buffer,
+  path = '/webhooks',
+): Promise<TransportResponse & { json: Record<string, unknown> }> {
+  const transport = createTransport({ connect: () => ziti.dial(service), path, host: service, requestTimeoutMs: 20_000, maxResponseBytes: 65_536 });
+  try {
+    const res = await transport.post(headers, body);
+    return { ...res, json: JSON.parse(res.body.toString('utf8') || '{}') as Record<string, unknown> };
+  } finally {
+    transport.close();
+  }
+}
+
+/** A pino logger whose lines are kept in `lines` (level info and up). */
+export function memoryLogger(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(chunk.toString('utf8'));
+      done();
+    },
+  });
+  return { logger: pino({ level: 'info' }, stream), lines };
+}
+
+/** TCP ports process `pid` (default: this one) listens on, from /proc (Linux); undefined where /proc is missing. */
+export function listeningTcpPorts(pid: number | 'self' = 'self'): number[] | undefined {
+  let inodes: Set<string>;
+  try {
+    inodes = new Set(
+      readdirSync(`/proc/${pid}/fd`).flatMap((fd) => {
+        try {
+          const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+          return m === null ? [] : [m[1]!];
+        } catch {
+          return [];
+        }
+      }),
+    );
+  } catch {
+    return undefined;
+  }
+  const ports: number[] = [];
+  for (const table of ['tcp', 'tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      // local_address is cols[1] (hex ip:port), st is cols[3] (0A = LISTEN), inode is cols[9].
+      if (cols.length > 9 && cols[3] === '0A' && inodes.has(cols[9]!)) ports.push(Number.parseInt(cols[1]!.split(':')[1]!, 16));
+    }
+  }
+  return ports.sort((a, b) => a - b);
+}
+
+/** Poll `check` every 20 ms until true; fail after `timeoutMs`. */
+export async function until(check: () => boolean, timeoutMs = 20_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -5637,17 +5637,23 @@ function checkFrameSizes(count, headersBytes, bodyBytes2, lim) {
     throw new ZitiCodecError("ERR_ZITI_CODEC_FRAME_TOO_LARGE", `body of ${bodyBytes2} bytes exceeds the limit of ${lim.maxBodyBytes}`);
   }
 }
+var keptFrames = /* @__PURE__ */ new WeakMap();
 var FrameDecoder = class {
   #limits;
+  #keepFrames;
   #chunks = [];
   /** Bytes of `#chunks[0]` already consumed. */
   #offset = 0;
   #buffered = 0;
   #frame;
   #failure;
-  /** @throws ERR_OPTION_INVALID, ERR_OPTION_UNKNOWN for a bad `limits` object. */
-  constructor(limits) {
+  /** @throws ERR_OPTION_INVALID, ERR_OPTION_UNKNOWN for a bad `limits` or `options` object. */
+  constructor(limits, options = {}) {
     this.#limits = normaliseLimits2(limits, "limits");
+    for (const key of Object.keys(options)) {
+      if (key !== "keepFrames") throw new OptionError("ERR_OPTION_UNKNOWN", `options.${key} is not an option`);
+    }
+    this.#keepFrames = options.keepFrames === true;
   }
   /** Bytes received but not yet returned as messages (a partial frame). Non-zero at EOF = truncated. */
   get bufferedBytes() {
@@ -5687,7 +5693,7 @@ var FrameDecoder = class {
       if (this.#buffered < 4) return void 0;
       if (!this.#startsWith(3, 6, 9, 12)) return this.#badMagic();
       if (this.#buffered < FRAME_HEADER_BYTES) return void 0;
-      const head = this.#take(FRAME_HEADER_BYTES);
+      const head = this.#keepFrames ? this.#peek(FRAME_HEADER_BYTES) : this.#take(FRAME_HEADER_BYTES);
       const headersBytes = head.readUInt32LE(12);
       const bodyBytes2 = head.readUInt32LE(16);
       checkFrameSizes(0, headersBytes, bodyBytes2, this.#limits);
@@ -5696,6 +5702,7 @@ var FrameDecoder = class {
       this.#frame = { contentType, sequence, headersBytes, bodyBytes: bodyBytes2, headers: void 0 };
     }
     const frame = this.#frame;
+    if (this.#keepFrames) return this.#nextWhole(frame);
     if (frame.headers === void 0) {
       if (this.#buffered < frame.headersBytes) return void 0;
       frame.headers = parseHeaders(this.#take(frame.headersBytes), this.#limits.maxHeaderCount);
@@ -5704,6 +5711,25 @@ var FrameDecoder = class {
     const body2 = this.#take(frame.bodyBytes);
     this.#frame = void 0;
     return { contentType: frame.contentType, sequence: frame.sequence, headers: frame.headers, body: body2 };
+  }
+  /** The pending frame as one Buffer (one copy at most) once all of it is buffered. */
+  #nextWhole(frame) {
+    const end = FRAME_HEADER_BYTES + frame.headersBytes;
+    if (this.#buffered < end + frame.bodyBytes) return void 0;
+    const raw = this.#take(end + frame.bodyBytes);
+    const headers = parseHeaders(raw.subarray(FRAME_HEADER_BYTES, end), this.#limits.maxHeaderCount);
+    this.#frame = void 0;
+    const msg = { contentType: frame.contentType, sequence: frame.sequence, headers, body: raw.subarray(end) };
+    keptFrames.set(msg, raw);
+    return msg;
+  }
+  /** The next `n` buffered bytes (n ≤ #buffered) without consuming them: a view, or a copy across chunks. */
+  #peek(n2) {
+    const first = this.#chunks[0];
+    if (first.length - this.#offset >= n2) return first.subarray(this.#offset, this.#offset + n2);
+    const out = Buffer.allocUnsafe(n2);
+    for (let i2 = 0; i2 < n2; i2++) out[i2] = this.#byteAt(i2);
+    return out;
   }
   #badMagic() {
     const got = [0, 1, 2, 3].map((i2) => this.#byteAt(i2));
@@ -6629,12 +6655,14 @@ function ms(value, name, fallback, zeroOk = false) {
 
 // connector/ziti/context.ts
 var dialChannel = (0, import_node_diagnostics_channel5.channel)("darkhook:ziti:dial");
+var SERVICE_CACHE_TTL_MS = 6e4;
 var ZitiContext = class _ZitiContext {
   identity;
   controller;
   options;
   #links = /* @__PURE__ */ new Map();
   #sessions = /* @__PURE__ */ new Map();
+  #services = /* @__PURE__ */ new Map();
   #listeners = /* @__PURE__ */ new Set();
   #refreshTimer;
   #closed = false;
@@ -6700,6 +6728,7 @@ var ZitiContext = class _ZitiContext {
       link.unregister(connId);
       const reason = reply.body.toString("utf8") || "no reason given";
       dialChannel.publish({ event: "refused", service: service.name, reason });
+      this.#services.delete(service.name);
       if (/has no terminators|no terminator/i.test(reason)) {
         throw new ZitiError("ERR_ZITI_SERVICE_UNAVAILABLE", `dial "${service.name}": no host is bound to the service right now (${reason})`);
       }
@@ -6747,7 +6776,11 @@ var ZitiContext = class _ZitiContext {
    * @throws ERR_ZITI_SERVICE_NOT_FOUND, ERR_ZITI_SERVICE_NOT_PERMITTED
    */
   async service(name, permission) {
+    const cached = this.#services.get(name);
+    if (cached !== void 0 && Date.now() - cached.at < SERVICE_CACHE_TTL_MS && cached.svc.permissions.includes(permission)) return cached.svc;
+    this.#services.delete(name);
     const svc = await this.controller.serviceByName(name);
+    this.#services.set(name, { svc, at: Date.now() });
     if (!svc.permissions.includes(permission)) {
       throw new ZitiError("ERR_ZITI_SERVICE_NOT_PERMITTED", `identity may not ${permission.toLowerCase()} service "${name}": no ${permission} policy grants it`);
     }
@@ -6772,6 +6805,7 @@ var ZitiContext = class _ZitiContext {
    */
   async renewSessions() {
     this.#sessions.clear();
+    this.#services.clear();
     const session = await this.controller.authenticate();
     this.#scheduleRefresh(session.expiresAt);
     for (const [key, p2] of this.#links) {

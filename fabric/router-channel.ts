@@ -10,6 +10,8 @@ import type { FabricApiSession, FabricIdentity } from './store.js';
 export const DIAL_TIMEOUT_MS = 5_000;
 /** Router-assigned connection ids start here (PROTOCOL.md §4.2). */
 const ROUTER_CONN_ID_BASE = 0x80000000;
+/** Where a frame's int32 sequence sits: after the magic and the content type (PROTOCOL.md §3.2). */
+const FRAME_SEQUENCE_OFFSET = 8;
 
 interface Pending {
   readonly resolve: (m: Message) => void;
@@ -29,7 +31,8 @@ export class RouterChannel {
   readonly socket: TLSSocket;
   readonly peerCertSha1: string;
   auth: ChannelAuth | undefined;
-  readonly #decoder = new FrameDecoder();
+  // Frames are kept whole so the router can forward Data with a patched header (see sendFrame).
+  readonly #decoder = new FrameDecoder(undefined, { keepFrames: true });
   readonly #pending = new Map<number, Pending>();
   #seq = 0;
   #routerConnId = ROUTER_CONN_ID_BASE;
@@ -73,6 +76,16 @@ export class RouterChannel {
     if (this.#closed) return false;
     msg.sequence = this.#nextSeq();
     return this.socket.write(encodeMessage(msg));
+  }
+
+  /**
+   * Send an already encoded frame (from `decodedFrame`), writing our next sequence number into it in
+   * place; returns false when the socket buffer is full. The caller gives up the frame.
+   */
+  sendFrame(frame: Buffer): boolean {
+    if (this.#closed) return false;
+    frame.writeInt32LE(this.#nextSeq(), FRAME_SEQUENCE_OFFSET);
+    return this.socket.write(frame);
   }
 
   /** Send `msg` as the reply to `request`. */

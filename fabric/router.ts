@@ -3,10 +3,10 @@ import { X509Certificate, randomBytes } from 'node:crypto';
 import { channel as diag } from 'node:diagnostics_channel';
 import tls from 'node:tls';
 import { ContentType, HeaderId } from '../connector/ziti/constants.js';
-import { encodeMessage } from '../connector/ziti/codec.js';
+import { decodedFrame, encodeMessage } from '../connector/ziti/codec.js';
 import { createMessage, getHeaderBool, getHeaderBytes, getHeaderString, getHeaderU16, getHeaderU32, setHeaderBool, setHeaderBytes, setHeaderI32, setHeaderString, setHeaderU32, type Message } from '../connector/ziti/message.js';
 import { RouterChannel } from './router-channel.js';
-import type { FabricStore } from './store.js';
+import type { FabricService, FabricStore } from './store.js';
 
 /** Extend an API session's idle timer for live channels this often, in milliseconds. */
 export const SESSION_TOUCH_INTERVAL_MS = 60_000;
@@ -14,6 +14,12 @@ export const SESSION_TOUCH_INTERVAL_MS = 60_000;
 export const SESSION_SWEEP_INTERVAL_MS = 1_000;
 /** A channel must say hello within this time, in milliseconds (as OpenZiti's listener). */
 export const HELLO_TIMEOUT_MS = 5_000;
+/**
+ * Data queued for one SDK channel before the router stops reading from the senders feeding it, in
+ * bytes. Above the socket's 16 KiB high-water mark so that one 64 KiB Data frame does not pause the
+ * sender each time; the bound per channel stays this plus one read's worth of frames.
+ */
+export const RELAY_BUFFER_BYTES = 256 * 1024;
 /** Idle lifetime given to API sessions kept alive by router activity, in milliseconds. */
 const API_SESSION_TTL_MS = 30 * 60_000;
 
@@ -207,37 +213,49 @@ export class EdgeRouter {
     }
   }
 
+  /**
+   * Policy at the router, for a Connect (Dial) or Bind on an authenticated channel: the session token
+   * in the body is of that type and belongs to the channel's API session, the identity still holds the
+   * permission, and a service that requires end-to-end encryption got a public key. Returns the
+   * service and key, or the refusal reason (OpenZiti routers refuse with text only).
+   */
+  #authorize(ch: RouterChannel, msg: Message, type: 'Dial' | 'Bind'): { service: FabricService; publicKey: Buffer | undefined } | string {
+    const auth = ch.auth!;
+    const session = this.#o.store.sessionByToken(msg.body.toString('utf8'));
+    if (session === undefined || session.type !== type || session.apiSessionId !== auth.apiSession.id) return 'invalid session';
+    const service = this.#o.store.service(session.serviceId);
+    if (service === undefined) return 'service not found';
+    if (!this.#o.store.permissions(auth.identity.id, service.id).includes(type)) {
+      return `access denied: identity may not ${type.toLowerCase()} service ${service.name}`;
+    }
+    const publicKey = getHeaderBytes(msg, HeaderId.PublicKey);
+    if (service.encryptionRequired && publicKey === undefined) {
+      return `encryption required on service, ${type === 'Dial' ? 'initiator' : 'terminator'} did not send public header`;
+    }
+    return { service, publicKey };
+  }
+
+  /** Refuse a Connect or Bind: StateClosed as the reply, with the reason as its body. */
+  #refuse(ch: RouterChannel, msg: Message, connId: number, what: 'dial' | 'bind', reason: string): void {
+    const res = createMessage(ContentType.StateClosed, reason);
+    setHeaderU32(res, HeaderId.ConnId, connId);
+    ch.reply(msg, res);
+    routerDiag.publish({ event: `${what}-refused`, channel: ch.id, reason });
+  }
+
   // --- dial (Connect) -----------------------------------------------------------------------------
 
   async #onConnect(ch: RouterChannel, msg: Message): Promise<void> {
     const connId = getHeaderU32(msg, HeaderId.ConnId);
     if (connId === undefined) return;
-    const refuse = (reason: string): void => {
-      const res = createMessage(ContentType.StateClosed, reason);
-      setHeaderU32(res, HeaderId.ConnId, connId);
-      ch.reply(msg, res);
-      routerDiag.publish({ event: 'dial-refused', channel: ch.id, reason });
-    };
+    const refuse = (reason: string): void => this.#refuse(ch, msg, connId, 'dial', reason);
+    const granted = this.#authorize(ch, msg, 'Dial');
+    if (typeof granted === 'string') {
+      refuse(granted);
+      return;
+    }
     const auth = ch.auth!;
-    const session = this.#o.store.sessionByToken(msg.body.toString('utf8'));
-    if (session === undefined || session.type !== 'Dial' || session.apiSessionId !== auth.apiSession.id) {
-      refuse('invalid session');
-      return;
-    }
-    const service = this.#o.store.service(session.serviceId);
-    if (service === undefined) {
-      refuse('service not found');
-      return;
-    }
-    if (!this.#o.store.permissions(auth.identity.id, service.id).includes('Dial')) {
-      refuse(`access denied: identity may not dial service ${service.name}`);
-      return;
-    }
-    const dialerKey = getHeaderBytes(msg, HeaderId.PublicKey);
-    if (service.encryptionRequired && dialerKey === undefined) {
-      refuse('encryption required on service, initiator did not send public header');
-      return;
-    }
+    const { service, publicKey: dialerKey } = granted;
     const term = this.#pickTerminator(service.id);
     if (term === undefined) {
       refuse(`service ${service.name} has no terminators`);
@@ -307,32 +325,14 @@ export class EdgeRouter {
   #onBind(ch: RouterChannel, msg: Message): void {
     const connId = getHeaderU32(msg, HeaderId.ConnId);
     if (connId === undefined) return;
+    const granted = this.#authorize(ch, msg, 'Bind');
+    if (typeof granted === 'string') {
+      this.#refuse(ch, msg, connId, 'bind', granted);
+      return;
+    }
     const auth = ch.auth!;
     const token = msg.body.toString('utf8');
-    const refuse = (reason: string): void => {
-      const res = createMessage(ContentType.StateClosed, reason);
-      setHeaderU32(res, HeaderId.ConnId, connId);
-      ch.reply(msg, res);
-    };
-    const session = this.#o.store.sessionByToken(token);
-    if (session === undefined || session.type !== 'Bind' || session.apiSessionId !== auth.apiSession.id) {
-      refuse('invalid session');
-      return;
-    }
-    const service = this.#o.store.service(session.serviceId);
-    if (service === undefined) {
-      refuse('service not found');
-      return;
-    }
-    if (!this.#o.store.permissions(auth.identity.id, service.id).includes('Bind')) {
-      refuse(`access denied: identity may not bind service ${service.name}`);
-      return;
-    }
-    const publicKey = getHeaderBytes(msg, HeaderId.PublicKey);
-    if (service.encryptionRequired && publicKey === undefined) {
-      refuse('encryption required on service, terminator did not send public header');
-      return;
-    }
+    const { service, publicKey } = granted;
     this.#removeTerminator(ch, connId);
     const list = this.#terminators.get(service.id) ?? [];
     list.push({ serviceId: service.id, channel: ch, listenerConnId: connId, token, publicKey, cost: getHeaderU16(msg, HeaderId.Cost) ?? 0 });
@@ -376,15 +376,31 @@ export class EdgeRouter {
   #forward(from: CircuitEnd, msg: Message): void {
     const to = from.peer;
     if (to === undefined || to.channel.closed) return;
+    const sender = from.channel.socket;
+    const receiver = to.channel.socket;
+    if (!this.#send(to, msg) && receiver.writableLength >= RELAY_BUFFER_BYTES && !sender.isPaused()) {
+      // The receiving SDK is slower than the sender: stop reading from the sender until it drains.
+      sender.pause();
+      receiver.once('drain', () => sender.resume());
+    }
+  }
+
+  /**
+   * Send Data on to `to` carrying only ConnId (now `to`'s) and Flags. When the received frame holds
+   * exactly those headers, in that order, it is forwarded as is with ConnId patched in place: the
+   * bytes are those a re-encode would produce, without copying the body again.
+   */
+  #send(to: CircuitEnd, msg: Message): boolean {
+    const frame = decodedFrame(msg);
+    if (frame !== undefined && onlyConnIdAndFlags(msg)) {
+      msg.headers.get(HeaderId.ConnId)!.writeUInt32LE(to.connId, 0);
+      return to.channel.sendFrame(frame);
+    }
     const out = createMessage(ContentType.Data, msg.body);
     setHeaderU32(out, HeaderId.ConnId, to.connId);
     const flags = msg.headers.get(HeaderId.Flags);
     if (flags !== undefined) out.headers.set(HeaderId.Flags, flags);
-    if (!to.channel.send(out)) {
-      // The receiving SDK is slower than the sender: stop reading from the sender until it drains.
-      from.channel.socket.pause();
-      to.channel.socket.once('drain', () => from.channel.socket.resume());
-    }
+    return to.channel.send(out);
   }
 
   #onStateClosed(ch: RouterChannel, msg: Message): void {
@@ -439,4 +455,15 @@ export class EdgeRouter {
       if (alive === undefined) this.#closeChannel(ch, 'api session ended');
     }
   }
+}
+
+/** Whether a Data message's headers are a 4-byte ConnId, optionally followed by Flags (what SDKs send). */
+function onlyConnIdAndFlags(msg: Message): boolean {
+  let i = 0;
+  for (const [id, value] of msg.headers) {
+    const expected = i === 0 ? id === HeaderId.ConnId && value.length === 4 : i === 1 && id === HeaderId.Flags;
+    if (!expected) return false;
+    i++;
+  }
+  return i > 0;
 }

@@ -1,6 +1,5 @@
 /** `darkhook send` (sign, store, deliver over Ziti) and `darkhook outbox list|retry|drop`. */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { readFile } from 'node:fs/promises';
 import { type Command, Option } from 'commander';
 import type { SenderEvent } from '../../connector/sender/event.js';
 import { defaultOutboxPath, openOutbox } from '../../connector/sender/open-outbox.js';
@@ -9,8 +8,9 @@ import { createSender, type FlushReport, SENDER_CHANNELS } from '../../connector
 import { isSeverity, SEVERITIES, type Severity } from '../../connector/sender/severity.js';
 import { sendTestEvent } from '../../connector/sender/test-event.js';
 import { ZitiContext } from '../../connector/ziti/index.js';
-import { CliError, FileError, OptionError, SendError } from '../../errors/index.js';
+import { CliError, OptionError, SendError } from '../../errors/index.js';
 import type { CliContext } from '../context.js';
+import { readInputBytes } from '../input.js';
 
 /** The service name as the `Host` header when it is a valid header value (service names may hold spaces). */
 function hostFor(service: string): string | undefined {
@@ -52,20 +52,6 @@ function positiveInt(flag: string, value: string | undefined, min = 1): number |
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value) || Number(value) < min) throw new OptionError('ERR_OPTION_INVALID', `${flag} must be a whole number ≥ ${min}`);
   return Number(value);
-}
-
-async function readPayload(path: string): Promise<Buffer> {
-  if (path === '-') {
-    const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
-  }
-  try {
-    return await readFile(path);
-  } catch (cause) {
-    const notFound = (cause as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new FileError(notFound ? 'ERR_FILE_NOT_FOUND' : 'ERR_FILE_UNREADABLE', `cannot read --payload ${path}`, { cause });
-  }
 }
 
 function parseHeaders(values: readonly string[]): Record<string, string> {
@@ -192,7 +178,7 @@ async function runSend(ctx: CliContext, flags: SendFlags): Promise<void> {
       ctx.out(ctx.json ? JSON.stringify(result) : `test event ${result.id}: HTTP ${result.status} in ${result.ms} ms`);
       return;
     }
-    const events = flags.payload === undefined ? [] : buildEvents(flags, await readPayload(flags.payload));
+    const events = flags.payload === undefined ? [] : buildEvents(flags, await readInputBytes(flags.payload, '--payload'));
     const outbox: Outbox = await openOutbox(flags.outbox ?? defaultOutboxPath());
     try {
       const batchMaxEvents = positiveInt('--batch-max-events', flags.batchMaxEvents);

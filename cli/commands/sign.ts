@@ -1,10 +1,10 @@
 /** `darkhook sign` and `darkhook verify`: Standard Webhooks and GitHub-style signatures from the shell. */
-import { readFile } from 'node:fs/promises';
 import { type Command, Option } from 'commander';
 import { signGithub, verifyGithub } from '../../connector/signature-github.js';
 import { signStandard, verifyStandard } from '../../connector/signature-standard.js';
-import { CliError, FileError, OptionError } from '../../errors/index.js';
+import { CliError, OptionError } from '../../errors/index.js';
 import type { CliContext } from '../context.js';
+import { readInputBytes } from '../input.js';
 
 /** Flags shared by both commands, as commander parses them. */
 interface SignFlags {
@@ -28,21 +28,6 @@ const SECONDS = /^(0|[1-9][0-9]{0,14})$/;
 const BODY_HELP = `
 The body is read from --body-file, or else from stdin until EOF (raw bytes; an empty stdin is an
 empty body). Prefer ${SECRET_ENV} over --secret: a flag is visible in process listings.`;
-
-/** Read the body bytes exactly: the file when given, else all of stdin. */
-async function readBody(path: string | undefined): Promise<Buffer> {
-  if (path === undefined) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
-  }
-  try {
-    return await readFile(path);
-  } catch (cause) {
-    const notFound = (cause as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new FileError(notFound ? 'ERR_FILE_NOT_FOUND' : 'ERR_FILE_UNREADABLE', `cannot read --body-file ${path}`, { cause });
-  }
-}
 
 function requireSecret(flags: SignFlags): string {
   if (!flags.secret) throw new CliError('ERR_CLI_USAGE', `--secret (or ${SECRET_ENV}) is required`);
@@ -87,7 +72,7 @@ export function registerSign(program: Command, context: () => CliContext): void 
     .action(async (flags: SignFlags) => {
       checkSchemeFlags(flags);
       const secret = requireSecret(flags);
-      const body = await readBody(flags.bodyFile);
+      const body = await readInputBytes(flags.bodyFile, '--body-file');
       const signature =
         flags.scheme === 'github'
           ? signGithub(body, secret)
@@ -107,7 +92,7 @@ export function registerSign(program: Command, context: () => CliContext): void 
       const secret = requireSecret(flags);
       const now = flags.now === undefined ? undefined : parseSeconds('--now', flags.now);
       const tolerance = flags.tolerance === undefined ? undefined : parseSeconds('--tolerance', flags.tolerance);
-      const body = await readBody(flags.bodyFile);
+      const body = await readInputBytes(flags.bodyFile, '--body-file');
       if (flags.scheme === 'github') {
         verifyGithub(body, secret, flags.signature);
       } else {

@@ -132,6 +132,29 @@ function checkFrameSizes(count: number, headersBytes: number, bodyBytes: number,
   }
 }
 
+/** Options of a {@link FrameDecoder} other than its limits. */
+export interface FrameDecoderOptions {
+  /**
+   * Keep each message's complete frame as one contiguous Buffer, readable with {@link decodedFrame}
+   * (for a relay that forwards frames with a patched header instead of re-encoding them). Header
+   * entries and body are then views into that frame, and a frame is only parsed once it has fully
+   * arrived. Default false.
+   */
+  readonly keepFrames?: boolean;
+}
+
+/** The frames kept by decoders with `keepFrames`, by message; weak so they go with their message. */
+const keptFrames = new WeakMap<Message, Buffer>();
+
+/**
+ * The complete frame (magic to last body byte) that a decoder created with `keepFrames` built `msg`
+ * from; undefined for any other message. Its header values and body are views into it, so writing
+ * a header value in place (same length) patches the frame.
+ */
+export function decodedFrame(msg: Message): Buffer | undefined {
+  return keptFrames.get(msg);
+}
+
 interface PendingFrame {
   readonly contentType: number;
   readonly sequence: number;
@@ -158,6 +181,7 @@ interface PendingFrame {
  */
 export class FrameDecoder {
   readonly #limits: Limits;
+  readonly #keepFrames: boolean;
   #chunks: Buffer[] = [];
   /** Bytes of `#chunks[0]` already consumed. */
   #offset = 0;
@@ -165,9 +189,13 @@ export class FrameDecoder {
   #frame: PendingFrame | undefined;
   #failure: ZitiCodecError | undefined;
 
-  /** @throws ERR_OPTION_INVALID, ERR_OPTION_UNKNOWN for a bad `limits` object. */
-  constructor(limits?: FrameLimits) {
+  /** @throws ERR_OPTION_INVALID, ERR_OPTION_UNKNOWN for a bad `limits` or `options` object. */
+  constructor(limits?: FrameLimits, options: FrameDecoderOptions = {}) {
     this.#limits = normaliseLimits(limits, 'limits');
+    for (const key of Object.keys(options)) {
+      if (key !== 'keepFrames') throw new OptionError('ERR_OPTION_UNKNOWN', `options.${key} is not an option`);
+    }
+    this.#keepFrames = options.keepFrames === true;
   }
 
   /** Bytes received but not yet returned as messages (a partial frame). Non-zero at EOF = truncated. */
@@ -211,7 +239,8 @@ export class FrameDecoder {
       if (this.#buffered < 4) return undefined;
       if (!this.#startsWith(0x03, 0x06, 0x09, 0x0c)) return this.#badMagic();
       if (this.#buffered < FRAME_HEADER_BYTES) return undefined;
-      const head = this.#take(FRAME_HEADER_BYTES);
+      // Keeping frames, the head stays buffered so that the whole frame is taken in one piece below.
+      const head = this.#keepFrames ? this.#peek(FRAME_HEADER_BYTES) : this.#take(FRAME_HEADER_BYTES);
       // Lengths are read unsigned, as the Go reader does: a "negative" int32 is over 2 GiB, so it
       // fails the limit checks below instead of reaching an allocation.
       const headersBytes = head.readUInt32LE(12);
@@ -222,6 +251,7 @@ export class FrameDecoder {
       this.#frame = { contentType, sequence, headersBytes, bodyBytes, headers: undefined };
     }
     const frame = this.#frame;
+    if (this.#keepFrames) return this.#nextWhole(frame);
     if (frame.headers === undefined) {
       if (this.#buffered < frame.headersBytes) return undefined;
       frame.headers = parseHeaders(this.#take(frame.headersBytes), this.#limits.maxHeaderCount);
@@ -230,6 +260,27 @@ export class FrameDecoder {
     const body = this.#take(frame.bodyBytes);
     this.#frame = undefined;
     return { contentType: frame.contentType, sequence: frame.sequence, headers: frame.headers, body };
+  }
+
+  /** The pending frame as one Buffer (one copy at most) once all of it is buffered. */
+  #nextWhole(frame: PendingFrame): Message | undefined {
+    const end = FRAME_HEADER_BYTES + frame.headersBytes;
+    if (this.#buffered < end + frame.bodyBytes) return undefined;
+    const raw = this.#take(end + frame.bodyBytes);
+    const headers = parseHeaders(raw.subarray(FRAME_HEADER_BYTES, end), this.#limits.maxHeaderCount);
+    this.#frame = undefined;
+    const msg: Message = { contentType: frame.contentType, sequence: frame.sequence, headers, body: raw.subarray(end) };
+    keptFrames.set(msg, raw);
+    return msg;
+  }
+
+  /** The next `n` buffered bytes (n ≤ #buffered) without consuming them: a view, or a copy across chunks. */
+  #peek(n: number): Buffer {
+    const first = this.#chunks[0]!;
+    if (first.length - this.#offset >= n) return first.subarray(this.#offset, this.#offset + n);
+    const out = Buffer.allocUnsafe(n);
+    for (let i = 0; i < n; i++) out[i] = this.#byteAt(i);
+    return out;
   }
 
   #badMagic(): undefined {

@@ -14,6 +14,13 @@ import { normalizeContextOptions, type ZitiContextOptions, type NormalizedContex
 
 const dialChannel = channel('darkhook:ziti:dial');
 
+/**
+ * How long a service looked up at the controller is reused, in milliseconds. The controller and the
+ * router still check policy on every session and connect; the cache only saves a REST round trip
+ * per dial, and is dropped when the router refuses a dial or the sessions are renewed.
+ */
+export const SERVICE_CACHE_TTL_MS = 60_000;
+
 /** Options of one dial. */
 export interface DialOptions {
   /** Free-form caller id passed to the host (CallerId header). */
@@ -37,6 +44,7 @@ export class ZitiContext {
   readonly options: NormalizedContextOptions;
   readonly #links = new Map<string, Promise<EdgeLink>>();
   readonly #sessions = new Map<string, Promise<ServiceSession>>();
+  readonly #services = new Map<string, { readonly svc: ServiceDetail; readonly at: number }>();
   readonly #listeners = new Set<ZitiListener>();
   #refreshTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -109,6 +117,7 @@ export class ZitiContext {
       link.unregister(connId);
       const reason = reply.body.toString('utf8') || 'no reason given';
       dialChannel.publish({ event: 'refused', service: service.name, reason });
+      this.#services.delete(service.name);
       // Routers only say why in text (PROTOCOL.md §4.3): "no terminators" means no host is bound now.
       if (/has no terminators|no terminator/i.test(reason)) {
         throw new ZitiError('ERR_ZITI_SERVICE_UNAVAILABLE', `dial "${service.name}": no host is bound to the service right now (${reason})`);
@@ -159,7 +168,12 @@ export class ZitiContext {
    * @throws ERR_ZITI_SERVICE_NOT_FOUND, ERR_ZITI_SERVICE_NOT_PERMITTED
    */
   async service(name: string, permission: 'Dial' | 'Bind'): Promise<ServiceDetail> {
+    const cached = this.#services.get(name);
+    if (cached !== undefined && Date.now() - cached.at < SERVICE_CACHE_TTL_MS && cached.svc.permissions.includes(permission)) return cached.svc;
+    // Missing from the cache, stale, or lacking the permission (a policy may have just been added): ask.
+    this.#services.delete(name);
     const svc = await this.controller.serviceByName(name);
+    this.#services.set(name, { svc, at: Date.now() });
     if (!svc.permissions.includes(permission)) {
       throw new ZitiError('ERR_ZITI_SERVICE_NOT_PERMITTED', `identity may not ${permission.toLowerCase()} service "${name}": no ${permission} policy grants it`);
     }
@@ -186,6 +200,7 @@ export class ZitiContext {
    */
   async renewSessions(): Promise<void> {
     this.#sessions.clear();
+    this.#services.clear();
     const session = await this.controller.authenticate();
     this.#scheduleRefresh(session.expiresAt);
     // Links authenticated with an older API session keep serving their connections; idle ones go.

@@ -60,7 +60,7 @@ export {
 } from './e2e.js';
 export type { KxKeyPair, SessionKeys } from './e2e.js';
 export { parseMultipart } from './multipart.js';
-export { ZitiContext } from './context.js';
+export { SERVICE_CACHE_TTL_MS, ZitiContext } from './context.js';
 export type { DialOptions } from './context.js';
 export { ZitiConnection, MAX_DATA_CHUNK_BYTES } from './edge-conn.js';
 export type { CallerInfo } from './edge-conn.js';

@@ -1,6 +1,6 @@
 /** Receiver test fixtures: an embedded fabric on 127.0.0.1 with a hooks service, enrolled identities, signed requests. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -11,6 +11,9 @@ import { signStandard } from '../../connector/signature-standard.js';
 import { enroll, ZitiContext } from '../../connector/ziti/index.js';
 import { createIdentityWithJwt, type RunningFabric, startFabric } from '../../fabric/fabric.js';
 import { writeIdentityFile, type ZitiIdentity } from '../../pki/index.js';
+
+/** Listening TCP ports of a process, from /proc: the same reader `darkhook demo` uses. */
+export { listeningTcpPorts } from '../../cli/listening-ports.js';
 
 /** Services made with `createService` carry this attribute; receivers may bind and senders dial them. */
 const HOOKS_ATTRIBUTE = 'hooks';
@@ -103,40 +106,6 @@ export function memoryLogger(): { logger: Logger; lines: string[] } {
     },
   });
   return { logger: pino({ level: 'info' }, stream), lines };
-}
-
-/** TCP ports process `pid` (default: this one) listens on, from /proc (Linux); undefined where /proc is missing. */
-export function listeningTcpPorts(pid: number | 'self' = 'self'): number[] | undefined {
-  let inodes: Set<string>;
-  try {
-    inodes = new Set(
-      readdirSync(`/proc/${pid}/fd`).flatMap((fd) => {
-        try {
-          const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-          return m === null ? [] : [m[1]!];
-        } catch {
-          return [];
-        }
-      }),
-    );
-  } catch {
-    return undefined;
-  }
-  const ports: number[] = [];
-  for (const table of ['tcp', 'tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      // local_address is cols[1] (hex ip:port), st is cols[3] (0A = LISTEN), inode is cols[9].
-      if (cols.length > 9 && cols[3] === '0A' && inodes.has(cols[9]!)) ports.push(Number.parseInt(cols[1]!.split(':')[1]!, 16));
-    }
-  }
-  return ports.sort((a, b) => a - b);
 }
 
 /** Poll `check` every 20 ms until true; fail after `timeoutMs`. */

@@ -1,0 +1,21 @@
+/** Reading command input exactly: a file's bytes, or all of stdin. */
+import { readFile } from 'node:fs/promises';
+import { FileError } from '../errors/index.js';
+
+/**
+ * The bytes of `path`, or of stdin when `path` is undefined or `-` (an empty stdin is an empty body).
+ * @throws ERR_FILE_NOT_FOUND, ERR_FILE_UNREADABLE (naming `flag`)
+ */
+export async function readInputBytes(path: string | undefined, flag: string): Promise<Buffer> {
+  if (path === undefined || path === '-') {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+  try {
+    return await readFile(path);
+  } catch (cause) {
+    const notFound = (cause as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new FileError(notFound ? 'ERR_FILE_NOT_FOUND' : 'ERR_FILE_UNREADABLE', `cannot read ${flag} ${path}`, { cause });
+  }
+}

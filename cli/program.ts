@@ -33,7 +33,13 @@ export function buildProgram(out: (text: string) => void): Command {
     .option('--json', 'print results as JSON', false)
     .showSuggestionAfterError(true)
     .exitOverride()
-    .configureOutput({ writeOut: (s) => out(s.replace(/\n$/, '')), writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({
+      writeOut: (s) => out(s.replace(/\n$/, '')),
+      // Commander's own "error: …" lines are dropped: main.ts prints them as one coded line instead.
+      writeErr: (s) => {
+        if (!s.startsWith('error:')) process.stderr.write(s);
+      },
+    });
 
   let ctx: CliContext | undefined;
   const context = (): CliContext => {

@@ -25,4 +25,11 @@ test('an unknown command is one coded line on stderr and exit 2', async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /darkhook: ERR_CLI_USAGE: unknown command 'frobnicate'/);
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  assert.equal(r.stderr.trim().split('\n').length, 1, `exactly one line: ${r.stderr}`);
+});
+
+test('a missing required option is one coded line too', async () => {
+  const r = await runCli(['enroll', '--out', 'x.json']);
+  assert.equal(r.code, 2);
+  assert.deepEqual(r.stderr.trim().split('\n'), ["darkhook: ERR_CLI_USAGE: required option '--jwt <file>' not specified (hint: see `darkhook --help`)"]);
 });

@@ -2,6 +2,8 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { it } from 'node:test';
+import { join } from 'node:path';
+import { runCli } from '../cli/helpers.js';
 import { eventually, sdkSuite, type FabricUnderTest } from '../ziti/sdk-suite.js';
 import { Quickstart, zitiBinary } from './quickstart.js';
 
@@ -27,6 +29,22 @@ sdkSuite('a real OpenZiti quickstart', {
   skip: ziti.reason,
   start: startQuickstart,
   extra: (env) => {
+    it('darkhook enroll and darkhook dial work as commands against the real controller and router', async () => {
+      await qs.createIdentity('clidialer', ['senders']);
+      const out = join(qs.home, 'clidialer.darkhook.json');
+      const enrolled = await runCli(['--log-level', 'silent', 'enroll', '--jwt', join(qs.home, 'clidialer.jwt'), '--out', out]);
+      assert.equal(enrolled.code, 0, enrolled.stderr);
+      assert.match(enrolled.stdout, /enrolled: .*controller https:\/\/127\.0\.0\.1:\d+\/edge\/client\/v1/);
+      // The suite's listener on "echo" answers; dial pipes stdin to it and the echo to stdout.
+      const dialed = await runCli(['--log-level', 'silent', 'dial', '--identity', out, '--service', 'echo'], { input: 'over the real fabric\n' });
+      assert.equal(dialed.code, 0, dialed.stderr);
+      assert.equal(dialed.stdout, 'over the real fabric\n');
+      // The token was burnt by the first enrollment.
+      const again = await runCli(['enroll', '--jwt', join(qs.home, 'clidialer.jwt'), '--out', `${out}.2`]);
+      assert.equal(again.code, 4);
+      assert.match(again.stderr, /darkhook: ERR_ZITI_ENROLL_REJECTED: /);
+    });
+
     it("interoperates with the ziti CLI's Go SDK: zcat dials our listener, our dial reaches its echo-server", async () => {
       await qs.ziti('edge', 'create', 'service', 'echo-go', '-a', 'echo-svc');
       await qs.ziti('edge', 'create', 'service-policy', 'echo-go-bind', 'Bind', '--service-roles', '@echo-go', '--identity-roles', '#gohosts');

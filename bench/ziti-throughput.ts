@@ -19,7 +19,7 @@ import { Quickstart, zitiBinary } from '../test/interop/quickstart.js';
 const MIB = 1024 * 1024;
 const SIZE_MIB = Number(process.env['BENCH_MIB'] ?? 64);
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
-const FIRST_BYTE_RUNS = 5;
+const FIRST_BYTE_RUNS = 9;
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

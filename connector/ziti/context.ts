@@ -21,6 +21,9 @@ const dialChannel = channel('darkhook:ziti:dial');
  */
 export const SERVICE_CACHE_TTL_MS = 60_000;
 
+/** Most edge routers a context connects to ahead of its first dial. */
+export const PREWARM_MAX_ROUTERS = 3;
+
 /** Options of one dial. */
 export interface DialOptions {
   /** Free-form caller id passed to the host (CallerId header). */
@@ -48,6 +51,7 @@ export class ZitiContext {
   readonly #listeners = new Set<ZitiListener>();
   #refreshTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  #prewarming = false;
 
   constructor(identity: ZitiIdentity, options: ZitiContextOptions = {}) {
     this.identity = identity;
@@ -76,8 +80,11 @@ export class ZitiContext {
    */
   async dial(serviceName: string, options: DialOptions = {}): Promise<ZitiConnection> {
     this.#assertOpen();
-    await ensureCryptoReady();
+    const cryptoReady = ensureCryptoReady();
+    // A first dial opens router links while the service and session are looked up.
+    this.#prewarmLinks();
     const service = await this.service(serviceName, 'Dial');
+    await cryptoReady;
     for (let attempt = 0; ; attempt++) {
       const session = await this.session(service.id, 'Dial');
       try {
@@ -232,6 +239,26 @@ export class ZitiContext {
     return Promise.any(addresses.map((a) => this.#openLink(a.host, a.port, token))).catch((agg: AggregateError) => {
       throw agg.errors[0] as ZitiError;
     });
+  }
+
+  /**
+   * With no router link yet, start links to (at most `PREWARM_MAX_ROUTERS` of) the identity's edge
+   * routers in the background, as OpenZiti SDKs connect to their routers up front. `linkFor` then finds
+   * the link open or in flight. Failures are ignored here: the dial reports its own.
+   */
+  #prewarmLinks(): void {
+    if (this.#links.size > 0 || this.#prewarming) return;
+    this.#prewarming = true;
+    void (async () => {
+      const token = (this.controller.apiSession ?? (await this.controller.authenticate())).token;
+      const routers = await this.controller.edgeRouters();
+      const addresses = routers.filter((r) => r.isOnline).map(routerTlsAddress).filter((a) => a !== undefined);
+      for (const a of addresses.slice(0, PREWARM_MAX_ROUTERS)) void this.#openLink(a.host, a.port, token).catch(() => undefined);
+    })()
+      .catch(() => undefined)
+      .finally(() => {
+        this.#prewarming = false;
+      });
   }
 
   #openLink(host: string, port: number, token: string): Promise<EdgeLink> {

@@ -1,25 +1,16 @@
 /** Durability: a sender SIGKILLed mid-batch loses nothing; a new process resumes and every id arrives, same id on every retry. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { CrashChildConfig } from './crash-child.js';
-import { startReceiver, tempDir, testPki, waitFor } from './helpers.js';
+import { runChild, startReceiver, tempDir, testPki, waitFor } from './helpers.js';
 
 const CHILD = fileURLToPath(new URL('./crash-child.js', import.meta.url));
 
-function run(config: CrashChildConfig): { child: ReturnType<typeof spawn>; lines: string[] } {
-  const child = spawn(process.execPath, [CHILD], { env: { ...process.env, DARKHOOK_CRASH_CHILD: JSON.stringify(config) }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines: string[] = [];
-  let partial = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    const parts = (partial + chunk.toString('utf8')).split('\n');
-    partial = parts.pop() ?? '';
-    lines.push(...parts);
-  });
-  return { child, lines };
+function run(config: CrashChildConfig): ReturnType<typeof runChild> {
+  return runChild(CHILD, 'DARKHOOK_CRASH_CHILD', config);
 }
 
 for (const file of ['outbox.db', 'outbox.jsonl']) {

@@ -1,6 +1,5 @@
 /** Durability over the embedded fabric against the real receiver: SIGKILL mid-batch, receiver outage, a refused secret. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -13,19 +12,12 @@ import type { ZitiContext } from '../../connector/ziti/index.js';
 import { RECEIVER_CHANNELS, type RunningReceiver, startReceiver } from '../../receiver/server.js';
 import { startTestNet, type TestNet, until } from '../receiver/helpers.js';
 import type { FabricChildConfig } from './fabric-child.js';
+import { runChild } from './helpers.js';
 
 const CHILD = fileURLToPath(new URL('./fabric-child.js', import.meta.url));
 
-function run(config: FabricChildConfig): { child: ReturnType<typeof spawn>; lines: string[] } {
-  const child = spawn(process.execPath, [CHILD], { env: { ...process.env, DARKHOOK_FABRIC_CHILD: JSON.stringify(config) }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines: string[] = [];
-  let partial = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    const parts = (partial + chunk.toString('utf8')).split('\n');
-    partial = parts.pop() ?? '';
-    lines.push(...parts);
-  });
-  return { child, lines };
+function run(config: FabricChildConfig): ReturnType<typeof runChild> {
+  return runChild(CHILD, 'DARKHOOK_FABRIC_CHILD', config);
 }
 
 /** Every request the receiver answered, in order: status and the ids it carried. */

@@ -1,4 +1,5 @@
 /** Sender test fixtures: a mutual-TLS fastify receiver on 127.0.0.1 that verifies, records and answers as told. */
+import { spawn, type ChildProcess } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -204,4 +205,17 @@ export async function unreachableIdentity(): Promise<{ json: string; keyPem: str
     enableHa: false,
   });
   return { json, keyPem: pki.clientKey };
+}
+
+/** Run a test child script with its JSON config in `envVar`; collects its stdout lines as they arrive. */
+export function runChild(script: string, envVar: string, config: unknown): { child: ChildProcess; lines: string[] } {
+  const child = spawn(process.execPath, [script], { env: { ...process.env, [envVar]: JSON.stringify(config) }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  let partial = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    const parts = (partial + chunk.toString('utf8')).split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  return { child, lines };
 }

@@ -6656,6 +6656,7 @@ function ms(value, name, fallback, zeroOk = false) {
 // connector/ziti/context.ts
 var dialChannel = (0, import_node_diagnostics_channel5.channel)("darkhook:ziti:dial");
 var SERVICE_CACHE_TTL_MS = 6e4;
+var PREWARM_MAX_ROUTERS = 3;
 var ZitiContext = class _ZitiContext {
   identity;
   controller;
@@ -6666,6 +6667,7 @@ var ZitiContext = class _ZitiContext {
   #listeners = /* @__PURE__ */ new Set();
   #refreshTimer;
   #closed = false;
+  #prewarming = false;
   constructor(identity, options = {}) {
     this.identity = identity;
     this.options = normalizeContextOptions(options);
@@ -6690,8 +6692,10 @@ var ZitiContext = class _ZitiContext {
    */
   async dial(serviceName, options = {}) {
     this.#assertOpen();
-    await ensureCryptoReady();
+    const cryptoReady = ensureCryptoReady();
+    this.#prewarmLinks();
     const service = await this.service(serviceName, "Dial");
+    await cryptoReady;
     for (let attempt = 0; ; attempt++) {
       const session = await this.session(service.id, "Dial");
       try {
@@ -6834,6 +6838,23 @@ var ZitiContext = class _ZitiContext {
     }
     return Promise.any(addresses.map((a2) => this.#openLink(a2.host, a2.port, token))).catch((agg) => {
       throw agg.errors[0];
+    });
+  }
+  /**
+   * With no router link yet, start links to (at most `PREWARM_MAX_ROUTERS` of) the identity's edge
+   * routers in the background, as OpenZiti SDKs connect to their routers up front. `linkFor` then finds
+   * the link open or in flight. Failures are ignored here: the dial reports its own.
+   */
+  #prewarmLinks() {
+    if (this.#links.size > 0 || this.#prewarming) return;
+    this.#prewarming = true;
+    void (async () => {
+      const token = (this.controller.apiSession ?? await this.controller.authenticate()).token;
+      const routers = await this.controller.edgeRouters();
+      const addresses = routers.filter((r2) => r2.isOnline).map(routerTlsAddress).filter((a2) => a2 !== void 0);
+      for (const a2 of addresses.slice(0, PREWARM_MAX_ROUTERS)) void this.#openLink(a2.host, a2.port, token).catch(() => void 0);
+    })().catch(() => void 0).finally(() => {
+      this.#prewarming = false;
     });
   }
   #openLink(host, port, token) {

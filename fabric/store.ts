@@ -74,9 +74,21 @@ export interface FabricRuntime {
  */
 export class FabricStore {
   readonly #db: Database.Database;
+  /** Prepared statements by SQL text: the router asks on every hello, dial and bind. */
+  readonly #statements = new Map<string, Database.Statement>();
 
   private constructor(db: Database.Database) {
     this.#db = db;
+  }
+
+  /** The prepared statement for `sql`, prepared once per store. */
+  #stmt(sql: string): Database.Statement {
+    let stmt = this.#statements.get(sql);
+    if (stmt === undefined) {
+      stmt = this.#db.prepare(sql);
+      this.#statements.set(sql, stmt);
+    }
+    return stmt;
   }
 
   /**
@@ -126,8 +138,7 @@ export class FabricStore {
     const attrs = checkAttributes(input.roleAttributes ?? []);
     const id = newId();
     this.#write(() => {
-      this.#db
-        .prepare('INSERT INTO identities (id, name, role_attributes, created_at) VALUES (?, ?, ?, ?)')
+      this.#stmt('INSERT INTO identities (id, name, role_attributes, created_at) VALUES (?, ?, ?, ?)')
         .run(id, name, JSON.stringify(attrs), Date.now());
       this.#servicesChanged();
     }, `identity "${name}"`);
@@ -139,7 +150,7 @@ export class FabricStore {
     const found = this.identity(nameOrId);
     if (found === undefined) return false;
     return this.#write(() => {
-      const r = this.#db.prepare('DELETE FROM identities WHERE id = ?').run(found.id);
+      const r = this.#stmt('DELETE FROM identities WHERE id = ?').run(found.id);
       if (r.changes > 0) this.#servicesChanged();
       return r.changes > 0;
     });
@@ -147,25 +158,25 @@ export class FabricStore {
 
   /** An identity by name or id. */
   identity(nameOrId: string): FabricIdentity | undefined {
-    const row = this.#read(() => this.#db.prepare('SELECT * FROM identities WHERE id = ? OR name = ? ORDER BY id = ? DESC').get(nameOrId, nameOrId, nameOrId));
+    const row = this.#read(() => this.#stmt('SELECT * FROM identities WHERE id = ? OR name = ? ORDER BY id = ? DESC').get(nameOrId, nameOrId, nameOrId));
     return row === undefined ? undefined : identityOf(row as Row);
   }
 
   /** Every identity, by name. */
   listIdentities(): FabricIdentity[] {
-    return this.#read(() => this.#db.prepare('SELECT * FROM identities ORDER BY name').all() as Row[]).map(identityOf);
+    return this.#read(() => this.#stmt('SELECT * FROM identities ORDER BY name').all() as Row[]).map(identityOf);
   }
 
   /** Attach a one-time enrollment token (its JWT `jti`) valid until `expiresAt`. */
   setEnrollment(identityId: string, jti: string, expiresAt: Date): void {
     this.#write(() => {
-      this.#db.prepare('UPDATE identities SET enrollment_jti = ?, enrollment_expires_at = ? WHERE id = ?').run(jti, expiresAt.getTime(), identityId);
+      this.#stmt('UPDATE identities SET enrollment_jti = ?, enrollment_expires_at = ? WHERE id = ?').run(jti, expiresAt.getTime(), identityId);
     });
   }
 
   /** The pending enrollment with this `jti`, expired or not (to tell "unknown" from "expired"). */
   enrollment(jti: string): { identity: FabricIdentity; expiresAt: Date } | undefined {
-    const row = this.#read(() => this.#db.prepare('SELECT * FROM identities WHERE enrollment_jti = ?').get(jti)) as Row | undefined;
+    const row = this.#read(() => this.#stmt('SELECT * FROM identities WHERE enrollment_jti = ?').get(jti)) as Row | undefined;
     return row === undefined ? undefined : { identity: identityOf(row), expiresAt: new Date(Number(row['enrollment_expires_at'])) };
   }
 
@@ -176,8 +187,7 @@ export class FabricStore {
   consumeEnrollment(jti: string, now: Date = new Date()): FabricIdentity | undefined {
     const row = this.#write(
       () =>
-        this.#db
-          .prepare(
+        this.#stmt(
             'UPDATE identities SET enrollment_jti = NULL, enrollment_expires_at = NULL WHERE enrollment_jti = ? AND enrollment_expires_at > ? RETURNING *',
           )
           .get(jti, now.getTime()) as Row | undefined,
@@ -203,13 +213,13 @@ export class FabricStore {
   /** Record the identity's certificate; it authenticates by the certificate's SHA-1 from now on. */
   setIdentityCertificate(identityId: string, certPem: string, certSha1: string): void {
     this.#write(() => {
-      this.#db.prepare('UPDATE identities SET cert_pem = ?, cert_sha1 = ? WHERE id = ?').run(certPem, certSha1.toLowerCase(), identityId);
+      this.#stmt('UPDATE identities SET cert_pem = ?, cert_sha1 = ? WHERE id = ?').run(certPem, certSha1.toLowerCase(), identityId);
     });
   }
 
   /** The identity whose certificate has this SHA-1 (lowercase hex, no colons). */
   identityByCertSha1(sha1: string): FabricIdentity | undefined {
-    const row = this.#read(() => this.#db.prepare('SELECT * FROM identities WHERE cert_sha1 = ?').get(sha1.toLowerCase()));
+    const row = this.#read(() => this.#stmt('SELECT * FROM identities WHERE cert_sha1 = ?').get(sha1.toLowerCase()));
     return row === undefined ? undefined : identityOf(row as Row);
   }
 
@@ -224,8 +234,7 @@ export class FabricStore {
     const attrs = checkAttributes(input.roleAttributes ?? []);
     const id = newId();
     this.#write(() => {
-      this.#db
-        .prepare('INSERT INTO services (id, name, role_attributes, encryption_required, created_at) VALUES (?, ?, ?, ?, ?)')
+      this.#stmt('INSERT INTO services (id, name, role_attributes, encryption_required, created_at) VALUES (?, ?, ?, ?, ?)')
         .run(id, name, JSON.stringify(attrs), input.encryptionRequired === false ? 0 : 1, Date.now());
       this.#servicesChanged();
     }, `service "${name}"`);
@@ -237,7 +246,7 @@ export class FabricStore {
     const found = this.#idOf('services', nameOrId);
     if (found === undefined) return false;
     return this.#write(() => {
-      const r = this.#db.prepare('DELETE FROM services WHERE id = ?').run(found);
+      const r = this.#stmt('DELETE FROM services WHERE id = ?').run(found);
       if (r.changes > 0) this.#servicesChanged();
       return r.changes > 0;
     });
@@ -245,13 +254,13 @@ export class FabricStore {
 
   /** A service by name or id. */
   service(nameOrId: string): FabricService | undefined {
-    const row = this.#read(() => this.#db.prepare('SELECT * FROM services WHERE id = ? OR name = ? ORDER BY id = ? DESC').get(nameOrId, nameOrId, nameOrId));
+    const row = this.#read(() => this.#stmt('SELECT * FROM services WHERE id = ? OR name = ? ORDER BY id = ? DESC').get(nameOrId, nameOrId, nameOrId));
     return row === undefined ? undefined : serviceOf(row as Row);
   }
 
   /** Every service, by name. */
   listServices(): FabricService[] {
-    return this.#read(() => this.#db.prepare('SELECT * FROM services ORDER BY name').all() as Row[]).map(serviceOf);
+    return this.#read(() => this.#stmt('SELECT * FROM services ORDER BY name').all() as Row[]).map(serviceOf);
   }
 
   // policies
@@ -268,8 +277,7 @@ export class FabricStore {
     const serviceRoles = checkRoles(input.serviceRoles, 'service roles');
     const id = newId();
     this.#write(() => {
-      this.#db
-        .prepare('INSERT INTO policies (id, name, type, identity_roles, service_roles, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      this.#stmt('INSERT INTO policies (id, name, type, identity_roles, service_roles, created_at) VALUES (?, ?, ?, ?, ?, ?)')
         .run(id, name, type, JSON.stringify(identityRoles), JSON.stringify(serviceRoles), Date.now());
       this.#servicesChanged();
     }, `policy "${name}"`);
@@ -281,7 +289,7 @@ export class FabricStore {
     const found = this.#idOf('policies', nameOrId);
     if (found === undefined) return false;
     return this.#write(() => {
-      const r = this.#db.prepare('DELETE FROM policies WHERE id = ?').run(found);
+      const r = this.#stmt('DELETE FROM policies WHERE id = ?').run(found);
       if (r.changes > 0) this.#servicesChanged();
       return r.changes > 0;
     });
@@ -289,7 +297,7 @@ export class FabricStore {
 
   /** Every policy, by name. */
   listPolicies(): FabricPolicy[] {
-    return this.#read(() => this.#db.prepare('SELECT * FROM policies ORDER BY name').all() as Row[]).map(policyOf);
+    return this.#read(() => this.#stmt('SELECT * FROM policies ORDER BY name').all() as Row[]).map(policyOf);
   }
 
   /** What the policies grant this identity on this service, e.g. `['Bind', 'Dial']`; empty when nothing. */
@@ -325,9 +333,8 @@ export class FabricStore {
     };
     this.#write(() => {
       // Expired sessions are useless; dropping them here keeps the table small without a timer.
-      this.#db.prepare('DELETE FROM api_sessions WHERE expires_at <= ?').run(now);
-      this.#db
-        .prepare('INSERT INTO api_sessions (id, token, identity_id, cert_sha1, expires_at, last_activity_at) VALUES (?, ?, ?, ?, ?, ?)')
+      this.#stmt('DELETE FROM api_sessions WHERE expires_at <= ?').run(now);
+      this.#stmt('INSERT INTO api_sessions (id, token, identity_id, cert_sha1, expires_at, last_activity_at) VALUES (?, ?, ?, ?, ?, ?)')
         .run(session.id, session.token, identityId, session.certSha1, session.expiresAt.getTime(), now);
     });
     return session;
@@ -335,7 +342,7 @@ export class FabricStore {
 
   /** The live API session with this token; undefined when unknown, expired, or its identity is deleted. */
   apiSessionByToken(token: string): FabricApiSession | undefined {
-    const row = this.#read(() => this.#db.prepare('SELECT * FROM api_sessions WHERE token = ? AND expires_at > ?').get(token, Date.now()));
+    const row = this.#read(() => this.#stmt('SELECT * FROM api_sessions WHERE token = ? AND expires_at > ?').get(token, Date.now()));
     return row === undefined ? undefined : apiSessionOf(row as Row);
   }
 
@@ -343,8 +350,7 @@ export class FabricStore {
   touchApiSession(token: string, ttlMs: number): FabricApiSession | undefined {
     const now = Date.now();
     const row = this.#write(() =>
-      this.#db
-        .prepare('UPDATE api_sessions SET last_activity_at = ?, expires_at = ? WHERE token = ? AND expires_at > ? RETURNING *')
+      this.#stmt('UPDATE api_sessions SET last_activity_at = ?, expires_at = ? WHERE token = ? AND expires_at > ? RETURNING *')
         .get(now, now + ttlMs, token, now),
     );
     return row === undefined ? undefined : apiSessionOf(row as Row);
@@ -353,18 +359,17 @@ export class FabricStore {
   /** End an API session and its service sessions (logout). */
   deleteApiSession(token: string): void {
     this.#write(() => {
-      this.#db.prepare('DELETE FROM api_sessions WHERE token = ?').run(token);
+      this.#stmt('DELETE FROM api_sessions WHERE token = ?').run(token);
     });
   }
 
   /** Create a service session under an API session. Permission is the caller's check (see `permissions`). */
   createSession(apiSessionId: string, serviceId: string, type: 'Dial' | 'Bind'): FabricSession {
     return this.#write(() => {
-      const api = this.#db.prepare('SELECT identity_id FROM api_sessions WHERE id = ?').get(apiSessionId) as Row | undefined;
+      const api = this.#stmt('SELECT identity_id FROM api_sessions WHERE id = ?').get(apiSessionId) as Row | undefined;
       if (api === undefined) throw new FabricError('ERR_FABRIC_NOT_FOUND', 'the API session no longer exists');
       const session: FabricSession = { id: newId(), token: randomUUID(), apiSessionId, identityId: String(api['identity_id']), serviceId, type };
-      this.#db
-        .prepare('INSERT INTO sessions (id, token, api_session_id, identity_id, service_id, type) VALUES (?, ?, ?, ?, ?, ?)')
+      this.#stmt('INSERT INTO sessions (id, token, api_session_id, identity_id, service_id, type) VALUES (?, ?, ?, ?, ?, ?)')
         .run(session.id, session.token, apiSessionId, session.identityId, serviceId, type);
       return session;
     });
@@ -373,8 +378,7 @@ export class FabricStore {
   /** The session with this token; undefined when unknown or its API session is gone or expired. */
   sessionByToken(token: string): FabricSession | undefined {
     const row = this.#read(() =>
-      this.#db
-        .prepare('SELECT s.* FROM sessions s JOIN api_sessions a ON a.id = s.api_session_id WHERE s.token = ? AND a.expires_at > ?')
+      this.#stmt('SELECT s.* FROM sessions s JOIN api_sessions a ON a.id = s.api_session_id WHERE s.token = ? AND a.expires_at > ?')
         .get(token, Date.now()),
     ) as Row | undefined;
     if (row === undefined) return undefined;
@@ -390,34 +394,34 @@ export class FabricStore {
 
   /** When services, policies or identities last changed (SDKs poll this to refetch services). */
   servicesChangedAt(): Date {
-    const row = this.#read(() => this.#db.prepare("SELECT value FROM meta WHERE key = 'services_changed_at'").get()) as Row | undefined;
+    const row = this.#read(() => this.#stmt("SELECT value FROM meta WHERE key = 'services_changed_at'").get()) as Row | undefined;
     return new Date(Number(row?.['value'] ?? 0));
   }
 
   /** Record (or with `undefined`, clear) where the running fabric listens. */
   setRuntime(runtime: FabricRuntime | undefined): void {
     this.#write(() => {
-      if (runtime === undefined) this.#db.prepare("DELETE FROM meta WHERE key = 'runtime'").run();
-      else this.#db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('runtime', ?)").run(JSON.stringify(runtime));
+      if (runtime === undefined) this.#stmt("DELETE FROM meta WHERE key = 'runtime'").run();
+      else this.#stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('runtime', ?)").run(JSON.stringify(runtime));
     });
   }
 
   /** Where the fabric of this home said it listens, if it recorded it (it may have died since). */
   runtime(): FabricRuntime | undefined {
-    const row = this.#read(() => this.#db.prepare("SELECT value FROM meta WHERE key = 'runtime'").get()) as Row | undefined;
+    const row = this.#read(() => this.#stmt("SELECT value FROM meta WHERE key = 'runtime'").get()) as Row | undefined;
     return row === undefined ? undefined : (JSON.parse(String(row['value'])) as FabricRuntime);
   }
 
   /** The id of the row whose id (preferred) or name is `nameOrId`. */
   #idOf(table: 'services' | 'policies', nameOrId: string): string | undefined {
-    const row = this.#read(() => this.#db.prepare(`SELECT id FROM ${table} WHERE id = ? OR name = ? ORDER BY id = ? DESC`).get(nameOrId, nameOrId, nameOrId)) as
+    const row = this.#read(() => this.#stmt(`SELECT id FROM ${table} WHERE id = ? OR name = ? ORDER BY id = ? DESC`).get(nameOrId, nameOrId, nameOrId)) as
       | Row
       | undefined;
     return row === undefined ? undefined : String(row['id']);
   }
 
   #servicesChanged(): void {
-    this.#db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('services_changed_at', ?)").run(String(Date.now()));
+    this.#stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('services_changed_at', ?)").run(String(Date.now()));
   }
 
   #read<T>(fn: () => T): T {

@@ -5,6 +5,12 @@ import { CliError } from '../errors/index.js';
 import { EXIT, exitCodeFor, formatError } from './exit-codes.js';
 import { buildProgram } from './program.js';
 
+// A reader that stops early (`darkhook … | head`) closes our stdout: that is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(EXIT.ok);
+  throw err;
+});
+
 async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram((text) => process.stdout.write(`${text}\n`));
   try {

@@ -50,13 +50,14 @@ export function buildProgram(out: (text: string) => void): Command {
     return ctx;
   };
 
-  registerFabric(program, context);
+  // In the order a newcomer meets them: the demo, identities, sending, receiving, then the tools.
   registerDemo(program, context);
-  registerPki(program, context);
-  registerReceive(program, context);
-  registerSend(program, context);
-  registerSign(program, context);
   registerZiti(program, context);
+  registerSend(program, context);
+  registerReceive(program, context);
+  registerSign(program, context);
+  registerFabric(program, context);
+  registerPki(program, context);
   for (const [name, summary] of PLANNED) {
     program
       .command(name)

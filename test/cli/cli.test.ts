@@ -33,3 +33,15 @@ test('a missing required option is one coded line too', async () => {
   assert.equal(r.code, 2);
   assert.deepEqual(r.stderr.trim().split('\n'), ["darkhook: ERR_CLI_USAGE: required option '--jwt <file>' not specified (hint: see `darkhook --help`)"]);
 });
+
+test('a reader that stops early (| head) ends darkhook quietly, with no stack trace', async () => {
+  const { spawn } = await import('node:child_process');
+  const { CLI } = await import('./helpers.js');
+  const child = spawn(process.execPath, [CLI, 'send', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy(); // the reader goes away before darkhook writes
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 0);
+  assert.equal(stderr, '');
+});

@@ -32,7 +32,7 @@ export function registerZiti(program: Command, context: () => CliContext): void 
       if (!Number.isInteger(keyBits) || keyBits < 2048) throw new OptionError('ERR_OPTION_INVALID', '--key-bits must be a whole number ≥ 2048');
       if (existsSync(opts.out) && !opts.force) throw new FileError('ERR_FILE_EXISTS', `"${opts.out}" already exists`);
       const jwt = readText(opts.jwt, 'enrollment token');
-      ctx.log.info({ jwt: opts.jwt }, 'enrolling');
+      ctx.log.debug({ jwtFile: opts.jwt }, 'enrolling');
       const identity = await enroll(jwt, { keyBits });
       await writeIdentityFile(opts.out, identity);
       const cert = describeCertificate(identity.cert);

@@ -142,11 +142,17 @@ export class EdgeRouter {
       }
       for (const m of messages) {
         if (ch.closed) return;
-        if (ch.auth === undefined) {
-          clearTimeout(helloTimer);
-          this.#onHello(ch, m);
-        } else {
-          this.#onMessage(ch, m);
+        try {
+          if (ch.auth === undefined) {
+            clearTimeout(helloTimer);
+            this.#onHello(ch, m);
+          } else {
+            this.#onMessage(ch, m);
+          }
+        } catch {
+          // A malformed message (e.g. a header of the wrong size) closes its channel, never the fabric.
+          this.#closeChannel(ch, 'invalid message');
+          return;
         }
       }
     });
@@ -191,7 +197,7 @@ export class EdgeRouter {
         this.#relay(ch, msg);
         return;
       case ContentType.Connect:
-        void this.#onConnect(ch, msg);
+        this.#onConnect(ch, msg).catch(() => this.#closeChannel(ch, 'invalid message'));
         return;
       case ContentType.Bind:
         this.#onBind(ch, msg);

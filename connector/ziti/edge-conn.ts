@@ -91,6 +91,16 @@ export class ZitiConnection extends Duplex implements ConnSink {
   // --- ConnSink -----------------------------------------------------------------------------------
 
   onMessage(msg: Message): void {
+    try {
+      this.#handle(msg);
+    } catch (err) {
+      // What the peer sends (flags, multipart framing inside the encrypted stream) is untrusted: a
+      // malformed message fails this connection only.
+      this.#fail(err instanceof ZitiError ? err : new ZitiError('ERR_ZITI_CONN_CLOSED', `invalid message on "${this.service}"`, { cause: err }));
+    }
+  }
+
+  #handle(msg: Message): void {
     switch (msg.contentType) {
       case ContentType.Data:
         this.#onData(msg);

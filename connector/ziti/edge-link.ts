@@ -154,7 +154,7 @@ export class EdgeLink extends EventEmitter<{ state: [EdgeLinkEvent] }> {
         linkChannel.publish({ event: 'connected', address: where, routerId: link.routerId });
         resolve(link);
         // Frames that arrived in the same chunk as the hello answer.
-        for (const m of messages.slice(1)) link.#dispatch(m);
+        link.#dispatchAll(messages.slice(1));
         link.emit('state', { type: 'connected', routerId: link.routerId, routerVersion: link.routerVersion });
       };
       const onError = (err: Error): void =>
@@ -280,7 +280,20 @@ export class EdgeLink extends EventEmitter<{ state: [EdgeLinkEvent] }> {
       this.#shutdown(new ZitiError('ERR_ZITI_LINK_CLOSED', `router ${this.address} sent an invalid frame`, { cause: err }));
       return;
     }
-    for (const m of messages) this.#dispatch(m);
+    this.#dispatchAll(messages);
+  }
+
+  #dispatchAll(messages: readonly Message[]): void {
+    for (const m of messages) {
+      if (this.#isClosed) return;
+      try {
+        this.#dispatch(m);
+      } catch (err) {
+        // A malformed message from the router (wrong-size ConnId or ReplyFor) closes this link only.
+        this.#shutdown(new ZitiError('ERR_ZITI_LINK_CLOSED', `router ${this.address} sent an invalid message`, { cause: err }));
+        return;
+      }
+    }
   }
 
   #dispatch(msg: Message): void {

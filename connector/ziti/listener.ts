@@ -171,8 +171,14 @@ export class ZitiListener extends EventEmitter<ListenerEvents> implements ConnSi
   // --- ConnSink (messages addressed to the listener id) -------------------------------------------
 
   onMessage(msg: Message): void {
+    if (this.#closing) return;
     if (msg.contentType === ContentType.Dial) {
-      this.#accept(msg);
+      try {
+        this.#accept(msg);
+      } catch (err) {
+        // A Dial with malformed headers is refused; the listener carries on.
+        bindChannel.publish({ event: 'dial-invalid', service: this.service, code: (err as ZitiError).code });
+      }
     } else if (msg.contentType === ContentType.StateClosed) {
       // The router dropped our terminator (session refused, policy changed): bind again, afresh.
       this.#link?.unregister(this.#connId);

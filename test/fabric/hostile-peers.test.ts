@@ -1,0 +1,110 @@
+/** Malformed frames from an authenticated peer close that peer's channel or connection, never the process. */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ContentType, EdgeFlag, HeaderId } from '../../connector/ziti/constants.js';
+import { EdgeLink, ZitiContext, enroll, type ZitiConnection } from '../../connector/ziti/index.js';
+import { createMessage, setHeaderU32, type Message } from '../../connector/ziti/message.js';
+import { createIdentityWithJwt, startFabric, type RunningFabric } from '../../fabric/fabric.js';
+import { readAll } from '../ziti/sdk-suite.js';
+
+let fabric: RunningFabric;
+let home: string;
+const contexts: ZitiContext[] = [];
+
+async function context(name: string, attrs: string[], encryption: 'required' | 'off' = 'required'): Promise<ZitiContext> {
+  const ctx = new ZitiContext(await enroll(await createIdentityWithJwt(home, fabric.store, { name, roleAttributes: attrs })), { encryption });
+  contexts.push(ctx);
+  return ctx;
+}
+
+/** An authenticated raw link of `ctx` to the fabric's router. */
+async function rawLink(ctx: ZitiContext): Promise<EdgeLink> {
+  await ctx.authenticate();
+  return ctx.linkFor(await ctx.controller.edgeRouters());
+}
+
+before(async () => {
+  home = mkdtempSync(join(tmpdir(), 'darkhook-hostile-'));
+  fabric = await startFabric({ home, ctrlPort: 0, routerPort: 0 });
+  fabric.store.createService({ name: 'plain', roleAttributes: ['t'], encryptionRequired: false });
+  fabric.store.createService({ name: 'secure', roleAttributes: ['t'] });
+  fabric.store.createPolicy({ name: 'bind', type: 'Bind', serviceRoles: ['#t'], identityRoles: ['#hosts'] });
+  fabric.store.createPolicy({ name: 'dial', type: 'Dial', serviceRoles: ['#t'], identityRoles: ['#dialers'] });
+});
+
+after(async () => {
+  for (const c of contexts) await c.close();
+  await fabric.close();
+  rmSync(home, { recursive: true, force: true });
+});
+
+test('a Data or Connect frame with a wrong-size ConnId closes only the sender’s channel; the fabric serves on', { timeout: 30_000 }, async () => {
+  const host = await context('echo-host', ['hosts']);
+  const server = host.listen('secure');
+  server.on('connection', (c) => c.pipe(c));
+  await once(server, 'listening');
+  const dialer = await context('good-dialer', ['dialers']);
+
+  for (const type of [ContentType.Data, ContentType.Connect]) {
+    const attacker = await context(`attacker-${type}`, []);
+    const link = await rawLink(attacker);
+    const closed = once(link, 'state');
+    const bad = createMessage(type, 'x');
+    bad.headers.set(HeaderId.ConnId, Buffer.alloc(2)); // a uint32 header must be 4 bytes
+    link.send(bad);
+    const [state] = (await closed) as [{ type: string }];
+    assert.equal(state.type, 'closed');
+
+    const conn = await dialer.dial('secure');
+    conn.end(`still serving after ${type}`);
+    assert.equal((await readAll(conn)).toString(), `still serving after ${type}`);
+  }
+});
+
+test('a malformed multipart body from the peer fails that connection only; the host keeps accepting', { timeout: 30_000 }, async () => {
+  const host = await context('mp-host', ['hosts'], 'off');
+  const server = host.listen('plain');
+  const accepted: ZitiConnection[] = [];
+  server.on('connection', (c) => {
+    accepted.push(c);
+    c.on('error', () => undefined);
+    c.pipe(c);
+  });
+  await once(server, 'listening');
+
+  // The attacker dials by hand so that it can send a Data frame whose Flags say MULTIPART_MSG.
+  const attacker = await context('mp-attacker', ['dialers'], 'off');
+  const svc = await attacker.service('plain', 'Dial');
+  const session = await attacker.session(svc.id, 'Dial');
+  const link = await attacker.linkFor(session.edgeRouters);
+  const inbox: Message[] = [];
+  const connId = link.register({ onMessage: (m) => inbox.push(m), onLinkClosed: () => undefined });
+  const connect = createMessage(ContentType.Connect, session.token);
+  setHeaderU32(connect, HeaderId.ConnId, connId);
+  const reply = await link.request(connect);
+  assert.equal(reply.contentType, ContentType.StateConnected);
+  const errored = new Promise<{ code?: string }>((resolve) => {
+    const watch = (): void => {
+      const c = accepted.at(-1);
+      if (c === undefined) setTimeout(watch, 10);
+      else c.once('error', resolve);
+    };
+    watch();
+  });
+  const evil = createMessage(ContentType.Data, Buffer.from([0xff])); // a 1-byte multipart body: truncated length
+  setHeaderU32(evil, HeaderId.ConnId, connId);
+  setHeaderU32(evil, HeaderId.Flags, EdgeFlag.MULTIPART_MSG);
+  link.send(evil);
+  const err = await errored;
+  assert.equal(err.code, 'ERR_ZITI_E2E_MULTIPART_INVALID');
+
+  // The host process and its listener are fine: an honest dial is served.
+  const honest = await context('mp-honest', ['dialers'], 'off');
+  const conn = await honest.dial('plain');
+  conn.end('after the attack');
+  assert.equal((await readAll(conn)).toString(), 'after the attack');
+});

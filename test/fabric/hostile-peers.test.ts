@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ContentType, EdgeFlag, HeaderId } from '../../connector/ziti/constants.js';
-import { EdgeLink, ZitiContext, enroll, type ZitiConnection } from '../../connector/ziti/index.js';
+import { type EdgeLink, ZitiContext, enroll, type ZitiConnection } from '../../connector/ziti/index.js';
 import { createMessage, setHeaderU32, type Message } from '../../connector/ziti/message.js';
 import { createIdentityWithJwt, startFabric, type RunningFabric } from '../../fabric/fabric.js';
 import { readAll } from '../ziti/sdk-suite.js';

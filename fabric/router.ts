@@ -56,6 +56,9 @@ interface Terminator {
 interface CircuitEnd {
   readonly channel: RouterChannel;
   readonly connId: number;
+  /** The service, and the permission this end's identity needs to keep the circuit. */
+  readonly serviceId: string;
+  readonly needs: 'Dial' | 'Bind';
   peer: CircuitEnd | undefined;
   /** Data that arrived before the circuit was confirmed to the dialer. */
   early: Message[] | undefined;
@@ -74,6 +77,8 @@ export class EdgeRouter {
   readonly #ends = new Map<string, Map<number, CircuitEnd>>();
   #port = 0;
   #sweep: NodeJS.Timeout | undefined;
+  /** The store's policy change marker last enforced on live terminators and circuits. */
+  #policyVersion = 0;
   #lastTouch = Date.now();
 
   constructor(options: EdgeRouterOptions) {
@@ -97,6 +102,7 @@ export class EdgeRouter {
       this.#server.listen(this.#o.port, this.#o.host, () => {
         const addr = this.#server.address();
         this.#port = typeof addr === 'object' && addr !== null ? addr.port : this.#o.port;
+        this.#policyVersion = this.#o.store.servicesChangedAt().getTime();
         this.#sweep = setInterval(() => this.#sweepSessions(), SESSION_SWEEP_INTERVAL_MS);
         this.#sweep.unref();
         resolve({ port: this.#port });
@@ -274,8 +280,8 @@ export class EdgeRouter {
 
     const circuitId = randomBytes(9).toString('base64url');
     const hostConnId = term.channel.nextRouterConnId();
-    const dialerEnd: CircuitEnd = { channel: ch, connId, peer: undefined, early: undefined };
-    const hostEnd: CircuitEnd = { channel: term.channel, connId: hostConnId, peer: dialerEnd, early: [] };
+    const dialerEnd: CircuitEnd = { channel: ch, connId, serviceId: service.id, needs: 'Dial', peer: undefined, early: undefined };
+    const hostEnd: CircuitEnd = { channel: term.channel, connId: hostConnId, serviceId: service.id, needs: 'Bind', peer: dialerEnd, early: [] };
     // Register the host side first: its stream header may follow DialSuccess in the same read.
     this.#ends.get(term.channel.id)?.set(hostConnId, hostEnd);
     const dial = createMessage(ContentType.Dial, term.token);
@@ -424,7 +430,7 @@ export class EdgeRouter {
     }
   }
 
-  #sendClosed(end: CircuitEnd, reason: string): void {
+  #sendClosed(end: { readonly channel: RouterChannel; readonly connId: number }, reason: string): void {
     if (end.channel.closed) return;
     const close = createMessage(ContentType.StateClosed, reason);
     setHeaderU32(close, HeaderId.ConnId, end.connId);
@@ -460,6 +466,40 @@ export class EdgeRouter {
       const alive = touch ? this.#o.store.touchApiSession(token, API_SESSION_TTL_MS) : this.#o.store.apiSessionByToken(token);
       if (alive === undefined) this.#closeChannel(ch, 'api session ended');
     }
+    const version = this.#o.store.servicesChangedAt().getTime();
+    if (version !== this.#policyVersion) {
+      this.#policyVersion = version;
+      this.#enforcePolicies();
+    }
+  }
+
+  /**
+   * After identities, services or policies changed: drop every terminator whose host may no longer
+   * bind its service, and close every circuit one of whose ends lost its permission, as OpenZiti
+   * routers do when the controller removes the sessions a policy change invalidated.
+   */
+  #enforcePolicies(): void {
+    const allowed = (ch: RouterChannel, serviceId: string, type: 'Dial' | 'Bind'): boolean =>
+      ch.auth !== undefined && this.#o.store.permissions(ch.auth.identity.id, serviceId).includes(type);
+    for (const list of [...this.#terminators.values()]) {
+      for (const t of list) {
+        if (allowed(t.channel, t.serviceId, 'Bind')) continue;
+        this.#removeTerminator(t.channel, t.listenerConnId);
+        this.#sendClosed({ channel: t.channel, connId: t.listenerConnId }, 'access removed');
+      }
+    }
+    for (const ends of this.#ends.values()) {
+      for (const end of [...ends.values()]) {
+        if (allowed(end.channel, end.serviceId, end.needs)) continue;
+        ends.delete(end.connId);
+        this.#sendClosed(end, 'access removed');
+        if (end.peer !== undefined) {
+          this.#ends.get(end.peer.channel.id)?.delete(end.peer.connId);
+          this.#sendClosed(end.peer, 'access removed');
+        }
+      }
+    }
+    routerDiag.publish({ event: 'policies-enforced' });
   }
 }
 

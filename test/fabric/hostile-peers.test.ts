@@ -108,3 +108,33 @@ test('a malformed multipart body from the peer fails that connection only; the h
   conn.end('after the attack');
   assert.equal((await readAll(conn)).toString(), 'after the attack');
 });
+
+test('revoking policies takes effect on live links: the Dial circuit closes and the terminator goes', { timeout: 30_000 }, async () => {
+  fabric.store.createService({ name: 'revocable', roleAttributes: [] });
+  fabric.store.createPolicy({ name: 'rev-bind', type: 'Bind', serviceRoles: ['@revocable'], identityRoles: ['@rev-host'] });
+  fabric.store.createPolicy({ name: 'rev-dial', type: 'Dial', serviceRoles: ['@revocable'], identityRoles: ['@rev-dialer'] });
+  const host = await context('rev-host', []);
+  const server = host.listen('revocable');
+  server.on('connection', (c) => {
+    c.on('error', () => undefined);
+    c.pipe(c);
+  });
+  await once(server, 'listening');
+  const dialer = await context('rev-dialer', []);
+  const conn = await dialer.dial('revocable');
+  conn.write('before');
+  assert.equal(((await once(conn, 'data')) as [Buffer])[0].toString(), 'before');
+
+  // Revoke Dial: the open circuit is closed by the router within its sweep.
+  const ended = once(conn, 'close');
+  fabric.store.deletePolicy('rev-dial');
+  await ended;
+
+  // Revoke Bind: the terminator is dropped, the listener re-binds, is refused, and stops with a coded
+  // error (with no policy left, the controller no longer shows the identity the service at all).
+  const stopped = once(server, 'error');
+  fabric.store.deletePolicy('rev-bind');
+  const [err] = (await stopped) as [{ code: string }];
+  assert.equal(err.code, 'ERR_ZITI_SERVICE_NOT_FOUND');
+  assert.equal(server.listening, false);
+});

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { channel } from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import { ZitiError } from '../../errors/index.js';
+import { constantTimeEqual } from '../constant-time.js';
 import { ContentType, HeaderId } from './constants.js';
 import { ensureCryptoReady, generateKxKeyPair, serverSessionKeys, type KxKeyPair, type SessionKeys } from './e2e.js';
 import type { ZitiContext } from './context.js';
@@ -115,7 +116,9 @@ export class ZitiListener extends EventEmitter<ListenerEvents> implements ConnSi
       if (this.#keyPair !== undefined) setHeaderBytes(bind, HeaderId.PublicKey, Buffer.from(this.#keyPair.publicKey));
       let reply: Message;
       try {
-        reply = await link.request(bind);
+        const pending = link.request(bind);
+        bindChannel.publish({ event: 'bind-sent', service: this.service, router: link.address });
+        reply = await pending;
       } catch (err) {
         link.unregister(connId);
         throw err;
@@ -124,6 +127,11 @@ export class ZitiListener extends EventEmitter<ListenerEvents> implements ConnSi
         link.unregister(connId);
         this.#renew = true;
         throw new ZitiError('ERR_ZITI_BIND_REFUSED', `bind "${this.service}" refused by router: ${reply.body.toString('utf8') || 'no reason given'}`);
+      }
+      if (this.#closing) {
+        // close() ran while the Bind was in flight: take the new terminator down again at once.
+        this.#unbind(link, connId, session.token);
+        return;
       }
       this.#link = link;
       this.#connId = connId;
@@ -205,7 +213,7 @@ export class ZitiListener extends EventEmitter<ListenerEvents> implements ConnSi
       link.reply(dial, res);
       bindChannel.publish({ event: 'dial-failed', service: this.service, reason });
     };
-    if (dial.body.toString('utf8') !== this.#token) {
+    if (!constantTimeEqual(dial.body, this.#token)) {
       fail('invalid token');
       return;
     }
@@ -249,22 +257,25 @@ export class ZitiListener extends EventEmitter<ListenerEvents> implements ConnSi
     this.emit('connection', conn);
   }
 
+  /** Unbind and close listener `connId` on `link` (if it is still open), and stop routing its messages. */
+  #unbind(link: EdgeLink, connId: number, token: string): void {
+    link.unregister(connId);
+    if (!link.isOpen) return;
+    const unbind = createMessage(ContentType.Unbind, token);
+    setHeaderU32(unbind, HeaderId.ConnId, connId);
+    link.send(unbind);
+    const close = createMessage(ContentType.StateClosed);
+    setHeaderU32(close, HeaderId.ConnId, connId);
+    link.send(close);
+  }
+
   /** Stop hosting: Unbind, close the listener id. Accepted connections stay open. */
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
     this.#listening = false;
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
-    const link = this.#link;
-    if (link?.isOpen === true) {
-      const unbind = createMessage(ContentType.Unbind, this.#token);
-      setHeaderU32(unbind, HeaderId.ConnId, this.#connId);
-      link.send(unbind);
-      const close = createMessage(ContentType.StateClosed);
-      setHeaderU32(close, HeaderId.ConnId, this.#connId);
-      link.send(close);
-      link.unregister(this.#connId);
-    }
+    if (this.#link !== undefined) this.#unbind(this.#link, this.#connId, this.#token);
     this.#link = undefined;
     this.emit('state', { type: 'closed' });
     this.emit('close');

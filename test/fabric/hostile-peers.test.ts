@@ -138,3 +138,29 @@ test('revoking policies takes effect on live links: the Dial circuit closes and 
   assert.equal(err.code, 'ERR_ZITI_SERVICE_NOT_FOUND');
   assert.equal(server.listening, false);
 });
+
+test('a listener closed while its Bind is in flight leaves no terminator behind', { timeout: 30_000 }, async () => {
+  fabric.store.createService({ name: 'closing', roleAttributes: ['t'] });
+  const host = await context('closing-host', ['hosts']);
+  const { channel } = await import('node:diagnostics_channel');
+  const bindEvents = channel('darkhook:ziti:bind');
+  let closed = false;
+  const server = host.listen('closing');
+  const onEvent = (e: unknown): void => {
+    const ev = e as { event: string; service: string };
+    if (ev.event === 'bind-sent' && ev.service === 'closing' && !closed) {
+      closed = true;
+      void server.close(); // the Bind request is on the wire, its reply not yet read
+    }
+  };
+  bindEvents.subscribe(onEvent);
+  try {
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(closed, true, 'the bind was sent');
+    assert.equal(server.listening, false);
+    const dialer = await context('closing-dialer', ['dialers']);
+    await assert.rejects(dialer.dial('closing'), { code: 'ERR_ZITI_SERVICE_UNAVAILABLE' });
+  } finally {
+    bindEvents.unsubscribe(onEvent);
+  }
+});

@@ -23,7 +23,7 @@ var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__ge
 ));
 
 // action/main.ts
-var import_node_crypto7 = require("node:crypto");
+var import_node_crypto8 = require("node:crypto");
 var import_node_fs4 = require("node:fs");
 var import_node_os2 = require("node:os");
 var import_node_path3 = require("node:path");
@@ -621,13 +621,23 @@ function encodeBatch(events, options = {}) {
 }
 
 // connector/signature-standard.ts
-var import_node_crypto2 = require("node:crypto");
+var import_node_crypto3 = require("node:crypto");
 
 // connector/constant-time.ts
+var import_node_crypto = require("node:crypto");
 var encoder = new TextEncoder();
+function toBytes(value) {
+  return typeof value === "string" ? encoder.encode(value) : value;
+}
+function constantTimeEqual(a2, b2) {
+  const left = toBytes(a2);
+  const right = toBytes(b2);
+  if (left.byteLength !== right.byteLength) return false;
+  return (0, import_node_crypto.timingSafeEqual)(left, right);
+}
 
 // connector/secrets.ts
-var import_node_crypto = require("node:crypto");
+var import_node_crypto2 = require("node:crypto");
 var HMAC_SECRET_PREFIX = "whsec_";
 var SIGNING_KEY_PREFIX = "whsk_";
 var PUBLIC_KEY_PREFIX = "whpk_";
@@ -666,8 +676,8 @@ function parseSigningKey(secret) {
     throw invalid2(`the whsk_ key decodes to ${bytes.length} bytes; expected 32 (seed) or 64 (seed and public key)`);
   }
   const seed = bytes.subarray(0, ED25519_BYTES);
-  const privateKey = (0, import_node_crypto.createPrivateKey)({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: "der", type: "pkcs8" });
-  const publicKey = (0, import_node_crypto.createPublicKey)(privateKey);
+  const privateKey = (0, import_node_crypto2.createPrivateKey)({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: "der", type: "pkcs8" });
+  const publicKey = (0, import_node_crypto2.createPublicKey)(privateKey);
   if (bytes.length === 2 * ED25519_BYTES && !rawPublicKey(publicKey).equals(bytes.subarray(ED25519_BYTES))) {
     throw invalid2("the whsk_ key holds a public key that does not belong to its seed");
   }
@@ -679,7 +689,7 @@ function parsePublicKey(secret) {
     throw invalid2(`the whpk_ key decodes to ${bytes.length} bytes; expected 32`);
   }
   try {
-    return (0, import_node_crypto.createPublicKey)({ key: Buffer.concat([SPKI_ED25519_PREFIX, bytes]), format: "der", type: "spki" });
+    return (0, import_node_crypto2.createPublicKey)({ key: Buffer.concat([SPKI_ED25519_PREFIX, bytes]), format: "der", type: "spki" });
   } catch (cause) {
     throw new WebhookError("ERR_WEBHOOK_SECRET_INVALID", "the whpk_ key is not an Ed25519 public key", { statusCode: 500, cause });
   }
@@ -707,7 +717,7 @@ function signedContent(id, timestamp, body2) {
   return Buffer.concat([Buffer.from(`${id}.${timestamp}.`, "utf8"), bytes]);
 }
 function hmacBase64(key, content) {
-  return (0, import_node_crypto2.createHmac)("sha256", key).update(content).digest("base64");
+  return (0, import_node_crypto3.createHmac)("sha256", key).update(content).digest("base64");
 }
 function signStandard(input2) {
   rejectUnknownKeys(input2, SIGN_KEYS, "signStandard");
@@ -719,14 +729,14 @@ function signStandard(input2) {
   const key = parseWebhookSecret(secret);
   const content = signedContent(id, timestamp, body2);
   if (key.type === "hmac") return `v1,${hmacBase64(key.key, content)}`;
-  if (key.type === "ed25519-signing") return `v1a,${(0, import_node_crypto2.sign)(null, content, key.privateKey).toString("base64")}`;
+  if (key.type === "ed25519-signing") return `v1a,${(0, import_node_crypto3.sign)(null, content, key.privateKey).toString("base64")}`;
   throw new WebhookError("ERR_WEBHOOK_SECRET_INVALID", "a whpk_ public key can verify but not sign; pass the whsk_ key", {
     statusCode: 500
   });
 }
 
 // connector/sender/ids.ts
-var import_node_crypto3 = require("node:crypto");
+var import_node_crypto4 = require("node:crypto");
 var MESSAGE_ID_PREFIX = "msg_";
 var BATCH_ID_PREFIX = "batch_";
 var ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -752,13 +762,13 @@ function ulid(now = Date.now()) {
     time = ALPHABET[t2 % 32] + time;
     t2 = Math.floor(t2 / 32);
   }
-  return time + base32((0, import_node_crypto3.randomBytes)(10), 16);
+  return time + base32((0, import_node_crypto4.randomBytes)(10), 16);
 }
 function newMessageId(now) {
   return MESSAGE_ID_PREFIX + ulid(now);
 }
 function batchIdFor(ids) {
-  const digest = (0, import_node_crypto3.createHash)("sha256").update(ids.join("\n")).digest();
+  const digest = (0, import_node_crypto4.createHash)("sha256").update(ids.join("\n")).digest();
   return BATCH_ID_PREFIX + base32(digest, 26);
 }
 
@@ -1364,9 +1374,9 @@ function readTextSync(path) {
 }
 
 // pki/keys.ts
-var import_node_crypto4 = require("node:crypto");
+var import_node_crypto5 = require("node:crypto");
 var import_node_util = require("node:util");
-var generateKeyPairAsync = (0, import_node_util.promisify)(import_node_crypto4.generateKeyPair);
+var generateKeyPairAsync = (0, import_node_util.promisify)(import_node_crypto5.generateKeyPair);
 var PRIVATE_KEY_LABEL = /-----BEGIN (RSA |EC |ENCRYPTED )?PRIVATE KEY-----/;
 function readPrivateKey(pem, passphrase, what = "the private key") {
   if (typeof pem !== "string" || !PRIVATE_KEY_LABEL.test(pem)) {
@@ -1377,20 +1387,20 @@ function readPrivateKey(pem, passphrase, what = "the private key") {
     throw new PkiError("ERR_PKI_KEY_INVALID", `${what} is encrypted and no passphrase was given`);
   }
   try {
-    return (0, import_node_crypto4.createPrivateKey)({ key: pem, format: "pem", ...passphrase === void 0 ? {} : { passphrase } });
+    return (0, import_node_crypto5.createPrivateKey)({ key: pem, format: "pem", ...passphrase === void 0 ? {} : { passphrase } });
   } catch (cause) {
     const message = encrypted ? `${what} could not be decrypted: wrong passphrase` : `${what} could not be parsed`;
     throw new PkiError("ERR_PKI_KEY_INVALID", message, { cause });
   }
 }
 function keysMatch(privateKey, publicKey) {
-  const a2 = (0, import_node_crypto4.createPublicKey)(privateKey).export({ type: "spki", format: "der" });
+  const a2 = (0, import_node_crypto5.createPublicKey)(privateKey).export({ type: "spki", format: "der" });
   const b2 = publicKey.export({ type: "spki", format: "der" });
   return a2.equals(b2);
 }
 
 // pki/pem.ts
-var import_node_crypto5 = require("node:crypto");
+var import_node_crypto6 = require("node:crypto");
 var BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
 var BASE64_BODY = /^[A-Za-z0-9+/=\s]*$/;
 function pemBlocks(text) {
@@ -1425,7 +1435,7 @@ function parseCertificate(certPem, what = "a certificate") {
   if (typeof certPem !== "string") throw new PkiError("ERR_PKI_PEM_INVALID", `expected ${what} as PEM text`);
   const der = firstBlockDer(certPem, "CERTIFICATE", what);
   try {
-    return new import_node_crypto5.X509Certificate(der);
+    return new import_node_crypto6.X509Certificate(der);
   } catch (cause) {
     throw new PkiError("ERR_PKI_CERT_INVALID", `${what} could not be parsed`, { cause });
   }
@@ -5942,6 +5952,8 @@ var EdgeLink = class _EdgeLink extends import_node_events.EventEmitter {
   #decoder;
   #pending = /* @__PURE__ */ new Map();
   #sinks = /* @__PURE__ */ new Map();
+  /** Connections whose unread data holds the link paused. */
+  #pausedBy = /* @__PURE__ */ new Set();
   #requestTimeoutMs;
   #helloAt = Date.now();
   #seq = 0;
@@ -6024,7 +6036,7 @@ var EdgeLink = class _EdgeLink extends import_node_events.EventEmitter {
         const link = new _EdgeLink(socket, decoder, first, options);
         linkChannel.publish({ event: "connected", address: where, routerId: link.routerId });
         resolve3(link);
-        for (const m2 of messages.slice(1)) link.#dispatch(m2);
+        link.#dispatchAll(messages.slice(1));
         link.emit("state", { type: "connected", routerId: link.routerId, routerVersion: link.routerVersion });
       };
       const onError = (err) => fail(new ZitiError("ERR_ZITI_ROUTER_UNAVAILABLE", `router ${where}: ${err.message}`, { cause: err }));
@@ -6097,17 +6109,23 @@ var EdgeLink = class _EdgeLink extends import_node_events.EventEmitter {
       this.on("state", done);
     });
   }
-  /** Stop reading from the router (backpressure from a slow consumer). */
-  pauseReading() {
+  /**
+   * Stop reading from the router because connection `connId` has more buffered than its reader took.
+   * Legacy edge data has no per-connection window, so the whole link waits (head-of-line): a reader
+   * that never reads stalls the other connections on this link until it reads or is destroyed.
+   */
+  pauseReading(connId) {
+    this.#pausedBy.add(connId);
     this.#socket.pause();
   }
-  /** Resume reading from the router. */
-  resumeReading() {
-    if (!this.#isClosed) this.#socket.resume();
+  /** Connection `connId` has room again; reading resumes once no connection holds the link paused. */
+  resumeReading(connId) {
+    this.#pausedBy.delete(connId);
+    if (this.#pausedBy.size === 0 && !this.#isClosed) this.#socket.resume();
   }
   /** Close the channel; every connection on it closes with ERR_ZITI_LINK_CLOSED. */
   close() {
-    this.#shutdown(new ZitiError("ERR_ZITI_LINK_CLOSED", `link to router ${this.address} closed locally`));
+    this.#shutdown(new ZitiError("ERR_ZITI_LINK_CLOSED", `link to router ${this.address} closed locally`), true);
   }
   #nextSeq() {
     this.#seq = this.#seq >= 2147483647 ? 1 : this.#seq + 1;
@@ -6133,7 +6151,18 @@ var EdgeLink = class _EdgeLink extends import_node_events.EventEmitter {
       this.#shutdown(new ZitiError("ERR_ZITI_LINK_CLOSED", `router ${this.address} sent an invalid frame`, { cause: err }));
       return;
     }
-    for (const m2 of messages) this.#dispatch(m2);
+    this.#dispatchAll(messages);
+  }
+  #dispatchAll(messages) {
+    for (const m2 of messages) {
+      if (this.#isClosed) return;
+      try {
+        this.#dispatch(m2);
+      } catch (err) {
+        this.#shutdown(new ZitiError("ERR_ZITI_LINK_CLOSED", `router ${this.address} sent an invalid message`, { cause: err }));
+        return;
+      }
+    }
   }
   #dispatch(msg) {
     const rf = replyFor(msg);
@@ -6196,7 +6225,7 @@ var EdgeLink = class _EdgeLink extends import_node_events.EventEmitter {
     }
     return new ZitiError("ERR_ZITI_LINK_CLOSED", `router ${this.address} closed the link`);
   }
-  #shutdown(reason) {
+  #shutdown(reason, local = false) {
     if (this.#isClosed) return;
     this.#isClosed = true;
     this.#closed = reason;
@@ -6209,7 +6238,7 @@ var EdgeLink = class _EdgeLink extends import_node_events.EventEmitter {
     this.#pending.clear();
     const sinks = [...this.#sinks.values()];
     this.#sinks.clear();
-    for (const s2 of sinks) s2.onLinkClosed(reason);
+    for (const s2 of sinks) s2.onLinkClosed(reason, local);
     linkChannel.publish({ event: "closed", address: this.address, code: reason.code });
     this.emit("state", { type: "closed", error: reason });
   }
@@ -6217,6 +6246,7 @@ var EdgeLink = class _EdgeLink extends import_node_events.EventEmitter {
 
 // connector/ziti/edge-conn.ts
 var import_node_stream = require("node:stream");
+var DEFAULT_CONN_WINDOW_BYTES = 4 * 1024 * 1024;
 var MAX_DATA_CHUNK_BYTES = 64 * 1024 - 32;
 var ZitiConnection = class extends import_node_stream.Duplex {
   service;
@@ -6234,7 +6264,7 @@ var ZitiConnection = class extends import_node_stream.Duplex {
   #multipart = false;
   #idle;
   constructor(init) {
-    super({ allowHalfOpen: true });
+    super({ allowHalfOpen: true, readableHighWaterMark: DEFAULT_CONN_WINDOW_BYTES });
     this.#link = init.link;
     this.#connId = init.connId;
     this.service = init.service;
@@ -6264,6 +6294,13 @@ var ZitiConnection = class extends import_node_stream.Duplex {
   }
   // --- ConnSink -----------------------------------------------------------------------------------
   onMessage(msg) {
+    try {
+      this.#handle(msg);
+    } catch (err) {
+      this.#fail(err instanceof ZitiError ? err : new ZitiError("ERR_ZITI_CONN_CLOSED", `invalid message on "${this.service}"`, { cause: err }));
+    }
+  }
+  #handle(msg) {
     switch (msg.contentType) {
       case ContentType.Data:
         this.#onData(msg);
@@ -6278,9 +6315,10 @@ var ZitiConnection = class extends import_node_stream.Duplex {
         return;
     }
   }
-  onLinkClosed(err) {
+  onLinkClosed(err, local) {
     this.#peerClosed = true;
-    this.destroy(new ZitiError("ERR_ZITI_CONN_CLOSED", `connection to "${this.service}" lost: ${err.message}`, { cause: err }));
+    if (local) this.destroy();
+    else this.destroy(new ZitiError("ERR_ZITI_CONN_CLOSED", `connection to "${this.service}" lost: ${err.message}`, { cause: err }));
   }
   #onData(msg) {
     this.#idle?.refresh();
@@ -6314,7 +6352,7 @@ var ZitiConnection = class extends import_node_stream.Duplex {
       for (const part of parts) {
         if (!this.push(part) && !this.#paused) {
           this.#paused = true;
-          this.#link.pauseReading();
+          this.#link.pauseReading(this.#connId);
         }
       }
     }
@@ -6324,7 +6362,7 @@ var ZitiConnection = class extends import_node_stream.Duplex {
   _read() {
     if (this.#paused) {
       this.#paused = false;
-      this.#link.resumeReading();
+      this.#link.resumeReading(this.#connId);
     }
   }
   _write(chunk, _enc, callback) {
@@ -6354,7 +6392,7 @@ var ZitiConnection = class extends import_node_stream.Duplex {
     this.#receiver?.destroy();
     if (this.#paused) {
       this.#paused = false;
-      this.#link.resumeReading();
+      this.#link.resumeReading(this.#connId);
     }
     if (!this.#localClosed) {
       this.#localClosed = true;
@@ -6410,7 +6448,7 @@ var ZitiConnection = class extends import_node_stream.Duplex {
 };
 
 // connector/ziti/listener.ts
-var import_node_crypto6 = require("node:crypto");
+var import_node_crypto7 = require("node:crypto");
 var import_node_diagnostics_channel4 = require("node:diagnostics_channel");
 var import_node_events2 = require("node:events");
 var DEFAULT_REBIND_MIN_DELAY_MS = 250;
@@ -6422,7 +6460,7 @@ var ZitiListener = class extends import_node_events2.EventEmitter {
   #cost;
   #minDelay;
   #maxDelay;
-  #listenerId = (0, import_node_crypto6.randomUUID)();
+  #listenerId = (0, import_node_crypto7.randomUUID)();
   #link;
   #connId = 0;
   #token = "";
@@ -6478,7 +6516,9 @@ var ZitiListener = class extends import_node_events2.EventEmitter {
       if (this.#keyPair !== void 0) setHeaderBytes(bind, HeaderId.PublicKey, Buffer.from(this.#keyPair.publicKey));
       let reply;
       try {
-        reply = await link.request(bind);
+        const pending = link.request(bind);
+        bindChannel.publish({ event: "bind-sent", service: this.service, router: link.address });
+        reply = await pending;
       } catch (err) {
         link.unregister(connId);
         throw err;
@@ -6487,6 +6527,10 @@ var ZitiListener = class extends import_node_events2.EventEmitter {
         link.unregister(connId);
         this.#renew = true;
         throw new ZitiError("ERR_ZITI_BIND_REFUSED", `bind "${this.service}" refused by router: ${reply.body.toString("utf8") || "no reason given"}`);
+      }
+      if (this.#closing) {
+        this.#unbind(link, connId, session.token);
+        return;
       }
       this.#link = link;
       this.#connId = connId;
@@ -6527,8 +6571,13 @@ var ZitiListener = class extends import_node_events2.EventEmitter {
   }
   // --- ConnSink (messages addressed to the listener id) -------------------------------------------
   onMessage(msg) {
+    if (this.#closing) return;
     if (msg.contentType === ContentType.Dial) {
-      this.#accept(msg);
+      try {
+        this.#accept(msg);
+      } catch (err) {
+        bindChannel.publish({ event: "dial-invalid", service: this.service, code: err.code });
+      }
     } else if (msg.contentType === ContentType.StateClosed) {
       this.#link?.unregister(this.#connId);
       this.#link = void 0;
@@ -6539,8 +6588,9 @@ var ZitiListener = class extends import_node_events2.EventEmitter {
       if (!this.#listening) this.#onBound();
     }
   }
-  onLinkClosed(err) {
+  onLinkClosed(err, local) {
     this.#link = void 0;
+    if (local) return;
     this.#scheduleRebind(err);
   }
   #accept(dial) {
@@ -6552,7 +6602,7 @@ var ZitiListener = class extends import_node_events2.EventEmitter {
       link.reply(dial, res);
       bindChannel.publish({ event: "dial-failed", service: this.service, reason });
     };
-    if (dial.body.toString("utf8") !== this.#token) {
+    if (!constantTimeEqual(dial.body, this.#token)) {
       fail("invalid token");
       return;
     }
@@ -6595,22 +6645,24 @@ var ZitiListener = class extends import_node_events2.EventEmitter {
     conn.start();
     this.emit("connection", conn);
   }
+  /** Unbind and close listener `connId` on `link` (if it is still open), and stop routing its messages. */
+  #unbind(link, connId, token) {
+    link.unregister(connId);
+    if (!link.isOpen) return;
+    const unbind = createMessage(ContentType.Unbind, token);
+    setHeaderU32(unbind, HeaderId.ConnId, connId);
+    link.send(unbind);
+    const close = createMessage(ContentType.StateClosed);
+    setHeaderU32(close, HeaderId.ConnId, connId);
+    link.send(close);
+  }
   /** Stop hosting: Unbind, close the listener id. Accepted connections stay open. */
   async close() {
     if (this.#closing) return;
     this.#closing = true;
     this.#listening = false;
     if (this.#retryTimer !== void 0) clearTimeout(this.#retryTimer);
-    const link = this.#link;
-    if (link?.isOpen === true) {
-      const unbind = createMessage(ContentType.Unbind, this.#token);
-      setHeaderU32(unbind, HeaderId.ConnId, this.#connId);
-      link.send(unbind);
-      const close = createMessage(ContentType.StateClosed);
-      setHeaderU32(close, HeaderId.ConnId, this.#connId);
-      link.send(close);
-      link.unregister(this.#connId);
-    }
+    if (this.#link !== void 0) this.#unbind(this.#link, this.#connId, this.#token);
     this.#link = void 0;
     this.emit("state", { type: "closed" });
     this.emit("close");
@@ -6968,7 +7020,7 @@ function command(name, data) {
 function setOutput(name, value) {
   const file = process.env["GITHUB_OUTPUT"];
   if (!file) return;
-  const delimiter = `ghadelimiter_${(0, import_node_crypto7.randomUUID)()}`;
+  const delimiter = `ghadelimiter_${(0, import_node_crypto8.randomUUID)()}`;
   (0, import_node_fs4.appendFileSync)(file, `${name}<<${delimiter}
 ${value}
 ${delimiter}
@@ -7024,7 +7076,7 @@ async function run() {
     }
     const event = input("event") || process.env["GITHUB_EVENT_NAME"] || "message";
     const severity = checkSeverity(input("severity") || void 0, 'input "severity"');
-    const outboxPath = (0, import_node_path3.join)(process.env["RUNNER_TEMP"] || (0, import_node_os2.tmpdir)(), `darkhook-outbox-${(0, import_node_crypto7.randomUUID)()}.jsonl`);
+    const outboxPath = (0, import_node_path3.join)(process.env["RUNNER_TEMP"] || (0, import_node_os2.tmpdir)(), `darkhook-outbox-${(0, import_node_crypto8.randomUUID)()}.jsonl`);
     const outbox = FileOutbox.open(outboxPath);
     const sender = createSender({ outbox, connect, secret, path, host: hostFor(service), deadlineMs: Number(deadlineText) * 1e3 });
     try {

@@ -7,6 +7,13 @@ import type { ConnSink, EdgeLink } from './edge-link.js';
 import { createMessage, getHeaderU32, setHeaderU32, type Message } from './message.js';
 import { parseMultipart } from './multipart.js';
 
+/**
+ * How much a connection buffers for its reader before it holds the shared router link paused, in
+ * bytes: a receive window like TCP's. Legacy edge data has no per-connection flow control, so past
+ * this a reader that does not read stalls the other connections on its link (head-of-line).
+ */
+export const DEFAULT_CONN_WINDOW_BYTES = 4 * 1024 * 1024;
+
 /** Largest plaintext carried by one Data message, in bytes (writes are split; OpenZiti SDKs keep ≤ 64 KiB). */
 export const MAX_DATA_CHUNK_BYTES = 64 * 1024 - 32;
 
@@ -55,7 +62,7 @@ export class ZitiConnection extends Duplex implements ConnSink {
   #idle: NodeJS.Timeout | undefined;
 
   constructor(init: EdgeConnInit) {
-    super({ allowHalfOpen: true });
+    super({ allowHalfOpen: true, readableHighWaterMark: DEFAULT_CONN_WINDOW_BYTES });
     this.#link = init.link;
     this.#connId = init.connId;
     this.service = init.service;
@@ -118,9 +125,11 @@ export class ZitiConnection extends Duplex implements ConnSink {
     }
   }
 
-  onLinkClosed(err: ZitiError): void {
+  onLinkClosed(err: ZitiError, local: boolean): void {
     this.#peerClosed = true;
-    this.destroy(new ZitiError('ERR_ZITI_CONN_CLOSED', `connection to "${this.service}" lost: ${err.message}`, { cause: err }));
+    // Our own shutdown ends the connection quietly (as closing a server's sockets does); a fault is an error.
+    if (local) this.destroy();
+    else this.destroy(new ZitiError('ERR_ZITI_CONN_CLOSED', `connection to "${this.service}" lost: ${err.message}`, { cause: err }));
   }
 
   #onData(msg: Message): void {
@@ -156,7 +165,7 @@ export class ZitiConnection extends Duplex implements ConnSink {
         if (!this.push(part) && !this.#paused) {
           // Legacy edge mode has no per-connection window: slow down the whole link.
           this.#paused = true;
-          this.#link.pauseReading();
+          this.#link.pauseReading(this.#connId);
         }
       }
     }
@@ -168,7 +177,7 @@ export class ZitiConnection extends Duplex implements ConnSink {
   override _read(): void {
     if (this.#paused) {
       this.#paused = false;
-      this.#link.resumeReading();
+      this.#link.resumeReading(this.#connId);
     }
   }
 
@@ -204,7 +213,7 @@ export class ZitiConnection extends Duplex implements ConnSink {
     this.#receiver?.destroy();
     if (this.#paused) {
       this.#paused = false;
-      this.#link.resumeReading();
+      this.#link.resumeReading(this.#connId);
     }
     if (!this.#localClosed) {
       this.#localClosed = true;

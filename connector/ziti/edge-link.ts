@@ -41,8 +41,11 @@ export interface EdgeLinkOptions {
 export interface ConnSink {
   /** Called for every message whose ConnId header names this sink. */
   onMessage(msg: Message): void;
-  /** Called once when the link closes; the connection is gone with it. */
-  onLinkClosed(err: ZitiError): void;
+  /**
+   * Called once when the link closes; the connection is gone with it. `local` is true when this side
+   * closed the link on purpose (`close()`, e.g. the context shutting down), not a fault.
+   */
+  onLinkClosed(err: ZitiError, local: boolean): void;
 }
 
 /** Lifecycle of a link. */
@@ -69,6 +72,8 @@ export class EdgeLink extends EventEmitter<{ state: [EdgeLinkEvent] }> {
   readonly #decoder: FrameDecoder;
   readonly #pending = new Map<number, Pending>();
   readonly #sinks = new Map<number, ConnSink>();
+  /** Connections whose unread data holds the link paused. */
+  readonly #pausedBy = new Set<number>();
   readonly #requestTimeoutMs: number;
   readonly #helloAt = Date.now();
   #seq = 0;
@@ -237,19 +242,25 @@ export class EdgeLink extends EventEmitter<{ state: [EdgeLinkEvent] }> {
     });
   }
 
-  /** Stop reading from the router (backpressure from a slow consumer). */
-  pauseReading(): void {
+  /**
+   * Stop reading from the router because connection `connId` has more buffered than its reader took.
+   * Legacy edge data has no per-connection window, so the whole link waits (head-of-line): a reader
+   * that never reads stalls the other connections on this link until it reads or is destroyed.
+   */
+  pauseReading(connId: number): void {
+    this.#pausedBy.add(connId);
     this.#socket.pause();
   }
 
-  /** Resume reading from the router. */
-  resumeReading(): void {
-    if (!this.#isClosed) this.#socket.resume();
+  /** Connection `connId` has room again; reading resumes once no connection holds the link paused. */
+  resumeReading(connId: number): void {
+    this.#pausedBy.delete(connId);
+    if (this.#pausedBy.size === 0 && !this.#isClosed) this.#socket.resume();
   }
 
   /** Close the channel; every connection on it closes with ERR_ZITI_LINK_CLOSED. */
   close(): void {
-    this.#shutdown(new ZitiError('ERR_ZITI_LINK_CLOSED', `link to router ${this.address} closed locally`));
+    this.#shutdown(new ZitiError('ERR_ZITI_LINK_CLOSED', `link to router ${this.address} closed locally`), true);
   }
 
   #nextSeq(): number {
@@ -363,7 +374,7 @@ export class EdgeLink extends EventEmitter<{ state: [EdgeLinkEvent] }> {
     return new ZitiError('ERR_ZITI_LINK_CLOSED', `router ${this.address} closed the link`);
   }
 
-  #shutdown(reason: ZitiError): void {
+  #shutdown(reason: ZitiError, local = false): void {
     if (this.#isClosed) return;
     this.#isClosed = true;
     this.#closed = reason;
@@ -376,7 +387,7 @@ export class EdgeLink extends EventEmitter<{ state: [EdgeLinkEvent] }> {
     this.#pending.clear();
     const sinks = [...this.#sinks.values()];
     this.#sinks.clear();
-    for (const s of sinks) s.onLinkClosed(reason);
+    for (const s of sinks) s.onLinkClosed(reason, local);
     linkChannel.publish({ event: 'closed', address: this.address, code: reason.code });
     this.emit('state', { type: 'closed', error: reason });
   }

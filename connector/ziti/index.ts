@@ -62,7 +62,7 @@ export type { KxKeyPair, SessionKeys } from './e2e.js';
 export { parseMultipart } from './multipart.js';
 export { SERVICE_CACHE_TTL_MS, ZitiContext } from './context.js';
 export type { DialOptions } from './context.js';
-export { ZitiConnection, MAX_DATA_CHUNK_BYTES } from './edge-conn.js';
+export { DEFAULT_CONN_WINDOW_BYTES, ZitiConnection, MAX_DATA_CHUNK_BYTES } from './edge-conn.js';
 export type { CallerInfo } from './edge-conn.js';
 export { ZitiListener, DEFAULT_REBIND_MAX_DELAY_MS, DEFAULT_REBIND_MIN_DELAY_MS } from './listener.js';
 export type { ListenOptions, ListenerState } from './listener.js';

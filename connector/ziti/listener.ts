@@ -199,10 +199,13 @@ export class ZitiListener extends EventEmitter<ListenerEvents> implements ConnSi
     }
   }
 
-  onLinkClosed(err: ZitiError): void {
+  onLinkClosed(err: ZitiError, local: boolean): void {
     this.#link = undefined;
+    // A link we closed ourselves (the context shutting down) is not a fault to recover from.
+    if (local) return;
     this.#scheduleRebind(err);
   }
+
 
   #accept(dial: Message): void {
     const link = this.#link;

@@ -430,15 +430,19 @@ var FileOutbox = class _FileOutbox {
   }
   #append(records) {
     const fd = this.#open();
-    const text = records.map((r2) => `${JSON.stringify(r2)}
-`).join("");
+    const data = Buffer.from(records.map((r2) => `${JSON.stringify(r2)}
+`).join(""), "utf8");
     try {
-      (0, import_node_fs2.writeSync)(fd, text);
+      for (let done = 0; done < data.length; ) done += (0, import_node_fs2.writeSync)(fd, data, done, data.length - done);
       (0, import_node_fs2.fsyncSync)(fd);
     } catch (cause) {
+      try {
+        (0, import_node_fs2.ftruncateSync)(fd, this.#bytes);
+      } catch {
+      }
       throw unavailable(this.path, cause);
     }
-    this.#bytes += Buffer.byteLength(text);
+    this.#bytes += data.length;
   }
   #open() {
     if (this.#fd === void 0) throw new SendError("ERR_SEND_OUTBOX_UNAVAILABLE", `the outbox ${this.path} is closed`);

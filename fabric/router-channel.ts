@@ -47,6 +47,11 @@ export class RouterChannel {
     return this.#closed;
   }
 
+  /** Bytes received but not yet decoded into a message. */
+  get bufferedBytes(): number {
+    return this.#decoder.bufferedBytes;
+  }
+
   /** Decode a chunk; replies to our requests are consumed here, the rest returned. @throws ZitiCodecError */
   decode(chunk: Buffer): Message[] {
     const out: Message[] = [];

@@ -2,7 +2,7 @@
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { channel as diag } from 'node:diagnostics_channel';
 import tls from 'node:tls';
-import { ContentType, HeaderId } from '../connector/ziti/constants.js';
+import { ContentType, FRAME_HEADER_BYTES, HELLO_MAX_BODY_BYTES, HELLO_MAX_HEADERS_BYTES, HeaderId } from '../connector/ziti/constants.js';
 import { decodedFrame, encodeMessage } from '../connector/ziti/codec.js';
 import { createMessage, getHeaderBool, getHeaderBytes, getHeaderString, getHeaderU16, getHeaderU32, setHeaderBool, setHeaderBytes, setHeaderI32, setHeaderString, setHeaderU32, type Message } from '../connector/ziti/message.js';
 import { RouterChannel } from './router-channel.js';
@@ -20,6 +20,8 @@ export const HELLO_TIMEOUT_MS = 5_000;
  * sender each time; the bound per channel stays this plus one read's worth of frames.
  */
 export const RELAY_BUFFER_BYTES = 256 * 1024;
+/** Largest hello frame accepted before authentication, in bytes (OpenZiti's listener limits). */
+const MAX_HELLO_FRAME_BYTES = FRAME_HEADER_BYTES + HELLO_MAX_HEADERS_BYTES + HELLO_MAX_BODY_BYTES;
 /** Idle lifetime given to API sessions kept alive by router activity, in milliseconds. */
 const API_SESSION_TTL_MS = 30 * 60_000;
 
@@ -144,6 +146,11 @@ export class EdgeRouter {
         messages = ch.decode(chunk);
       } catch {
         this.#closeChannel(ch, 'invalid frame');
+        return;
+      }
+      // Before a valid hello nobody is authenticated: hold no more than one hello's worth (PROTOCOL.md §3.2).
+      if (ch.auth === undefined && messages.length === 0 && ch.bufferedBytes > MAX_HELLO_FRAME_BYTES) {
+        this.#closeChannel(ch, 'hello too large');
         return;
       }
       for (const m of messages) {

@@ -1,6 +1,6 @@
 /** `darkhook pki …`: CA creation, certificate issuance and inspection of certificates, CSRs and identities. */
 import { createPrivateKey } from 'node:crypto';
-import { access, chmod, readFile, writeFile } from 'node:fs/promises';
+import { access, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { CliError, FileError, OptionError, PkiError } from '../../errors/index.js';
@@ -19,6 +19,7 @@ import {
   signCsr,
   splitPemBundle,
 } from '../../pki/index.js';
+import { writeFileAtomic } from '../../pki/files.js';
 import type { CliContext } from '../context.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -41,10 +42,12 @@ async function readText(path: string): Promise<string> {
 /** Write an output file with `mode`; an existing file is replaced only with --force (and gets `mode`). */
 async function writeOutput(path: string, data: string, mode: number, force: boolean): Promise<void> {
   try {
-    await writeFile(path, data, { mode, flag: force ? 'w' : 'wx' });
-    await chmod(path, mode);
+    // With --force the file is replaced by an atomic rename of a new file created with `mode`, so a
+    // key never sits in an old file's (perhaps wider) mode and a symlink at `path` is not followed.
+    if (force) await writeFileAtomic(path, data, mode);
+    else await writeFile(path, data, { mode, flag: 'wx' });
   } catch (err) {
-    throw fileError(err, path);
+    throw err instanceof PkiError || err instanceof FileError ? err : fileError(err, path);
   }
 }
 

@@ -212,14 +212,22 @@ export class FileOutbox implements Outbox {
 
   #append(records: readonly JournalRecord[]): void {
     const fd = this.#open();
-    const text = records.map((r) => `${JSON.stringify(r)}\n`).join('');
+    const data = Buffer.from(records.map((r) => `${JSON.stringify(r)}\n`).join(''), 'utf8');
     try {
-      writeSync(fd, text);
+      // writeSync may write part of the buffer; keep going until all of it is in the file.
+      for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done);
       fsyncSync(fd);
     } catch (cause) {
+      // A torn record (e.g. the disk filled mid-write) would become a corrupt line in the middle of the
+      // journal once the next append lands after it: cut the file back to its last complete record.
+      try {
+        ftruncateSync(fd, this.#bytes);
+      } catch {
+        // The journal is unusable either way; the original error says why.
+      }
       throw unavailable(this.path, cause);
     }
-    this.#bytes += Buffer.byteLength(text);
+    this.#bytes += data.length;
   }
 
   #open(): number {

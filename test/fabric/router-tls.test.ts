@@ -64,3 +64,32 @@ test('no client certificate at all is refused at the TLS layer', async () => {
 test('an enrolled identity gets through TLS: the same probe is answered', async () => {
   assert.equal(await probe(identity.cert, identity.key), 'answered');
 });
+
+test('before a valid hello, the router holds at most one hello frame and closes a larger one', async () => {
+  const { channel } = await import('node:diagnostics_channel');
+  const router = channel('darkhook:fabric:router');
+  const reasons: string[] = [];
+  const onEvent = (e: unknown): void => {
+    const ev = e as { event: string; reason?: string };
+    if (ev.event === 'channel-closed' && ev.reason !== undefined) reasons.push(ev.reason);
+  };
+  router.subscribe(onEvent);
+  try {
+    const { port } = new URL(fabric.routerAddress.replace(/^tls:/, 'https:'));
+    const socket = tls.connect({ host: '127.0.0.1', port: Number(port), ca: identity.ca, cert: identity.cert, key: identity.key });
+    await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+    // A hello frame header announcing a 1 MiB body (far past OpenZiti's 4,192-byte hello body limit), then 64 KiB of it.
+    const head = Buffer.alloc(20);
+    Buffer.from([3, 6, 9, 12]).copy(head, 0);
+    head.writeInt32LE(ContentType.Hello, 4);
+    head.writeInt32LE(-1, 8);
+    head.writeInt32LE(0, 12);
+    head.writeInt32LE(1024 * 1024, 16);
+    socket.write(Buffer.concat([head, Buffer.alloc(64 * 1024)]));
+    socket.on('error', () => undefined);
+    await new Promise((resolve) => socket.once('close', resolve));
+    assert.ok(reasons.includes('hello too large'), `closed for: ${reasons.join(', ')}`);
+  } finally {
+    router.unsubscribe(onEvent);
+  }
+});

@@ -158,3 +158,25 @@ test('contradictory flags are usage errors (exit 2)', async () => {
   assertCoded(await runCli(['pki', 'cert', 'issue', '--ca-dir', caDir, '--cn', 'x', '--server', '--client', ...out]), 'ERR_CLI_USAGE', 2);
   assertCoded(await runCli(['pki', 'cert', 'issue', '--ca-dir', caDir, '--cn', 'x', '--client', ...out, '--days', 'ten']), 'ERR_OPTION_INVALID', 2);
 });
+
+test('cert issue --force replaces an existing key file with a new 0600 file and does not follow a symlink', async () => {
+  const { chmod, symlink, lstat } = await import('node:fs/promises');
+  const cert = join(dir, 'forced.cert.pem');
+  const key = join(dir, 'forced.key.pem');
+  await writeFile(key, 'old key\n');
+  await chmod(key, 0o644);
+  const r = await runCli(['pki', 'cert', 'issue', '--ca-dir', caDir, '--cn', 'forced', '--client', '--out-cert', cert, '--out-key', key, '--force']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((await stat(key)).mode & 0o777, 0o600);
+  assert.match(await readFile(key, 'utf8'), /BEGIN (RSA )?PRIVATE KEY/);
+
+  const target = join(dir, 'symlink-target.txt');
+  await writeFile(target, 'must stay untouched\n');
+  const linked = join(dir, 'linked.key.pem');
+  await symlink(target, linked);
+  const r2 = await runCli(['pki', 'cert', 'issue', '--ca-dir', caDir, '--cn', 'linked', '--client', '--out-cert', join(dir, 'linked.cert.pem'), '--out-key', linked, '--force']);
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.equal(await readFile(target, 'utf8'), 'must stay untouched\n');
+  assert.equal((await lstat(linked)).isSymbolicLink(), false);
+  assert.equal((await stat(linked)).mode & 0o777, 0o600);
+});

@@ -23,7 +23,7 @@ var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__ge
 ));
 
 // action/main.ts
-var import_node_crypto8 = require("node:crypto");
+var import_node_crypto9 = require("node:crypto");
 var import_node_fs4 = require("node:fs");
 var import_node_os2 = require("node:os");
 var import_node_path3 = require("node:path");
@@ -206,6 +206,7 @@ function clipReason(text) {
 }
 
 // connector/sender/outbox-lock.ts
+var import_node_crypto = require("node:crypto");
 var import_node_fs = require("node:fs");
 function alive(pid) {
   try {
@@ -215,12 +216,20 @@ function alive(pid) {
     return err.code === "EPERM";
   }
 }
+function createWithContent(path, content) {
+  const temp = `${path}.${process.pid}.${(0, import_node_crypto.randomBytes)(4).toString("hex")}.tmp`;
+  (0, import_node_fs.writeFileSync)(temp, content, { mode: 384, flag: "wx" });
+  try {
+    (0, import_node_fs.linkSync)(temp, path);
+  } finally {
+    (0, import_node_fs.unlinkSync)(temp);
+  }
+}
 function acquireOutboxLock(path) {
   const lockPath = `${path}.lock`;
   for (let attempt = 0; attempt < 2; attempt++) {
-    let fd;
     try {
-      fd = (0, import_node_fs.openSync)(lockPath, "wx", 384);
+      createWithContent(lockPath, String(process.pid));
     } catch (err) {
       if (err.code !== "EEXIST") {
         throw new SendError("ERR_SEND_OUTBOX_UNAVAILABLE", `cannot create the outbox lock ${lockPath}`, { cause: err });
@@ -239,8 +248,6 @@ function acquireOutboxLock(path) {
       }
       continue;
     }
-    (0, import_node_fs.writeSync)(fd, String(process.pid));
-    (0, import_node_fs.closeSync)(fd);
     let released = false;
     return () => {
       if (released) return;
@@ -625,10 +632,10 @@ function encodeBatch(events, options = {}) {
 }
 
 // connector/signature-standard.ts
-var import_node_crypto3 = require("node:crypto");
+var import_node_crypto4 = require("node:crypto");
 
 // connector/constant-time.ts
-var import_node_crypto = require("node:crypto");
+var import_node_crypto2 = require("node:crypto");
 var encoder = new TextEncoder();
 function toBytes(value) {
   return typeof value === "string" ? encoder.encode(value) : value;
@@ -637,11 +644,11 @@ function constantTimeEqual(a2, b2) {
   const left = toBytes(a2);
   const right = toBytes(b2);
   if (left.byteLength !== right.byteLength) return false;
-  return (0, import_node_crypto.timingSafeEqual)(left, right);
+  return (0, import_node_crypto2.timingSafeEqual)(left, right);
 }
 
 // connector/secrets.ts
-var import_node_crypto2 = require("node:crypto");
+var import_node_crypto3 = require("node:crypto");
 var HMAC_SECRET_PREFIX = "whsec_";
 var SIGNING_KEY_PREFIX = "whsk_";
 var PUBLIC_KEY_PREFIX = "whpk_";
@@ -680,8 +687,8 @@ function parseSigningKey(secret) {
     throw invalid2(`the whsk_ key decodes to ${bytes.length} bytes; expected 32 (seed) or 64 (seed and public key)`);
   }
   const seed = bytes.subarray(0, ED25519_BYTES);
-  const privateKey = (0, import_node_crypto2.createPrivateKey)({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: "der", type: "pkcs8" });
-  const publicKey = (0, import_node_crypto2.createPublicKey)(privateKey);
+  const privateKey = (0, import_node_crypto3.createPrivateKey)({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: "der", type: "pkcs8" });
+  const publicKey = (0, import_node_crypto3.createPublicKey)(privateKey);
   if (bytes.length === 2 * ED25519_BYTES && !rawPublicKey(publicKey).equals(bytes.subarray(ED25519_BYTES))) {
     throw invalid2("the whsk_ key holds a public key that does not belong to its seed");
   }
@@ -693,7 +700,7 @@ function parsePublicKey(secret) {
     throw invalid2(`the whpk_ key decodes to ${bytes.length} bytes; expected 32`);
   }
   try {
-    return (0, import_node_crypto2.createPublicKey)({ key: Buffer.concat([SPKI_ED25519_PREFIX, bytes]), format: "der", type: "spki" });
+    return (0, import_node_crypto3.createPublicKey)({ key: Buffer.concat([SPKI_ED25519_PREFIX, bytes]), format: "der", type: "spki" });
   } catch (cause) {
     throw new WebhookError("ERR_WEBHOOK_SECRET_INVALID", "the whpk_ key is not an Ed25519 public key", { statusCode: 500, cause });
   }
@@ -721,7 +728,7 @@ function signedContent(id, timestamp, body2) {
   return Buffer.concat([Buffer.from(`${id}.${timestamp}.`, "utf8"), bytes]);
 }
 function hmacBase64(key, content) {
-  return (0, import_node_crypto3.createHmac)("sha256", key).update(content).digest("base64");
+  return (0, import_node_crypto4.createHmac)("sha256", key).update(content).digest("base64");
 }
 function signStandard(input2) {
   rejectUnknownKeys(input2, SIGN_KEYS, "signStandard");
@@ -733,14 +740,14 @@ function signStandard(input2) {
   const key = parseWebhookSecret(secret);
   const content = signedContent(id, timestamp, body2);
   if (key.type === "hmac") return `v1,${hmacBase64(key.key, content)}`;
-  if (key.type === "ed25519-signing") return `v1a,${(0, import_node_crypto3.sign)(null, content, key.privateKey).toString("base64")}`;
+  if (key.type === "ed25519-signing") return `v1a,${(0, import_node_crypto4.sign)(null, content, key.privateKey).toString("base64")}`;
   throw new WebhookError("ERR_WEBHOOK_SECRET_INVALID", "a whpk_ public key can verify but not sign; pass the whsk_ key", {
     statusCode: 500
   });
 }
 
 // connector/sender/ids.ts
-var import_node_crypto4 = require("node:crypto");
+var import_node_crypto5 = require("node:crypto");
 var MESSAGE_ID_PREFIX = "msg_";
 var BATCH_ID_PREFIX = "batch_";
 var ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -766,13 +773,13 @@ function ulid(now = Date.now()) {
     time = ALPHABET[t2 % 32] + time;
     t2 = Math.floor(t2 / 32);
   }
-  return time + base32((0, import_node_crypto4.randomBytes)(10), 16);
+  return time + base32((0, import_node_crypto5.randomBytes)(10), 16);
 }
 function newMessageId(now) {
   return MESSAGE_ID_PREFIX + ulid(now);
 }
 function batchIdFor(ids) {
-  const digest = (0, import_node_crypto4.createHash)("sha256").update(ids.join("\n")).digest();
+  const digest = (0, import_node_crypto5.createHash)("sha256").update(ids.join("\n")).digest();
   return BATCH_ID_PREFIX + base32(digest, 26);
 }
 
@@ -1378,9 +1385,9 @@ function readTextSync(path) {
 }
 
 // pki/keys.ts
-var import_node_crypto5 = require("node:crypto");
+var import_node_crypto6 = require("node:crypto");
 var import_node_util = require("node:util");
-var generateKeyPairAsync = (0, import_node_util.promisify)(import_node_crypto5.generateKeyPair);
+var generateKeyPairAsync = (0, import_node_util.promisify)(import_node_crypto6.generateKeyPair);
 var PRIVATE_KEY_LABEL = /-----BEGIN (RSA |EC |ENCRYPTED )?PRIVATE KEY-----/;
 function readPrivateKey(pem, passphrase, what = "the private key") {
   if (typeof pem !== "string" || !PRIVATE_KEY_LABEL.test(pem)) {
@@ -1391,20 +1398,20 @@ function readPrivateKey(pem, passphrase, what = "the private key") {
     throw new PkiError("ERR_PKI_KEY_INVALID", `${what} is encrypted and no passphrase was given`);
   }
   try {
-    return (0, import_node_crypto5.createPrivateKey)({ key: pem, format: "pem", ...passphrase === void 0 ? {} : { passphrase } });
+    return (0, import_node_crypto6.createPrivateKey)({ key: pem, format: "pem", ...passphrase === void 0 ? {} : { passphrase } });
   } catch (cause) {
     const message = encrypted ? `${what} could not be decrypted: wrong passphrase` : `${what} could not be parsed`;
     throw new PkiError("ERR_PKI_KEY_INVALID", message, { cause });
   }
 }
 function keysMatch(privateKey, publicKey) {
-  const a2 = (0, import_node_crypto5.createPublicKey)(privateKey).export({ type: "spki", format: "der" });
+  const a2 = (0, import_node_crypto6.createPublicKey)(privateKey).export({ type: "spki", format: "der" });
   const b2 = publicKey.export({ type: "spki", format: "der" });
   return a2.equals(b2);
 }
 
 // pki/pem.ts
-var import_node_crypto6 = require("node:crypto");
+var import_node_crypto7 = require("node:crypto");
 var BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
 var BASE64_BODY = /^[A-Za-z0-9+/=\s]*$/;
 function pemBlocks(text) {
@@ -1439,7 +1446,7 @@ function parseCertificate(certPem, what = "a certificate") {
   if (typeof certPem !== "string") throw new PkiError("ERR_PKI_PEM_INVALID", `expected ${what} as PEM text`);
   const der = firstBlockDer(certPem, "CERTIFICATE", what);
   try {
-    return new import_node_crypto6.X509Certificate(der);
+    return new import_node_crypto7.X509Certificate(der);
   } catch (cause) {
     throw new PkiError("ERR_PKI_CERT_INVALID", `${what} could not be parsed`, { cause });
   }
@@ -1634,6 +1641,7 @@ var import_node_diagnostics_channel2 = require("node:diagnostics_channel");
 var import_node_os = require("node:os");
 
 // connector/ziti/rest.ts
+var import_strict = __toESM(require("node:assert/strict"), 1);
 var import_node_https = __toESM(require("node:https"), 1);
 var DEFAULT_REST_TIMEOUT_MS = 15e3;
 var MAX_REST_RESPONSE_BYTES = 16 * 1024 * 1024;
@@ -1661,6 +1669,10 @@ var RestClient = class {
    *   fails, or the request times out; ERR_ZITI_CONTROLLER_ERROR when a pinned certificate differs.
    */
   request(req) {
+    (0, import_strict.default)(
+      this.#tls.pinnedSha256 === void 0 || req.body === void 0 && !Object.keys(req.headers ?? {}).some((h2) => /^(zt-session|authorization|cookie)$/i.test(h2)),
+      "a pinned request must carry no body and no credentials"
+    );
     const timeoutMs = req.timeoutMs ?? DEFAULT_REST_TIMEOUT_MS;
     const where = `${req.method} ${req.url.origin}${req.url.pathname}`;
     return new Promise((resolve3, reject) => {
@@ -6452,7 +6464,7 @@ var ZitiConnection = class extends import_node_stream.Duplex {
 };
 
 // connector/ziti/listener.ts
-var import_node_crypto7 = require("node:crypto");
+var import_node_crypto8 = require("node:crypto");
 var import_node_diagnostics_channel4 = require("node:diagnostics_channel");
 var import_node_events2 = require("node:events");
 var DEFAULT_REBIND_MIN_DELAY_MS = 250;
@@ -6464,7 +6476,7 @@ var ZitiListener = class extends import_node_events2.EventEmitter {
   #cost;
   #minDelay;
   #maxDelay;
-  #listenerId = (0, import_node_crypto7.randomUUID)();
+  #listenerId = (0, import_node_crypto8.randomUUID)();
   #link;
   #connId = 0;
   #token = "";
@@ -7024,7 +7036,7 @@ function command(name, data) {
 function setOutput(name, value) {
   const file = process.env["GITHUB_OUTPUT"];
   if (!file) return;
-  const delimiter = `ghadelimiter_${(0, import_node_crypto8.randomUUID)()}`;
+  const delimiter = `ghadelimiter_${(0, import_node_crypto9.randomUUID)()}`;
   (0, import_node_fs4.appendFileSync)(file, `${name}<<${delimiter}
 ${value}
 ${delimiter}
@@ -7080,7 +7092,7 @@ async function run() {
     }
     const event = input("event") || process.env["GITHUB_EVENT_NAME"] || "message";
     const severity = checkSeverity(input("severity") || void 0, 'input "severity"');
-    const outboxPath = (0, import_node_path3.join)(process.env["RUNNER_TEMP"] || (0, import_node_os2.tmpdir)(), `darkhook-outbox-${(0, import_node_crypto8.randomUUID)()}.jsonl`);
+    const outboxPath = (0, import_node_path3.join)(process.env["RUNNER_TEMP"] || (0, import_node_os2.tmpdir)(), `darkhook-outbox-${(0, import_node_crypto9.randomUUID)()}.jsonl`);
     const outbox = FileOutbox.open(outboxPath);
     const sender = createSender({ outbox, connect, secret, path, host: hostFor(service), deadlineMs: Number(deadlineText) * 1e3 });
     try {

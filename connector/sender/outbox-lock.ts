@@ -1,5 +1,6 @@
 /** One process per outbox: a `<outbox>.lock` file holding the owner's pid; a dead owner's lock is taken over. */
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { SendError } from '../../errors/index.js';
 
 function alive(pid: number): boolean {
@@ -13,6 +14,21 @@ function alive(pid: number): boolean {
 }
 
 /**
+ * Create `path` holding `content`, atomically: the content goes to a private temp file first, then a
+ * hard link puts it in place (EEXIST if `path` exists). A lock file is never seen empty, so no other
+ * process can mistake a lock being written for one left behind by a dead owner.
+ */
+function createWithContent(path: string, content: string): void {
+  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(temp, content, { mode: 0o600, flag: 'wx' });
+  try {
+    linkSync(temp, path);
+  } finally {
+    unlinkSync(temp);
+  }
+}
+
+/**
  * Take the lock of the outbox at `path`; returns the function that releases it.
  *
  * @throws {SendError} ERR_SEND_OUTBOX_LOCKED (a live process holds it, this one included),
@@ -21,9 +37,8 @@ function alive(pid: number): boolean {
 export function acquireOutboxLock(path: string): () => void {
   const lockPath = `${path}.lock`;
   for (let attempt = 0; attempt < 2; attempt++) {
-    let fd: number;
     try {
-      fd = openSync(lockPath, 'wx', 0o600);
+      createWithContent(lockPath, String(process.pid));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
         throw new SendError('ERR_SEND_OUTBOX_UNAVAILABLE', `cannot create the outbox lock ${lockPath}`, { cause: err });
@@ -41,12 +56,10 @@ export function acquireOutboxLock(path: string): () => void {
       try {
         unlinkSync(lockPath);
       } catch {
-        // Someone else took it over first; the next openSync decides.
+        // Someone else took it over first; the next attempt decides.
       }
       continue;
     }
-    writeSync(fd, String(process.pid));
-    closeSync(fd);
     let released = false;
     return () => {
       if (released) return;

@@ -1,4 +1,5 @@
 /** A small JSON-over-HTTPS client for the controller's REST API, with mutual TLS and coded errors. */
+import assert from 'node:assert/strict';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { ZitiError } from '../../errors/index.js';
@@ -17,7 +18,10 @@ export interface RestTls {
   readonly cert?: string;
   /** Private key (PEM) of `cert`. */
   readonly key?: string;
-  /** Accept exactly the server leaf with this SHA-256 fingerprint (hex), without CA validation. */
+  /**
+   * Accept exactly the server leaf with this SHA-256 fingerprint (hex), without CA validation. The
+   * pin is checked on the response, so such a client may only send bodiless, credential-free requests.
+   */
   readonly pinnedSha256?: string;
 }
 
@@ -76,6 +80,13 @@ export class RestClient {
    *   fails, or the request times out; ERR_ZITI_CONTROLLER_ERROR when a pinned certificate differs.
    */
   request(req: RestRequest): Promise<RestResponse> {
+    // A pinned leaf is checked when the response arrives, after the request was written: pinned
+    // requests are for public bootstrap data only (the CA bundle), never a body or credentials.
+    assert(
+      this.#tls.pinnedSha256 === undefined ||
+        (req.body === undefined && !Object.keys(req.headers ?? {}).some((h) => /^(zt-session|authorization|cookie)$/i.test(h))),
+      'a pinned request must carry no body and no credentials',
+    );
     const timeoutMs = req.timeoutMs ?? DEFAULT_REST_TIMEOUT_MS;
     const where = `${req.method} ${req.url.origin}${req.url.pathname}`;
     return new Promise<RestResponse>((resolve, reject) => {

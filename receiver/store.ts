@@ -142,13 +142,16 @@ export class MessageStore {
         // FULL: a commit is on disk before insert() returns, so a 2xx never outruns durability.
         db.pragma('synchronous = FULL');
         const version = db.pragma('user_version', { simple: true }) as number;
-        if (version > SCHEMA_VERSION) throw new Error(`schema version ${version} is newer than this darkhook (${SCHEMA_VERSION})`);
+        if (version > SCHEMA_VERSION) {
+          throw new ReceiverError('ERR_RECEIVER_STORE_FAILED', `${file} has schema version ${version}, newer than this darkhook (${SCHEMA_VERSION})`, { statusCode: 500 });
+        }
         db.exec(SCHEMA);
         db.pragma(`user_version = ${SCHEMA_VERSION}`);
       }
       return new MessageStore(file, db);
     } catch (cause) {
       db?.close();
+      if (cause instanceof ReceiverError) throw cause;
       throw storeError(file, 'opened', cause);
     }
   }

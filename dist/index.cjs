@@ -5968,6 +5968,8 @@ var EdgeLink = class _EdgeLink extends import_node_events.EventEmitter {
   #decoder;
   #pending = /* @__PURE__ */ new Map();
   #sinks = /* @__PURE__ */ new Map();
+  /** The pending wait for 'drain' that every blocked writer shares. */
+  #writable;
   /** Connections whose unread data holds the link paused. */
   #pausedBy = /* @__PURE__ */ new Set();
   #requestTimeoutMs;
@@ -6112,18 +6114,23 @@ var EdgeLink = class _EdgeLink extends import_node_events.EventEmitter {
       this.#socket.write(encodeMessage(msg));
     });
   }
-  /** Resolves when the socket can take more data (immediately if it can now). */
+  /**
+   * Resolves when the socket can take more data (immediately if it can now). Every writer waiting on
+   * the same full socket shares one promise, so one pair of listeners serves them all.
+   */
   whenWritable() {
     if (this.#isClosed || !this.#socket.writableNeedDrain) return Promise.resolve();
-    return new Promise((resolve3) => {
+    this.#writable ??= new Promise((resolve3) => {
       const done = () => {
         this.#socket.off("drain", done);
         this.off("state", done);
+        this.#writable = void 0;
         resolve3();
       };
       this.#socket.on("drain", done);
       this.on("state", done);
     });
+    return this.#writable;
   }
   /**
    * Stop reading from the router because connection `connId` has more buffered than its reader took.

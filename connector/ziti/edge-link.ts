@@ -72,6 +72,8 @@ export class EdgeLink extends EventEmitter<{ state: [EdgeLinkEvent] }> {
   readonly #decoder: FrameDecoder;
   readonly #pending = new Map<number, Pending>();
   readonly #sinks = new Map<number, ConnSink>();
+  /** The pending wait for 'drain' that every blocked writer shares. */
+  #writable: Promise<void> | undefined;
   /** Connections whose unread data holds the link paused. */
   readonly #pausedBy = new Set<number>();
   readonly #requestTimeoutMs: number;
@@ -228,18 +230,23 @@ export class EdgeLink extends EventEmitter<{ state: [EdgeLinkEvent] }> {
     });
   }
 
-  /** Resolves when the socket can take more data (immediately if it can now). */
+  /**
+   * Resolves when the socket can take more data (immediately if it can now). Every writer waiting on
+   * the same full socket shares one promise, so one pair of listeners serves them all.
+   */
   whenWritable(): Promise<void> {
     if (this.#isClosed || !this.#socket.writableNeedDrain) return Promise.resolve();
-    return new Promise((resolve) => {
+    this.#writable ??= new Promise((resolve) => {
       const done = (): void => {
         this.#socket.off('drain', done);
         this.off('state', done);
+        this.#writable = undefined;
         resolve();
       };
       this.#socket.on('drain', done);
       this.on('state', done);
     });
+    return this.#writable;
   }
 
   /**

@@ -21,6 +21,9 @@ before(async () => {
   fabric.store.createService({ name: 'firehose', roleAttributes: [] });
   fabric.store.createPolicy({ name: 'b', type: 'Bind', serviceRoles: ['@firehose'], identityRoles: ['@fh-host'] });
   fabric.store.createPolicy({ name: 'd', type: 'Dial', serviceRoles: ['@firehose'], identityRoles: ['@fh-dialer'] });
+  fabric.store.createService({ name: 'sink', roleAttributes: [] });
+  fabric.store.createPolicy({ name: 'sb', type: 'Bind', serviceRoles: ['@sink'], identityRoles: ['@fh-host'] });
+  fabric.store.createPolicy({ name: 'sd', type: 'Dial', serviceRoles: ['@sink'], identityRoles: ['@fh-dialer'] });
   host = new ZitiContext(await enroll(await createIdentityWithJwt(home, fabric.store, { name: 'fh-host' })));
   dialer = new ZitiContext(await enroll(await createIdentityWithJwt(home, fabric.store, { name: 'fh-dialer' })));
 });
@@ -40,7 +43,7 @@ test('a second dial works while a first connection is busy; an unread connection
       const chunk = Buffer.alloc(64 * 1024, 7);
       for (let sent = 0; sent < PER_CONN; sent += chunk.length) if (!c.write(chunk)) await once(c, 'drain');
       c.end();
-    })());
+    })().catch(() => undefined));
   });
   await once(server, 'listening');
   const [a, b] = [await dialer.dial('firehose'), await dialer.dial('firehose')];
@@ -63,4 +66,22 @@ test('a second dial works while a first connection is busy; an unread connection
   const [restA, allB] = await Promise.all([once(a, 'end').then(() => aBytes), readAll(b)]);
   assert.equal(restA, PER_CONN);
   assert.equal(allB.length, PER_CONN);
+});
+
+test('many connections blocked on one full link share its drain wait (no listener-leak warning)', { timeout: 60_000 }, async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w.name);
+  process.on('warning', onWarning);
+  try {
+    const sink = host.listen('sink');
+    sink.on('connection', (c) => c.resume());
+    await once(sink, 'listening');
+    const conns = await Promise.all(Array.from({ length: 30 }, () => dialer.dial('sink')));
+    const chunk = Buffer.alloc(4 * 1024 * 1024);
+    await Promise.all(conns.map((c) => new Promise<void>((resolve) => c.end(chunk, resolve))));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(warnings.filter((n) => n === 'MaxListenersExceededWarning'), []);
+  } finally {
+    process.off('warning', onWarning);
+  }
 });

@@ -1,12 +1,29 @@
 /** The batch envelope: one signed HTTP request carrying many events, each with its own id, type, time and exact body bytes. */
-import { WebhookError } from '../errors/index.js';
+import { OptionError } from '../errors/index.js';
 import { decodeBase64Strict } from './base64.js';
+import { decodeBinaryBatch, encodeBinaryBatch } from './batch-binary.js';
+import {
+  batchInvalid as invalid,
+  batchTooLarge as tooLarge,
+  checkEventHeaders,
+  checkEventId,
+  checkEventTimestamp,
+  checkEventType,
+  checkUniqueIds,
+  isPlainObject,
+} from './batch-rules.js';
 import { integerOption, rejectUnknownKeys } from './options.js';
 
-/** Media type of a batch request body (JSON; each event body is base64 so any bytes survive). */
+/** Media type of a JSON batch body (each event body in base64, so any bytes survive). */
 export const BATCH_CONTENT_TYPE = 'application/vnd.darkhook.batch+json';
-/** Envelope format version written by `encodeBatch` and the only one `decodeBatch` accepts. */
+/** Media type of a binary batch body (length-prefixed fields, raw body bytes): the sender's default. */
+export const BATCH_BINARY_CONTENT_TYPE = 'application/vnd.darkhook.batch';
+/** JSON envelope version written by `encodeBatch` and the only one `decodeBatch` accepts. */
 export const BATCH_ENVELOPE_VERSION = 1;
+/** The two wire forms: `binary` (compact and fast, the default) and `json` (readable with any tool). */
+export type BatchFormat = 'binary' | 'json';
+/** The wire form `encodeBatch` writes unless told otherwise. */
+export const DEFAULT_BATCH_FORMAT: BatchFormat = 'binary';
 /** Most events in one batch unless configured otherwise (the sender flushes at this many). */
 export const DEFAULT_MAX_BATCH_EVENTS = 500;
 /** Largest encoded batch in bytes unless configured otherwise: 16 MiB. */
@@ -32,6 +49,8 @@ export interface EncodeBatchOptions {
   readonly maxEvents?: number;
   /** Largest encoded body in bytes; default `DEFAULT_MAX_BATCH_BYTES` (16 MiB). */
   readonly maxBytes?: number;
+  /** Wire form; default `DEFAULT_BATCH_FORMAT` (`binary`). */
+  readonly format?: BatchFormat;
 }
 
 /** Limits of `decodeBatch`; a receiver sets them from its route configuration. */
@@ -43,57 +62,47 @@ export interface DecodeBatchLimits {
 }
 
 const LIMIT_KEYS = ['maxEvents', 'maxBytes'] as const;
+const ENCODE_KEYS = ['maxEvents', 'maxBytes', 'format'] as const;
 const ENVELOPE_KEYS = ['version', 'events'];
 const EVENT_KEYS = ['id', 'type', 'timestamp', 'headers', 'body'];
 
-function invalid(message: string, cause?: unknown): WebhookError {
-  return new WebhookError('ERR_WEBHOOK_BATCH_INVALID', message, { statusCode: 400, cause });
-}
-
-function tooLarge(message: string): WebhookError {
-  return new WebhookError('ERR_WEBHOOK_BATCH_TOO_LARGE', message, { statusCode: 413 });
-}
-
-function normaliseLimits(limits: EncodeBatchOptions | DecodeBatchLimits, where: string): { maxEvents: number; maxBytes: number } {
-  rejectUnknownKeys(limits, LIMIT_KEYS, where);
+function normaliseLimits(limits: EncodeBatchOptions | DecodeBatchLimits, where: string, known: readonly string[]): { maxEvents: number; maxBytes: number } {
+  rejectUnknownKeys(limits, known, where);
   return {
     maxEvents: integerOption(limits.maxEvents, DEFAULT_MAX_BATCH_EVENTS, 1, `${where}: maxEvents`),
     maxBytes: integerOption(limits.maxBytes, DEFAULT_MAX_BATCH_BYTES, 1, `${where}: maxBytes`),
   };
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** Check the fields every event must have; `at` names the event, e.g. `events[3]`. Body is checked by the caller. */
 function checkEventFields(event: Record<string, unknown>, at: string): void {
   for (const key of Object.keys(event)) if (!EVENT_KEYS.includes(key)) throw invalid(`${at} has unknown field "${key}"`);
-  const { id, type, timestamp, headers } = event;
-  if (typeof id !== 'string' || id.length === 0 || id.includes('.')) throw invalid(`${at}.id must be a non-empty string without "."`);
-  if (typeof type !== 'string' || type.length === 0) throw invalid(`${at}.type must be a non-empty string`);
-  if (typeof timestamp !== 'number' || !Number.isSafeInteger(timestamp) || timestamp < 0) {
-    throw invalid(`${at}.timestamp must be integer seconds since the epoch`);
-  }
-  if (headers !== undefined) {
-    if (!isPlainObject(headers)) throw invalid(`${at}.headers must be an object of strings`);
-    for (const [name, value] of Object.entries(headers)) {
-      if (name.length === 0 || typeof value !== 'string') throw invalid(`${at}.headers values must be strings`);
-    }
-  }
+  checkEventId(event.id, at);
+  checkEventType(event.type, at);
+  checkEventTimestamp(event.timestamp, at);
+  checkEventHeaders(event.headers, at);
 }
 
-function checkUniqueIds(ids: readonly string[]): void {
-  const seen = new Set<string>();
-  for (const [index, id] of ids.entries()) {
-    if (seen.has(id)) throw invalid(`events[${index}].id repeats an earlier event id`);
-    seen.add(id);
-  }
+/** The media type of a batch body (`binary` or `json`), or undefined when `contentType` names neither. */
+export function batchFormatOf(contentType: string): BatchFormat | undefined {
+  const mediaType = String(contentType).split(';')[0]?.trim().toLowerCase();
+  if (mediaType === BATCH_BINARY_CONTENT_TYPE) return 'binary';
+  if (mediaType === BATCH_CONTENT_TYPE) return 'json';
+  return undefined;
+}
+
+/** The wire form asked for; anything else is ERR_OPTION_INVALID. */
+function formatOption(value: unknown, where: string): BatchFormat {
+  if (value === undefined) return DEFAULT_BATCH_FORMAT;
+  if (value !== 'binary' && value !== 'json') throw new OptionError('ERR_OPTION_INVALID', `${where}: format must be "binary" or "json"`);
+  return value;
 }
 
 /**
- * Encode events as one batch request body. Sign the returned `body` with `signStandard`, using a
- * batch id (not any event id) as `webhook-id`; each event keeps its own id inside.
+ * Encode events as one batch request body, binary by default (`format: 'json'` for the readable
+ * form). Sign the returned `body` with `signStandard`, using a batch id (not any event id) as
+ * `webhook-id`; each event keeps its own id inside. Send `contentType` with it: it tells the
+ * receiver which form it is.
  *
  * @throws {WebhookError} ERR_WEBHOOK_BATCH_INVALID (no events, a malformed event, a repeated id),
  *   ERR_WEBHOOK_BATCH_TOO_LARGE (more than `maxEvents`, or over `maxBytes` once encoded)
@@ -107,40 +116,46 @@ export function encodeBatch(
   events: readonly BatchEvent[],
   options: EncodeBatchOptions = {},
 ): { body: Buffer; contentType: string } {
-  const { maxEvents, maxBytes } = normaliseLimits(options, 'encodeBatch');
+  const { maxEvents, maxBytes } = normaliseLimits(options, 'encodeBatch', ENCODE_KEYS);
+  const format = formatOption(options.format, 'encodeBatch');
   if (!Array.isArray(events) || events.length === 0) throw invalid('a batch needs at least one event');
   if (events.length > maxEvents) throw tooLarge(`a batch holds at most ${maxEvents} events; got ${events.length}`);
-  const wire = events.map((event, index) => {
+  for (const [index, event] of events.entries()) {
     const at = `events[${index}]`;
     if (!isPlainObject(event)) throw invalid(`${at} must be an object`);
     checkEventFields(event as unknown as Record<string, unknown>, at);
     if (!(event.body instanceof Uint8Array)) throw invalid(`${at}.body must be a Buffer`);
+  }
+  checkUniqueIds(events.map((e) => e.id));
+  if (format === 'binary') return { body: encodeBinaryBatch(events, maxBytes), contentType: BATCH_BINARY_CONTENT_TYPE };
+  const wire = events.map((event) => {
     const body = Buffer.from(event.body.buffer, event.body.byteOffset, event.body.byteLength).toString('base64');
     return event.headers === undefined
       ? { id: event.id, type: event.type, timestamp: event.timestamp, body }
       : { id: event.id, type: event.type, timestamp: event.timestamp, headers: event.headers, body };
   });
-  checkUniqueIds(events.map((e) => e.id));
   const body = Buffer.from(JSON.stringify({ version: BATCH_ENVELOPE_VERSION, events: wire }), 'utf8');
   if (body.length > maxBytes) throw tooLarge(`the encoded batch is ${body.length} bytes; the limit is ${maxBytes}`);
   return { body, contentType: BATCH_CONTENT_TYPE };
 }
 
 /**
- * Decode a batch request body (after its signature has been verified). The size limit is checked
- * before parsing, the event limit before any event is examined.
+ * Decode a batch request body (after its signature has been verified), binary or JSON as
+ * `contentType` says. The size limit is checked before parsing, the event limit before any event
+ * is examined. Bodies of a binary batch are views into `body` (no copy).
  *
- * @throws {WebhookError} ERR_WEBHOOK_BATCH_INVALID (400: wrong content type, not JSON, wrong
- *   version, malformed or repeated events), ERR_WEBHOOK_BATCH_TOO_LARGE (413)
+ * @throws {WebhookError} ERR_WEBHOOK_BATCH_INVALID (400: neither batch content type, malformed
+ *   bytes or JSON, wrong version, malformed or repeated events), ERR_WEBHOOK_BATCH_TOO_LARGE (413)
  * @throws {OptionError} ERR_OPTION_INVALID, ERR_OPTION_UNKNOWN
  * @example
  * const events = decodeBatch(rawBody, req.headers['content-type'] ?? '', { maxEvents: 100 });
  */
 export function decodeBatch(body: Buffer, contentType: string, limits: DecodeBatchLimits = {}): BatchEvent[] {
-  const { maxEvents, maxBytes } = normaliseLimits(limits, 'decodeBatch');
-  const mediaType = String(contentType).split(';')[0]?.trim().toLowerCase();
-  if (mediaType !== BATCH_CONTENT_TYPE) throw invalid(`content type must be ${BATCH_CONTENT_TYPE}`);
+  const { maxEvents, maxBytes } = normaliseLimits(limits, 'decodeBatch', LIMIT_KEYS);
+  const format = batchFormatOf(contentType);
+  if (format === undefined) throw invalid(`content type must be ${BATCH_BINARY_CONTENT_TYPE} or ${BATCH_CONTENT_TYPE}`);
   if (body.length > maxBytes) throw tooLarge(`the batch is ${body.length} bytes; the limit is ${maxBytes}`);
+  if (format === 'binary') return decodeBinaryBatch(body, maxEvents);
 
   let envelope: unknown;
   try {

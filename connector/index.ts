@@ -2,14 +2,17 @@
 
 // Webhook formats shared by sender and receiver.
 export {
+  BATCH_BINARY_CONTENT_TYPE,
   BATCH_CONTENT_TYPE,
   BATCH_ENVELOPE_VERSION,
+  batchFormatOf,
+  DEFAULT_BATCH_FORMAT,
   DEFAULT_MAX_BATCH_BYTES,
   DEFAULT_MAX_BATCH_EVENTS,
   decodeBatch,
   encodeBatch,
 } from './batch-envelope.js';
-export type { BatchEvent, DecodeBatchLimits, EncodeBatchOptions } from './batch-envelope.js';
+export type { BatchEvent, BatchFormat, DecodeBatchLimits, EncodeBatchOptions } from './batch-envelope.js';
 export { constantTimeEqual } from './constant-time.js';
 export {
   GENERATED_HMAC_SECRET_BYTES,

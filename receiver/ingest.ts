@@ -1,6 +1,6 @@
 /** Turning one verified HTTP request into the messages to store: signature and time window, then single event or batch. */
 import type { IncomingHttpHeaders } from 'node:http';
-import { BATCH_CONTENT_TYPE, decodeBatch } from '../connector/batch-envelope.js';
+import { batchFormatOf, decodeBatch } from '../connector/batch-envelope.js';
 import { WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, verifyStandard } from '../connector/signature-standard.js';
 import { EVENT_TYPE_HEADER } from '../connector/sender/event.js';
 import type { NewStoredMessage } from './store.js';
@@ -71,7 +71,7 @@ export function verifyRequest(input: VerifyRequestInput): VerifiedRequest {
   // verifyStandard returned: id and timestamp are present and well-formed.
   const requestId = id!;
   const contentType = single(headers['content-type']) ?? '';
-  if (contentType.split(';')[0]!.trim().toLowerCase() === BATCH_CONTENT_TYPE) {
+  if (batchFormatOf(contentType) !== undefined) {
     const events = decodeBatch(body, contentType, { maxBytes: input.maxBodyBytes });
     return {
       requestId,

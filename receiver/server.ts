@@ -116,20 +116,20 @@ function buildApp(o: NormalizedReceiverOptions, secrets: readonly string[], stor
     const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
     const verified = verifyRequest({ headers: req.headers, body, caller, secrets, toleranceSeconds: o.toleranceSeconds, maxBodyBytes: o.maxBodyBytes });
     const { requestId, batch } = verified;
-    const fresh = verified.messages.filter((m) => !store.has(m.id));
-    if (fresh.length === 0) {
+    // Durable before the answer: insert() returns after the commit is synced (synchronous=FULL).
+    // Ids already stored are skipped inside the same transaction, so a retry never stores twice.
+    const added = new Set(store.insert(verified.messages));
+    if (added.size === 0) {
       const ids = verified.messages.map((m) => m.id);
       log.info({ caller, requestId, duplicates: ids.length }, 'duplicate');
       if (ch.duplicate.hasSubscribers) ch.duplicate.publish({ requestId, caller, batch, ids });
       return reply.code(202).send({ id: requestId, stored: 0, duplicates: ids.length });
     }
-    // Durable before the answer: insert() returns after the commit is synced (synchronous=FULL).
-    const added = new Set(store.insert(fresh));
-    const messages = fresh.filter((m) => added.has(m.id));
+    const messages = verified.messages.filter((m) => added.has(m.id));
     const duplicates = verified.messages.filter((m) => !added.has(m.id)).map((m) => m.id);
     log.info({ caller, requestId, batch, stored: messages.length, duplicates: duplicates.length }, 'stored');
     if (ch.stored.hasSubscribers) ch.stored.publish({ requestId, caller, batch, messages: messages.map((m) => ({ id: m.id, type: m.type })), duplicates });
-    return reply.code(messages.length > 0 ? 200 : 202).send({ id: requestId, stored: messages.length, duplicates: duplicates.length });
+    return reply.code(200).send({ id: requestId, stored: messages.length, duplicates: duplicates.length });
   });
   return app;
 }

@@ -1,6 +1,6 @@
 /** The sender's options: named defaults with units, normalised once, unknown keys rejected, frozen. */
 import { OptionError } from '../../errors/index.js';
-import { DEFAULT_MAX_BATCH_BYTES } from '../batch-envelope.js';
+import { type BatchFormat, DEFAULT_BATCH_FORMAT, DEFAULT_MAX_BATCH_BYTES } from '../batch-envelope.js';
 import { integerOption, rejectUnknownKeys } from '../options.js';
 import { parseWebhookSecret } from '../secrets.js';
 import { checkHeaders } from './event.js';
@@ -37,6 +37,8 @@ export interface SenderOptions {
   readonly batchMaxWaitMs?: number;
   /** Largest encoded batch, in bytes; default 16 MiB (the receiver's default limit). */
   readonly batchMaxBytes?: number;
+  /** Batch wire form: `binary` (default, compact) or `json` (readable); docs/batch-envelope.md. */
+  readonly batchFormat?: BatchFormat;
   /** First retry delay in ms; default 500. */
   readonly retryMinDelayMs?: number;
   /** Longest retry delay in ms; default 60 000. */
@@ -64,6 +66,7 @@ export interface NormalizedSenderOptions {
   readonly batchMaxEvents: number;
   readonly batchMaxWaitMs: number;
   readonly batchMaxBytes: number;
+  readonly batchFormat: BatchFormat;
   readonly retryMinDelayMs: number;
   readonly retryMaxDelayMs: number;
   readonly deadlineMs: number;
@@ -74,7 +77,7 @@ export interface NormalizedSenderOptions {
 }
 
 const KEYS = [
-  'outbox', 'connect', 'secret', 'path', 'host', 'batchMaxEvents', 'batchMaxWaitMs', 'batchMaxBytes', 'retryMinDelayMs',
+  'outbox', 'connect', 'secret', 'path', 'host', 'batchMaxEvents', 'batchMaxWaitMs', 'batchMaxBytes', 'batchFormat', 'retryMinDelayMs',
   'retryMaxDelayMs', 'deadlineMs', 'requestTimeoutMs', 'maxResponseBytes', 'minSeverity', 'headers',
 ] as const;
 
@@ -104,6 +107,8 @@ export function normalizeSenderOptions(options: SenderOptions): { options: Norma
   if (typeof path !== 'string' || !/^\/[\x21-\x7e]*$/.test(path)) throw invalid('path must start with "/" and hold no spaces');
   const host = o.host ?? 'darkhook';
   if (typeof host !== 'string' || !/^[\x21-\x7e]+$/.test(host)) throw invalid('host must be a non-empty header value');
+  const batchFormat = o.batchFormat ?? DEFAULT_BATCH_FORMAT;
+  if (batchFormat !== 'binary' && batchFormat !== 'json') throw invalid('batchFormat must be "binary" or "json"');
   if (o.minSeverity !== undefined && !isSeverity(o.minSeverity)) throw invalid(`minSeverity must be one of ${SEVERITIES.join(', ')}`);
   const retryMinDelayMs = integerOption(o.retryMinDelayMs, DEFAULT_RETRY_MIN_DELAY_MS, 1, 'createSender: retryMinDelayMs');
   const retryMaxDelayMs = integerOption(o.retryMaxDelayMs, Math.max(DEFAULT_RETRY_MAX_DELAY_MS, retryMinDelayMs), retryMinDelayMs, 'createSender: retryMaxDelayMs');
@@ -118,6 +123,7 @@ export function normalizeSenderOptions(options: SenderOptions): { options: Norma
       batchMaxEvents: integerOption(o.batchMaxEvents, DEFAULT_BATCH_MAX_EVENTS, 1, 'createSender: batchMaxEvents'),
       batchMaxWaitMs: integerOption(o.batchMaxWaitMs, DEFAULT_BATCH_MAX_WAIT_MS, 0, 'createSender: batchMaxWaitMs'),
       batchMaxBytes: integerOption(o.batchMaxBytes, DEFAULT_MAX_BATCH_BYTES, 1024, 'createSender: batchMaxBytes'),
+      batchFormat,
       retryMinDelayMs,
       retryMaxDelayMs,
       deadlineMs: integerOption(o.deadlineMs, DEFAULT_DEADLINE_MS, 0, 'createSender: deadlineMs'),

@@ -88,7 +88,7 @@ interface Waiter {
   readonly timer: NodeJS.Timeout;
 }
 
-// Room for the envelope's per-event fields around the base64 body, in bytes.
+// Room for the envelope's per-event fields around the body, in bytes (JSON's field names and quotes).
 const EVENT_OVERHEAD_BYTES = 128;
 
 class BatchingSender implements Sender {
@@ -249,7 +249,8 @@ class BatchingSender implements Sender {
     let total = 32;
     let keep = 0;
     for (const m of batch) {
-      total += Math.ceil(m.body.length / 3) * 4 + JSON.stringify(m.headers).length + m.id.length + m.type.length + EVENT_OVERHEAD_BYTES;
+      const body = this.options.batchFormat === 'json' ? Math.ceil(m.body.length / 3) * 4 : m.body.length;
+      total += body + JSON.stringify(m.headers).length + m.id.length + m.type.length + EVENT_OVERHEAD_BYTES;
       if (keep > 0 && total > this.options.batchMaxBytes) break;
       keep += 1;
     }
@@ -320,7 +321,7 @@ class BatchingSender implements Sender {
       id = batchIdFor(batch.map((m) => m.id));
       const encoded = encodeBatch(
         batch.map((m) => ({ id: m.id, type: m.type, timestamp: Math.floor(m.createdAt / 1000), body: m.body, headers: { ...m.headers } })),
-        { maxEvents: batch.length, maxBytes: this.options.batchMaxBytes },
+        { maxEvents: batch.length, maxBytes: this.options.batchMaxBytes, format: this.options.batchFormat },
       );
       body = encoded.body;
       headers = { 'content-type': encoded.contentType };

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { BATCH_CONTENT_TYPE, decodeBatch } from '../../connector/batch-envelope.js';
+import { batchFormatOf, decodeBatch } from '../../connector/batch-envelope.js';
 import { generateHmacSecret } from '../../connector/secrets.js';
 import { verifyStandard } from '../../connector/signature-standard.js';
 import { createServer } from 'node:net';
@@ -109,7 +109,7 @@ function build(pki: Pki, receiver: TestReceiver): FastifyInstance {
       receiver.rejected.push((err as { code: string }).code);
       return reply.code(401).send((err as Error).message);
     }
-    const events: Received[] = contentType.startsWith(BATCH_CONTENT_TYPE)
+    const events: Received[] = batchFormatOf(contentType) !== undefined
       ? decodeBatch(body, contentType).map((e) => ({ id: e.id, type: e.type, body: e.body, headers: e.headers ?? {}, via: 'batch', webhookId, webhookTimestamp }))
       : [{ id: webhookId, type: String(h['webhook-event-type']), body, headers: flat(h), via: 'single', webhookId, webhookTimestamp }];
     // Events count as seen on arrival, stored only when answered 2xx.

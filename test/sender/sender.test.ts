@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { BATCH_CONTENT_TYPE } from '../../connector/batch-envelope.js';
+import { BATCH_BINARY_CONTENT_TYPE, BATCH_CONTENT_TYPE } from '../../connector/batch-envelope.js';
 import { FileOutbox } from '../../connector/sender/outbox-file.js';
 import { createSender, SENDER_CHANNELS, type Sender } from '../../connector/sender/sender.js';
 import type { SenderOptions } from '../../connector/sender/options.js';
@@ -79,12 +79,22 @@ describe('delivery', () => {
     const report = await sender.flush();
     assert.deepEqual(report.delivered, ids);
     assert.equal(r.requests.length, 1);
-    assert.equal(r.requests[0]!.contentType, BATCH_CONTENT_TYPE);
+    assert.equal(r.requests[0]!.contentType, BATCH_BINARY_CONTENT_TYPE);
     assert.match(r.requests[0]!.webhookId, /^batch_/);
     assert.deepEqual(r.events.map((e) => e.id), ids);
     assert.deepEqual(r.events[1]!.body, bytes);
     assert.deepEqual(r.events.map((e) => e.headers['content-type']), ['text/plain; charset=utf-8', 'application/octet-stream', 'application/json']);
     assert.ok(r.events.every((e) => e.headers['x-team'] === 'sec'));
+  });
+
+  test('batchFormat "json" sends the readable envelope with the same events', async (t) => {
+    const { r, sender } = await setup(t, { batchFormat: 'json' });
+    const bytes = Buffer.from([0, 255]);
+    const ids = (await sender.sendMany([{ type: 'a', body: 'text' }, { type: 'b', body: bytes }])).map((x) => x.id);
+    assert.deepEqual((await sender.flush()).delivered, ids);
+    assert.equal(r.requests[0]!.contentType, BATCH_CONTENT_TYPE);
+    assert.deepEqual(r.events.map((e) => e.id), ids);
+    assert.deepEqual(r.events[1]!.body, bytes);
   });
 
   test('requests reuse one kept-alive connection', async (t) => {

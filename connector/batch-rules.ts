@@ -1,0 +1,52 @@
+/** Rules every batch event obeys, whatever the wire form: the checks and coded errors both codecs share. */
+import { WebhookError } from '../errors/index.js';
+
+/** 400 ERR_WEBHOOK_BATCH_INVALID with `message`. */
+export function batchInvalid(message: string, cause?: unknown): WebhookError {
+  return new WebhookError('ERR_WEBHOOK_BATCH_INVALID', message, { statusCode: 400, cause });
+}
+
+/** 413 ERR_WEBHOOK_BATCH_TOO_LARGE with `message`. */
+export function batchTooLarge(message: string): WebhookError {
+  return new WebhookError('ERR_WEBHOOK_BATCH_TOO_LARGE', message, { statusCode: 413 });
+}
+
+/** True for a non-null, non-array object. */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** `id` is usable as an event id: non-empty, no `.` (the `webhook-id` rule). */
+export function checkEventId(id: unknown, at: string): asserts id is string {
+  if (typeof id !== 'string' || id.length === 0 || id.includes('.')) throw batchInvalid(`${at}.id must be a non-empty string without "."`);
+}
+
+/** `type` is a non-empty string. */
+export function checkEventType(type: unknown, at: string): asserts type is string {
+  if (typeof type !== 'string' || type.length === 0) throw batchInvalid(`${at}.type must be a non-empty string`);
+}
+
+/** `timestamp` is integer seconds since the epoch. */
+export function checkEventTimestamp(timestamp: unknown, at: string): asserts timestamp is number {
+  if (typeof timestamp !== 'number' || !Number.isSafeInteger(timestamp) || timestamp < 0) {
+    throw batchInvalid(`${at}.timestamp must be integer seconds since the epoch`);
+  }
+}
+
+/** `headers` is absent or an object of non-empty names to string values. */
+export function checkEventHeaders(headers: unknown, at: string): asserts headers is Record<string, string> | undefined {
+  if (headers === undefined) return;
+  if (!isPlainObject(headers)) throw batchInvalid(`${at}.headers must be an object of strings`);
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.length === 0 || typeof value !== 'string') throw batchInvalid(`${at}.headers values must be strings`);
+  }
+}
+
+/** Every id appears once. */
+export function checkUniqueIds(ids: readonly string[]): void {
+  const seen = new Set<string>();
+  for (const [index, id] of ids.entries()) {
+    if (seen.has(id)) throw batchInvalid(`events[${index}].id repeats an earlier event id`);
+    seen.add(id);
+  }
+}

@@ -1,5 +1,5 @@
 /** FileOutbox: a pure-JS outbox in an append-only JSON-lines journal, fsynced per write, compacted on open. */
-import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { SendError } from '../../errors/index.js';
 import { clipReason, type NewOutboxMessage, type Outbox, type OutboxCounts, type OutboxHead, type OutboxMessage, type OutboxState } from './outbox.js';
@@ -56,6 +56,17 @@ function toPut(m: OutboxMessage): PutRecord {
   if (m.lastError !== undefined) rec.lastError = m.lastError;
   if (m.parkedReason !== undefined) rec.parkedReason = m.parkedReason;
   return rec;
+}
+
+/**
+ * One journal line. A put's base64 body is spliced in after the other fields rather than passed
+ * through JSON.stringify: base64 never needs escaping, and stringifying a ~1.4 KB string per event
+ * was half the cost of an enqueue. The line is the same JSON either way.
+ */
+function toLine(r: JournalRecord): string {
+  if (r.op !== 'put') return `${JSON.stringify(r)}\n`;
+  const { body, ...rest } = r;
+  return `${JSON.stringify(rest).slice(0, -1)},"body":"${body}"}\n`;
 }
 
 function fromPut(r: PutRecord): Mutable {
@@ -189,7 +200,7 @@ export class FileOutbox implements Outbox {
   /** Rewrite the journal with the live messages only, atomically, then reopen it for appending. */
   #compact(): void {
     const tmp = `${this.path}.tmp`;
-    const text = [...this.#messages.values()].map((m) => `${JSON.stringify(toPut(m))}\n`).join('');
+    const text = [...this.#messages.values()].map((m) => toLine(toPut(m))).join('');
     for (const m of this.#messages.values()) if (m.state === 'inflight') m.state = 'pending';
     const fd = openSync(tmp, 'w', 0o600);
     try {
@@ -212,11 +223,12 @@ export class FileOutbox implements Outbox {
 
   #append(records: readonly JournalRecord[]): void {
     const fd = this.#open();
-    const data = Buffer.from(records.map((r) => `${JSON.stringify(r)}\n`).join(''), 'utf8');
+    const data = Buffer.from(records.map(toLine).join(''), 'utf8');
     try {
       // writeSync may write part of the buffer; keep going until all of it is in the file.
       for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done);
-      fsyncSync(fd);
+      // fdatasync: the appended bytes and the new file size are on disk; timestamps need not be.
+      fdatasyncSync(fd);
     } catch (cause) {
       // A torn record (e.g. the disk filled mid-write) would become a corrupt line in the middle of the
       // journal once the next append lands after it: cut the file back to its last complete record.

@@ -72,9 +72,18 @@ function wrap<T>(path: string, fn: () => T): T {
   }
 }
 
+/** Page size of a new outbox file: 16 KiB pages hold a dozen 1 KiB bodies (fewer B-tree splits per batch). */
+const NEW_FILE_PAGE_BYTES = 16_384;
+/** Rows per multi-row INSERT in `enqueue`. */
+const INSERT_CHUNK_ROWS = 50;
+const INSERT_COLUMNS = '(id, event_type, body, headers, severity, created_at, attempts, next_attempt_at, state)';
+const INSERT_ROW = "(?, ?, ?, ?, ?, ?, 0, ?, 'pending')";
+
 /**
  * An outbox in a SQLite file: WAL journal with `synchronous=FULL`, so a committed write survives
- * SIGKILL and power loss. Needs the better-sqlite3 native module; load it through `openOutbox`,
+ * SIGKILL and power loss. Claims (`inflight`) live in memory only, as in the file outbox: a claim
+ * is never a durable fact (after a crash the message is simply pending), and writing it would
+ * rewrite every claimed row, body included. Needs the better-sqlite3 native module; load it through `openOutbox`,
  * which imports this file lazily.
  *
  * @example
@@ -85,6 +94,9 @@ export class SqliteOutbox implements Outbox {
   readonly path: string;
   readonly #db: Database.Database;
   readonly #unlock: () => void;
+  /** Ids claimed by `nextBatch` and not yet settled; their rows say `pending`. */
+  readonly #claimed = new Set<string>();
+  readonly #statements = new Map<string, Database.Statement>();
   #closed = false;
 
   private constructor(path: string, db: Database.Database, unlock: () => void) {
@@ -105,6 +117,8 @@ export class SqliteOutbox implements Outbox {
     try {
       const db = wrap(full, () => {
         const d = new Database(full);
+        // Takes effect only on a new, empty file (before WAL mode is set).
+        d.pragma(`page_size = ${NEW_FILE_PAGE_BYTES}`);
         d.pragma('journal_mode = WAL');
         d.pragma('synchronous = FULL');
         d.pragma('busy_timeout = 5000');
@@ -112,7 +126,7 @@ export class SqliteOutbox implements Outbox {
         if (version > SCHEMA_VERSION) throw new SendError('ERR_SEND_OUTBOX_UNAVAILABLE', `the outbox ${full} was written by a newer darkhook`);
         d.exec(SCHEMA);
         d.pragma(`user_version = ${SCHEMA_VERSION}`);
-        // A crashed sender left these claimed: they were never confirmed, so send them again.
+        // Older versions stored claims: a crashed sender left these claimed, never confirmed, so send them again.
         d.prepare("UPDATE messages SET state = 'pending' WHERE state = 'inflight'").run();
         return d;
       });
@@ -128,92 +142,108 @@ export class SqliteOutbox implements Outbox {
     return wrap(this.path, fn);
   }
 
+  /** A statement prepared once per outbox. */
+  #sql(sql: string): Database.Statement {
+    let stmt = this.#statements.get(sql);
+    if (stmt === undefined) {
+      stmt = this.#db.prepare(sql);
+      this.#statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  /** Run `sql` once for all `ids` (bound as one JSON array, read with json_each); returns rows changed. */
+  #forIds(ids: readonly string[], sql: string, ...params: unknown[]): number {
+    if (ids.length === 0) return 0;
+    return this.#run(() => this.#sql(sql).run(...params, JSON.stringify([...new Set(ids)])).changes);
+  }
+
+  #settle(ids: readonly string[]): void {
+    for (const id of ids) this.#claimed.delete(id);
+  }
+
+  #state(r: Row): OutboxState {
+    return r.state === 'pending' && this.#claimed.has(r.id) ? 'inflight' : r.state;
+  }
+
   enqueue(messages: readonly NewOutboxMessage[]): void {
+    if (messages.length === 0) return;
     this.#run(() => {
-      const insert = this.#db.prepare(
-        `INSERT INTO messages (id, event_type, body, headers, severity, created_at, attempts, next_attempt_at, state)
-         VALUES (?, ?, ?, ?, ?, ?, 0, ?, 'pending')`,
-      );
-      const exists = this.#db.prepare('SELECT 1 FROM messages WHERE id = ?');
-      this.#db.transaction(() => {
-        for (const m of messages) {
-          if (exists.get(m.id) !== undefined) {
-            throw new SendError('ERR_SEND_DUPLICATE_ID', `the outbox already holds message ${m.id}`, { ids: [m.id] });
-          }
-          insert.run(m.id, m.type, m.body, JSON.stringify(m.headers), m.severity ?? null, m.createdAt, m.createdAt);
-        }
-      })();
+      const values = (m: NewOutboxMessage): unknown[] => [m.id, m.type, m.body, JSON.stringify(m.headers), m.severity ?? null, m.createdAt, m.createdAt];
+      const chunk = this.#sql(`INSERT INTO messages ${INSERT_COLUMNS} VALUES ${Array(INSERT_CHUNK_ROWS).fill(INSERT_ROW).join(', ')}`);
+      const one = this.#sql(`INSERT INTO messages ${INSERT_COLUMNS} VALUES ${INSERT_ROW}`);
+      try {
+        this.#db.transaction(() => {
+          let i = 0;
+          for (; i + INSERT_CHUNK_ROWS <= messages.length; i += INSERT_CHUNK_ROWS) chunk.run(...messages.slice(i, i + INSERT_CHUNK_ROWS).flatMap(values));
+          for (; i < messages.length; i++) one.run(...values(messages[i]!));
+        })();
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw err;
+        // Rolled back, nothing stored: name the first id that is already there (or repeated in this call).
+        const seen = new Set<string>();
+        const exists = this.#sql('SELECT 1 FROM messages WHERE id = ?');
+        const dup = messages.find((m) => seen.has(m.id) || exists.get(m.id) !== undefined || !seen.add(m.id)) ?? messages[0]!;
+        throw new SendError('ERR_SEND_DUPLICATE_ID', `the outbox already holds message ${dup.id}`, { ids: [dup.id] });
+      }
     });
   }
 
   head(): OutboxHead | undefined {
     return this.#run(() => {
-      const r = this.#db
-        .prepare("SELECT created_at, attempts, next_attempt_at FROM messages WHERE state = 'pending' ORDER BY seq LIMIT 1")
-        .get() as Pick<Row, 'created_at' | 'attempts' | 'next_attempt_at'> | undefined;
+      // Claimed rows are the oldest pending ones: skip past them.
+      const rows = this.#sql("SELECT id, created_at, attempts, next_attempt_at FROM messages WHERE state = 'pending' ORDER BY seq LIMIT ?").all(
+        this.#claimed.size + 1,
+      ) as Pick<Row, 'id' | 'created_at' | 'attempts' | 'next_attempt_at'>[];
+      const r = rows.find((row) => !this.#claimed.has(row.id));
       return r === undefined ? undefined : { createdAt: r.created_at, attempts: r.attempts, nextAttemptAt: r.next_attempt_at };
     });
   }
 
   nextBatch(limit: number, now: number = Date.now()): OutboxMessage[] {
-    return this.#run(() =>
-      this.#db.transaction(() => {
-        const rows = this.#db.prepare("SELECT * FROM messages WHERE state = 'pending' ORDER BY seq LIMIT ?").all(limit) as Row[];
-        const due: Row[] = [];
-        for (const r of rows) {
-          if (r.next_attempt_at > now) break;
-          due.push(r);
-        }
-        const last = due.at(-1);
-        if (last === undefined) return [];
-        // The due rows are exactly the pending rows up to the last one's seq.
-        this.#db.prepare("UPDATE messages SET state = 'inflight' WHERE state = 'pending' AND seq <= ?").run(last.seq);
-        return due.map((r) => toMessage({ ...r, state: 'inflight' }));
-      })(),
-    );
-  }
-
-  #each(ids: readonly string[], sql: string, ...params: unknown[]): number {
     return this.#run(() => {
-      const stmt = this.#db.prepare(sql);
-      return this.#db.transaction(() => {
-        let changed = 0;
-        for (const id of new Set(ids)) changed += stmt.run(...params, id).changes;
-        return changed;
-      })();
+      const rows = this.#sql("SELECT * FROM messages WHERE state = 'pending' ORDER BY seq LIMIT ?").all(limit + this.#claimed.size) as Row[];
+      const due: OutboxMessage[] = [];
+      for (const r of rows) {
+        if (due.length >= limit) break;
+        if (this.#claimed.has(r.id)) continue;
+        if (r.next_attempt_at > now) break;
+        due.push(toMessage({ ...r, state: 'inflight' }));
+      }
+      for (const m of due) this.#claimed.add(m.id);
+      return due;
     });
   }
 
   release(ids: readonly string[]): void {
-    this.#each(ids, "UPDATE messages SET state = 'pending' WHERE state = 'inflight' AND id = ?");
+    this.#settle(ids);
   }
 
   markDelivered(ids: readonly string[]): void {
-    this.#each(ids, 'DELETE FROM messages WHERE id = ?');
+    this.#forIds(ids, 'DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))');
+    this.#settle(ids);
   }
 
   markRetry(ids: readonly string[], delayMs: number, error: string, now: number = Date.now()): void {
-    this.#each(
+    this.#forIds(
       ids,
-      "UPDATE messages SET state = 'pending', attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
+      "UPDATE messages SET state = 'pending', attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id IN (SELECT value FROM json_each(?))",
       now + delayMs,
       clipReason(error),
     );
+    this.#settle(ids);
   }
 
   park(ids: readonly string[], reason: string): void {
     const text = clipReason(reason);
-    this.#each(ids, "UPDATE messages SET state = 'parked', parked_reason = ?, last_error = ? WHERE id = ?", text, text);
+    this.#forIds(ids, "UPDATE messages SET state = 'parked', parked_reason = ?, last_error = ? WHERE id IN (SELECT value FROM json_each(?))", text, text);
+    this.#settle(ids);
   }
 
   list(state?: OutboxState): OutboxMessage[] {
     return this.#run(() => {
-      const rows = (
-        state === undefined
-          ? this.#db.prepare('SELECT * FROM messages ORDER BY seq').all()
-          : this.#db.prepare('SELECT * FROM messages WHERE state = ? ORDER BY seq').all(state)
-      ) as Row[];
-      return rows.map(toMessage);
+      const rows = this.#sql('SELECT * FROM messages ORDER BY seq').all() as Row[];
+      return rows.map((r) => toMessage({ ...r, state: this.#state(r) })).filter((m) => state === undefined || m.state === state);
     });
   }
 
@@ -221,28 +251,30 @@ export class SqliteOutbox implements Outbox {
     const now = Date.now();
     if (ids === undefined) {
       return this.#run(
-        () =>
-          this.#db
-            .prepare("UPDATE messages SET state = 'pending', attempts = 0, next_attempt_at = ?, parked_reason = NULL WHERE state = 'parked'")
-            .run(now).changes,
+        () => this.#sql("UPDATE messages SET state = 'pending', attempts = 0, next_attempt_at = ?, parked_reason = NULL WHERE state = 'parked'").run(now).changes,
       );
     }
-    return this.#each(
+    return this.#forIds(
       ids,
-      "UPDATE messages SET state = 'pending', attempts = 0, next_attempt_at = ?, parked_reason = NULL WHERE state = 'parked' AND id = ?",
+      "UPDATE messages SET state = 'pending', attempts = 0, next_attempt_at = ?, parked_reason = NULL WHERE state = 'parked' AND id IN (SELECT value FROM json_each(?))",
       now,
     );
   }
 
   drop(ids: readonly string[]): number {
-    return this.#each(ids, 'DELETE FROM messages WHERE id = ?');
+    const changed = this.#forIds(ids, 'DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))');
+    this.#settle(ids);
+    return changed;
   }
 
   counts(): OutboxCounts {
     return this.#run(() => {
       const counts = { pending: 0, inflight: 0, parked: 0 };
-      const rows = this.#db.prepare('SELECT state, COUNT(*) AS n FROM messages GROUP BY state').all() as { state: OutboxState; n: number }[];
+      const rows = this.#sql('SELECT state, COUNT(*) AS n FROM messages GROUP BY state').all() as { state: OutboxState; n: number }[];
       for (const r of rows) counts[r.state] = r.n;
+      // Claimed rows are stored as pending.
+      counts.pending -= this.#claimed.size;
+      counts.inflight += this.#claimed.size;
       return counts;
     });
   }
@@ -250,6 +282,7 @@ export class SqliteOutbox implements Outbox {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#statements.clear();
     this.#db.close();
     this.#unlock();
   }

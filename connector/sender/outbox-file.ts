@@ -65,8 +65,12 @@ function toPut(m: OutboxMessage): PutRecord {
  */
 function toLine(r: JournalRecord): string {
   if (r.op !== 'put') return `${JSON.stringify(r)}\n`;
-  const { body, ...rest } = r;
-  return `${JSON.stringify(rest).slice(0, -1)},"body":"${body}"}\n`;
+  const q = JSON.stringify;
+  let line = `{"op":"put","id":${q(r.id)},"type":${q(r.type)},"headers":${q(r.headers)},"createdAt":${q(r.createdAt)},"state":${q(r.state)},"attempts":${q(r.attempts)},"nextAttemptAt":${q(r.nextAttemptAt)}`;
+  if (r.severity !== undefined) line += `,"severity":${q(r.severity)}`;
+  if (r.lastError !== undefined) line += `,"lastError":${q(r.lastError)}`;
+  if (r.parkedReason !== undefined) line += `,"parkedReason":${q(r.parkedReason)}`;
+  return `${line},"body":"${r.body}"}\n`;
 }
 
 function fromPut(r: PutRecord): Mutable {
@@ -256,7 +260,20 @@ export class FileOutbox implements Outbox {
       }
       seen.add(m.id);
     }
-    const stored: Mutable[] = messages.map((m) => ({ ...m, state: 'pending', attempts: 0, nextAttemptAt: m.createdAt, lastError: undefined, parkedReason: undefined }));
+    // Listed field by field (no spread): one object shape for every stored message.
+    const stored: Mutable[] = messages.map((m) => ({
+      id: m.id,
+      type: m.type,
+      body: m.body,
+      headers: m.headers,
+      severity: m.severity,
+      createdAt: m.createdAt,
+      state: 'pending',
+      attempts: 0,
+      nextAttemptAt: m.createdAt,
+      lastError: undefined,
+      parkedReason: undefined,
+    }));
     this.#append(stored.map(toPut));
     for (const m of stored) this.#messages.set(m.id, m);
   }
@@ -345,6 +362,14 @@ export class FileOutbox implements Outbox {
     const counts = { pending: 0, inflight: 0, parked: 0 };
     for (const m of this.#messages.values()) counts[m.state] += 1;
     return counts;
+  }
+
+  pendingAtLeast(n: number): boolean {
+    let pending = 0;
+    for (const m of this.#messages.values()) {
+      if (m.state === 'pending' && ++pending >= n) return true;
+    }
+    return pending >= n;
   }
 
   close(): void {

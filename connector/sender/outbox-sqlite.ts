@@ -279,6 +279,14 @@ export class SqliteOutbox implements Outbox {
     });
   }
 
+  pendingAtLeast(n: number): boolean {
+    return this.#run(() => {
+      // Claimed rows are stored as pending: look at most that many rows further.
+      const row = this.#sql("SELECT COUNT(*) AS n FROM (SELECT 1 FROM messages WHERE state = 'pending' LIMIT ?)").get(n + this.#claimed.size) as { n: number };
+      return row.n - this.#claimed.size >= n;
+    });
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

@@ -83,6 +83,8 @@ export interface Outbox {
   drop(ids: readonly string[]): number;
   /** Messages per state. */
   counts(): OutboxCounts;
+  /** True when at least `n` messages are pending (not claimed): a full batch is waiting. Cost bounded by `n`, not by the backlog. */
+  pendingAtLeast(n: number): boolean;
   /** Release the file and its lock. Further calls throw. */
   close(): void;
 }

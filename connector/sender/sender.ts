@@ -227,7 +227,7 @@ class BatchingSender implements Sender {
         return;
       }
       // A retry, or a flush, goes as soon as it is due; fresh events wait for a full batch or the max wait.
-      const urgent = this.#waiters.size > 0 || head.attempts > 0 || outbox.counts().pending >= this.#limit;
+      const urgent = this.#waiters.size > 0 || head.attempts > 0 || outbox.pendingAtLeast(this.#limit);
       const readyAt = urgent ? head.nextAttemptAt : Math.max(head.nextAttemptAt, head.createdAt + batchMaxWaitMs);
       if (readyAt > now) {
         // Flushes that would time out before anything can happen report now instead of waiting idle.

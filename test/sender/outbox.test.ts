@@ -70,6 +70,20 @@ for (const impl of IMPLEMENTATIONS) {
       assert.deepEqual(outbox.counts(), { pending: 0, inflight: 5, parked: 0 });
     });
 
+    test('pendingAtLeast and head look past claimed messages', async (t) => {
+      const { outbox } = await fresh(t);
+      outbox.enqueue([1, 2, 3, 4].map((n) => message(n)));
+      assert.equal(outbox.pendingAtLeast(4), true);
+      assert.equal(outbox.pendingAtLeast(5), false);
+      outbox.nextBatch(2, 10_000);
+      assert.equal(outbox.pendingAtLeast(2), true);
+      assert.equal(outbox.pendingAtLeast(3), false, 'claimed messages are not pending');
+      assert.equal(outbox.head()?.createdAt, 1_003, 'the head is the oldest unclaimed message');
+      outbox.release(['msg_1']);
+      assert.equal(outbox.pendingAtLeast(3), true);
+      assert.equal(outbox.head()?.createdAt, 1_001);
+    });
+
     test('a retried message keeps its place: nothing behind it goes first', async (t) => {
       const { outbox } = await fresh(t);
       outbox.enqueue([message(1), message(2)]);

@@ -1,64 +1,134 @@
-/** Ziti end-to-end encryption (PROTOCOL §5): libsodium crypto_kx session keys and secretstream framing. */
-// The default import works under Node ESM with libsodium-wrappers 0.8.4: its `exports` map points
-// `import` at a real ESM build (dist/modules-esm) whose default export carries every function once
-// `ready` resolves. The named exports in its .d.mts are NOT all real at runtime, so use the default only.
-import sodium from 'libsodium-wrappers';
-import { ZitiError } from '../../errors/index.js';
+/** Ziti end-to-end encryption (PROTOCOL §5): crypto_kx session keys and secretstream framing on native or WASM libsodium. */
+import { channel } from 'node:diagnostics_channel';
+import { OptionError, ZitiError } from '../../errors/index.js';
+import {
+  E2E_ABYTES,
+  E2E_HEADER_BYTES,
+  E2E_KEY_BYTES,
+  TAG_MESSAGE,
+  type CryptoBackend,
+  type CryptoBackendName,
+  type KxKeyPair,
+  type PullStream,
+  type PushStream,
+  type SessionKeys,
+} from './e2e-backend.js';
+import { loadNativeBackend } from './e2e-native.js';
+import { loadWasmBackend } from './e2e-wasm.js';
 
 export { parseMultipart } from './multipart.js';
+export { E2E_ABYTES, E2E_HEADER_BYTES, E2E_KEY_BYTES } from './e2e-backend.js';
+export type { CryptoBackendName, KxKeyPair, SessionKeys } from './e2e-backend.js';
 
-/** Length of a secretstream header: the first Data body each side sends, alone, in bytes. */
-export const E2E_HEADER_BYTES = 24;
-/** Bytes a sealed message adds to its plaintext: 1 tag byte + 16-byte Poly1305 MAC. */
-export const E2E_ABYTES = 17;
-/** Length of an X25519 key and of each session key, in bytes. */
-export const E2E_KEY_BYTES = 32;
-
-/** secretstream tag 0: an ordinary message; Go and C only ever send this one (§5.3 step 4). */
-const TAG_MESSAGE = 0;
-/** Size of a secretstream state in libsodium's heap (`crypto_secretstream_xchacha20poly1305_statebytes`). */
-const STATE_BYTES = 52;
-
-/** An X25519 key pair for crypto_kx. `privateKey` is secret: never log it. */
-export interface KxKeyPair {
-  publicKey: Uint8Array;
-  privateKey: Uint8Array;
+/** Options of {@link ensureCryptoReady}. */
+export interface CryptoReadyOptions {
+  /**
+   * Which libsodium does the work. `'auto'` (default) uses `'native'` (the optional sodium-native
+   * addon) and falls back to `'wasm'` (libsodium-wrappers) when the addon cannot load. Forcing one is
+   * meant for tests and benches: it switches the whole process for objects made afterwards.
+   */
+  readonly backend?: 'auto' | CryptoBackendName;
 }
-
-/** The two 32-byte session keys of one connection: `rx` opens what the peer sealed, `tx` seals for it. */
-export interface SessionKeys {
-  rx: Uint8Array;
-  tx: Uint8Array;
-}
-
-let readyPromise: Promise<void> | undefined;
-let isReady = false;
 
 /**
- * Loads libsodium (WebAssembly) once; every later call returns the same promise. Await it before
- * any other function of this module.
- * @throws {ZitiError} (rejects) `ERR_ZITI_E2E_NOT_READY` when libsodium cannot initialise; a later call retries.
- * @example
- * await ensureCryptoReady();
- * const pair = generateKxKeyPair();
+ * Publishes `{ event: 'backend', backend, requested, nativeError? }` each time a backend becomes
+ * active; `nativeError` is set when `'auto'` fell back to WebAssembly because the addon failed to load.
  */
-export function ensureCryptoReady(): Promise<void> {
-  readyPromise ??= sodium.ready.then(
-    () => {
-      isReady = true;
-    },
-    (cause: unknown) => {
-      readyPromise = undefined;
-      throw new ZitiError('ERR_ZITI_E2E_NOT_READY', 'libsodium failed to initialise', { cause });
-    },
-  );
-  return readyPromise;
+const e2eChannel = channel('darkhook:ziti:e2e');
+
+type BackendChoice = NonNullable<CryptoReadyOptions['backend']>;
+
+const LOAD_FAILURE = {
+  auto: 'neither sodium-native nor libsodium-wrappers could be loaded',
+  native: 'sodium-native could not be loaded',
+  wasm: 'libsodium-wrappers could not be loaded',
+} as const;
+
+let active: CryptoBackend | undefined;
+let readyPromise: Promise<void> | undefined;
+let readyChoice: BackendChoice | undefined;
+
+function backendChoice(options: CryptoReadyOptions | undefined): BackendChoice {
+  if (options === undefined) return 'auto';
+  if (typeof options !== 'object' || options === null) {
+    throw new OptionError('ERR_OPTION_INVALID', 'ensureCryptoReady(options): options must be an object');
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'backend') throw new OptionError('ERR_OPTION_UNKNOWN', `ensureCryptoReady(options): options.${key} is not an option`);
+  }
+  const backend = options.backend ?? 'auto';
+  if (backend !== 'auto' && backend !== 'native' && backend !== 'wasm') {
+    throw new OptionError('ERR_OPTION_INVALID', 'ensureCryptoReady(options): options.backend must be "auto", "native" or "wasm"');
+  }
+  return backend;
 }
 
-function requireReady(): void {
-  if (!isReady) {
+async function loadBackend(choice: BackendChoice): Promise<{ backend: CryptoBackend; nativeError?: unknown }> {
+  if (choice === 'native') return { backend: await loadNativeBackend() };
+  if (choice === 'wasm') return { backend: await loadWasmBackend() };
+  try {
+    return { backend: await loadNativeBackend() };
+  } catch (nativeError) {
+    return { backend: await loadWasmBackend(), nativeError };
+  }
+}
+
+/**
+ * Loads libsodium once, native if it can (see {@link CryptoReadyOptions}); later calls without a
+ * different `backend` return the same promise. Await it before any other function of this module.
+ * When calls with different backends overlap, the last one wins and the earlier ones resolve without
+ * changing anything; senders and receivers keep the backend they were made with. Each switch is
+ * published on `diagnostics_channel` `darkhook:ziti:e2e`, with the addon's load error on a fallback.
+ * @throws {OptionError} (synchronously) `ERR_OPTION_INVALID`, `ERR_OPTION_UNKNOWN` for bad `options`.
+ * @throws {ZitiError} (rejects) `ERR_ZITI_E2E_NOT_READY` when the requested libsodium cannot load
+ *   (with `'auto'`: when even WebAssembly cannot); the error's `cause` says why. A later call retries.
+ * @example
+ * await ensureCryptoReady();
+ * cryptoBackendName(); // 'native' when sodium-native is installed, else 'wasm'
+ * const pair = generateKxKeyPair();
+ * @example
+ * await ensureCryptoReady({ backend: 'wasm' }); // e.g. to compare backends in a bench
+ */
+export function ensureCryptoReady(options?: CryptoReadyOptions): Promise<void> {
+  const choice = backendChoice(options);
+  if (readyPromise !== undefined && (choice === 'auto' || choice === readyChoice)) return readyPromise;
+  const promise: Promise<void> = loadBackend(choice).then(
+    ({ backend, nativeError }) => {
+      if (readyPromise !== promise) return; // overtaken by a later call
+      active = backend;
+      if (e2eChannel.hasSubscribers) {
+        e2eChannel.publish({ event: 'backend', backend: backend.name, requested: choice, ...(nativeError === undefined ? {} : { nativeError }) });
+      }
+    },
+    (cause: unknown) => {
+      if (readyPromise === promise) {
+        readyPromise = undefined;
+        readyChoice = undefined;
+      }
+      throw new ZitiError('ERR_ZITI_E2E_NOT_READY', `libsodium failed to initialise: ${LOAD_FAILURE[choice]}`, { cause });
+    },
+  );
+  readyPromise = promise;
+  readyChoice = choice;
+  return promise;
+}
+
+/**
+ * The libsodium build in use: `'native'` (sodium-native), `'wasm'` (libsodium-wrappers), or
+ * `undefined` before {@link ensureCryptoReady} has resolved.
+ * @example
+ * await ensureCryptoReady();
+ * if (cryptoBackendName() === 'wasm') log.warn({ backend: 'wasm' }, 'e2e without sodium-native');
+ */
+export function cryptoBackendName(): CryptoBackendName | undefined {
+  return active?.name;
+}
+
+function requireReady(): CryptoBackend {
+  if (active === undefined) {
     throw new ZitiError('ERR_ZITI_E2E_NOT_READY', 'ensureCryptoReady() must be awaited before using E2E crypto');
   }
+  return active;
 }
 
 function checkLocalKey(key: unknown, name: string): asserts key is Uint8Array {
@@ -67,27 +137,17 @@ function checkLocalKey(key: unknown, name: string): asserts key is Uint8Array {
   }
 }
 
-function toBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
 /**
  * Makes a fresh X25519 key pair: one per dial (dialer), one per listener (host, sent in Bind).
  * @throws {ZitiError} `ERR_ZITI_E2E_NOT_READY` before `ensureCryptoReady()` resolved.
  */
 export function generateKxKeyPair(): KxKeyPair {
-  requireReady();
-  const { publicKey, privateKey } = sodium.crypto_kx_keypair();
-  return { publicKey, privateKey };
+  return requireReady().kxKeyPair();
 }
 
-type KxSessionFn = (ownPk: Uint8Array, ownSk: Uint8Array, peerPk: Uint8Array) => {
-  sharedRx: Uint8Array;
-  sharedTx: Uint8Array;
-};
-
-function sessionKeys(kx: KxSessionFn, own: KxKeyPair, peerPublicKey: Uint8Array, peer: string): SessionKeys {
-  requireReady();
+function sessionKeys(role: 'client' | 'server', own: KxKeyPair, peerPublicKey: Uint8Array): SessionKeys {
+  const backend = requireReady();
+  const peer = role === 'client' ? 'server' : 'client';
   checkLocalKey(own?.publicKey, 'own.publicKey');
   checkLocalKey(own.privateKey, 'own.privateKey');
   if (!(peerPublicKey instanceof Uint8Array) || peerPublicKey.byteLength !== E2E_KEY_BYTES) {
@@ -95,8 +155,7 @@ function sessionKeys(kx: KxSessionFn, own: KxKeyPair, peerPublicKey: Uint8Array,
     throw new ZitiError('ERR_ZITI_E2E_PEER_KEY_INVALID', `${peer} public key must be ${E2E_KEY_BYTES} bytes, got ${got}`);
   }
   try {
-    const { sharedRx, sharedTx } = kx(own.publicKey, own.privateKey, peerPublicKey);
-    return { rx: sharedRx, tx: sharedTx };
+    return role === 'client' ? backend.kxClientSessionKeys(own, peerPublicKey) : backend.kxServerSessionKeys(own, peerPublicKey);
   } catch (cause) {
     // crypto_kx fails only when X25519 yields all zeros, i.e. the peer sent a low-order point.
     throw new ZitiError('ERR_ZITI_E2E_PEER_KEY_INVALID', `${peer} public key is a low-order point`, { cause });
@@ -109,7 +168,7 @@ function sessionKeys(kx: KxSessionFn, own: KxKeyPair, peerPublicKey: Uint8Array,
  *   `ERR_ZITI_E2E_KEY_INVALID` (bad own pair), `ERR_ZITI_E2E_NOT_READY`.
  */
 export function clientSessionKeys(own: KxKeyPair, serverPublicKey: Uint8Array): SessionKeys {
-  return sessionKeys((pk, sk, peer) => sodium.crypto_kx_client_session_keys(pk, sk, peer), own, serverPublicKey, 'server');
+  return sessionKeys('client', own, serverPublicKey);
 }
 
 /**
@@ -118,36 +177,7 @@ export function clientSessionKeys(own: KxKeyPair, serverPublicKey: Uint8Array): 
  *   `ERR_ZITI_E2E_KEY_INVALID` (bad own pair), `ERR_ZITI_E2E_NOT_READY`.
  */
 export function serverSessionKeys(own: KxKeyPair, clientPublicKey: Uint8Array): SessionKeys {
-  return sessionKeys((pk, sk, peer) => sodium.crypto_kx_server_session_keys(pk, sk, peer), own, clientPublicKey, 'client');
-}
-
-/** The parts of libsodium's Emscripten module needed to free a stream state; absent from the typings. */
-interface SodiumHeap {
-  readonly HEAPU8: Uint8Array;
-  _free(address: number): void;
-}
-
-// libsodium-wrappers mallocs each secretstream state (52 bytes holding the derived subkey) in the
-// WebAssembly heap and never frees it: one leak per stream, measured at 8 MiB per 200 000 streams.
-// We wipe and free it on destroy(), with a FinalizationRegistry as the backstop for forgotten ones.
-function freeState(address: number): void {
-  // Guard: on Node 20 `HEAPU8.fill(0, undefined, NaN)` zeroes the WHOLE heap and kills libsodium.
-  if (!Number.isInteger(address) || address <= 0) return;
-  const lib = (sodium as unknown as { libsodium?: Partial<SodiumHeap> }).libsodium;
-  if (lib?.HEAPU8 instanceof Uint8Array && typeof lib._free === 'function') {
-    lib.HEAPU8.fill(0, address, address + STATE_BYTES); // re-read HEAPU8: it is replaced when the heap grows
-    lib._free(address);
-  }
-}
-
-const stateRegistry = new FinalizationRegistry<number>(freeState);
-
-type StreamState = ReturnType<typeof sodium.crypto_secretstream_xchacha20poly1305_init_pull>;
-
-/** The heap address of a stream state: a plain number at runtime, although the typings say `{ address }`. */
-function addressOf(state: StreamState): number {
-  const raw: unknown = state;
-  return typeof raw === 'number' ? raw : state.address;
+  return sessionKeys('server', own, clientPublicKey);
 }
 
 function destroyedError(role: string): ZitiError {
@@ -157,6 +187,7 @@ function destroyedError(role: string): ZitiError {
 /**
  * Seals outbound Data bodies with one secretstream push state. Send `header` as the conn's first
  * Data (alone), then one `seal()` output per Data. Not thread-safe by nature: one sender per conn.
+ * It keeps the backend that was active when it was made.
  * @example
  * const tx = new E2ESender(keys.tx);
  * send(tx.header);
@@ -165,48 +196,48 @@ function destroyedError(role: string): ZitiError {
 export class E2ESender {
   /** The 24 random header bytes the peer needs to open this stream; not secret. */
   readonly header: Buffer;
-  #state: StreamState | undefined;
+  #stream: PushStream | undefined;
 
   /**
    * @param txKey the connection's `tx` session key (32 bytes).
    * @throws {ZitiError} `ERR_ZITI_E2E_KEY_INVALID`, `ERR_ZITI_E2E_NOT_READY`.
    */
   constructor(txKey: Uint8Array) {
-    requireReady();
+    const backend = requireReady();
     checkLocalKey(txKey, 'txKey');
-    const { state, header } = sodium.crypto_secretstream_xchacha20poly1305_init_push(txKey);
-    this.header = toBuffer(header);
-    this.#state = state;
-    stateRegistry.register(this, addressOf(state), this);
+    this.#stream = backend.initPush(txKey);
+    this.header = this.#stream.header;
   }
 
   /**
-   * Encrypts one message (tag MESSAGE); the result, `plain.length + 17` bytes, is one Data body.
+   * Encrypts one message (tag MESSAGE) into a new Buffer of `plain.length + 17` bytes: one Data body.
    * @throws {ZitiError} `ERR_ZITI_E2E_DESTROYED` after `destroy()`.
+   * @throws {OptionError} `ERR_OPTION_INVALID` when `plain` is not a Uint8Array.
    */
   seal(plain: Uint8Array): Buffer {
-    if (this.#state === undefined) throw destroyedError('sender');
-    return toBuffer(sodium.crypto_secretstream_xchacha20poly1305_push(this.#state, plain, null, TAG_MESSAGE));
+    const stream = this.#stream;
+    if (stream === undefined) throw destroyedError('sender');
+    if (!(plain instanceof Uint8Array)) throw new OptionError('ERR_OPTION_INVALID', 'seal(plain): plain must be a Uint8Array');
+    return stream.push(plain);
   }
 
-  /** Wipes and frees the stream state; call when the connection closes. Idempotent. */
+  /** Wipes (and for WebAssembly frees) the stream state; call when the connection closes. Idempotent. */
   destroy(): void {
-    if (this.#state === undefined) return;
-    stateRegistry.unregister(this);
-    freeState(addressOf(this.#state));
-    this.#state = undefined;
+    this.#stream?.wipe();
+    this.#stream = undefined;
   }
 }
 
 /**
  * Opens inbound Data bodies with one secretstream pull state built from the peer's header (its
  * first Data). Messages must arrive in order, each exactly once; any failure poisons the receiver.
+ * It keeps the backend that was active when it was made.
  * @example
  * const rx = new E2EReceiver(keys.rx, firstDataBody);
  * const plain = rx.open(nextDataBody);
  */
 export class E2EReceiver {
-  #state: StreamState | undefined;
+  #stream: PullStream | undefined;
   #poisoned = false;
 
   /**
@@ -215,14 +246,13 @@ export class E2EReceiver {
    * @throws {ZitiError} `ERR_ZITI_E2E_HEADER_INVALID`, `ERR_ZITI_E2E_KEY_INVALID`, `ERR_ZITI_E2E_NOT_READY`.
    */
   constructor(rxKey: Uint8Array, header: Uint8Array) {
-    requireReady();
+    const backend = requireReady();
     checkLocalKey(rxKey, 'rxKey');
     if (!(header instanceof Uint8Array) || header.byteLength !== E2E_HEADER_BYTES) {
       const got = header instanceof Uint8Array ? `${header.byteLength} bytes` : typeof header;
       throw new ZitiError('ERR_ZITI_E2E_HEADER_INVALID', `E2E header must be exactly ${E2E_HEADER_BYTES} bytes, got ${got}`);
     }
-    this.#state = sodium.crypto_secretstream_xchacha20poly1305_init_pull(header, rxKey);
-    stateRegistry.register(this, addressOf(this.#state), this);
+    this.#stream = backend.initPull(rxKey, header);
   }
 
   /** True once a message failed to open; every later `open()` fails too. */
@@ -231,7 +261,7 @@ export class E2EReceiver {
   }
 
   /**
-   * Authenticates and decrypts one Data body (`tag ‖ ciphertext ‖ MAC`).
+   * Authenticates and decrypts one Data body (`tag ‖ ciphertext ‖ MAC`) into a new Buffer.
    * @throws {ZitiError} `ERR_ZITI_E2E_DECRYPT_FAILED` (shorter than 17 bytes, bad MAC, reordered,
    *   replayed, or the receiver is already poisoned), `ERR_ZITI_E2E_TAG_UNEXPECTED` (a tag other than
    *   MESSAGE), `ERR_ZITI_E2E_DESTROYED` (after `destroy()`).
@@ -240,28 +270,26 @@ export class E2EReceiver {
     if (this.#poisoned) {
       throw new ZitiError('ERR_ZITI_E2E_DECRYPT_FAILED', 'E2E receiver is unusable after an earlier failure');
     }
-    const state = this.#state;
-    if (state === undefined) throw destroyedError('receiver');
+    const stream = this.#stream;
+    if (stream === undefined) throw destroyedError('receiver');
     if (!(cipher instanceof Uint8Array) || cipher.byteLength < E2E_ABYTES) {
       throw this.#poison('ERR_ZITI_E2E_DECRYPT_FAILED', `E2E message shorter than ${E2E_ABYTES} bytes`);
     }
-    const result = sodium.crypto_secretstream_xchacha20poly1305_pull(state, cipher, null);
-    if (result === false) {
+    const result = stream.pull(cipher);
+    if (result === undefined) {
       throw this.#poison('ERR_ZITI_E2E_DECRYPT_FAILED', 'E2E message failed authentication');
     }
     if (result.tag !== TAG_MESSAGE) {
       // Go's secretstream port neither sends nor understands other tags (REKEY, FINAL): refuse them.
       throw this.#poison('ERR_ZITI_E2E_TAG_UNEXPECTED', `E2E message carries secretstream tag ${result.tag}`);
     }
-    return toBuffer(result.message);
+    return result.message;
   }
 
-  /** Wipes and frees the stream state; call when the connection closes. Idempotent. */
+  /** Wipes (and for WebAssembly frees) the stream state; call when the connection closes. Idempotent. */
   destroy(): void {
-    if (this.#state === undefined) return;
-    stateRegistry.unregister(this);
-    freeState(addressOf(this.#state));
-    this.#state = undefined;
+    this.#stream?.wipe();
+    this.#stream = undefined;
   }
 
   #poison(code: 'ERR_ZITI_E2E_DECRYPT_FAILED' | 'ERR_ZITI_E2E_TAG_UNEXPECTED', message: string): ZitiError {

@@ -49,6 +49,7 @@ export { getStructuredError, parseStructuredError } from './structured-error.js'
 export type { StructuredError } from './structured-error.js';
 export {
   clientSessionKeys,
+  cryptoBackendName,
   E2E_ABYTES,
   E2E_HEADER_BYTES,
   E2E_KEY_BYTES,
@@ -58,7 +59,7 @@ export {
   generateKxKeyPair,
   serverSessionKeys,
 } from './e2e.js';
-export type { KxKeyPair, SessionKeys } from './e2e.js';
+export type { CryptoBackendName, CryptoReadyOptions, KxKeyPair, SessionKeys } from './e2e.js';
 export { parseMultipart } from './multipart.js';
 export { SERVICE_CACHE_TTL_MS, ZitiContext } from './context.js';
 export type { DialOptions } from './context.js';

@@ -11,6 +11,7 @@ import { ZitiContext } from '../../connector/ziti/index.js';
 import { CliError, OptionError, SendError } from '../../errors/index.js';
 import type { CliContext } from '../context.js';
 import { readInputBytes } from '../input.js';
+import { chooseDisplay, ProgressTracker } from '../progress.js';
 
 /** The service name as the `Host` header when it is a valid header value (service names may hold spaces). */
 function hostFor(service: string): string | undefined {
@@ -37,8 +38,6 @@ interface SendFlags {
 }
 
 const SECRET_ENV = 'DARKHOOK_SECRET';
-// Progress lines (not a TTY) at most this often, in milliseconds.
-const PROGRESS_LINE_INTERVAL_MS = 2_000;
 
 const SEND_HELP = `
 Every message is written to the outbox (default ${'~/.darkhook/outbox.db'}; a .jsonl path uses the
@@ -46,7 +45,11 @@ pure-JS journal) before any network I/O, then delivered in signed batches. Witho
 messages already pending in the outbox are sent (resume after a crash or a failed run).
 Exit status: 0 only when every message was accepted (2xx); 5 when one was parked (refused) or the
 deadline passed with messages pending (they stay in the outbox); 4 for Ziti/identity failures.
-Prefer ${SECRET_ENV} over --secret: a flag is visible in process listings.`;
+Prefer ${SECRET_ENV} over --secret: a flag is visible in process listings.
+Progress goes to stderr. On a terminal, runs of 2 or more messages get a bar, redrawn at most 10
+times a second and ended with a newline even on failure. Otherwise, and with --json (stderr then
+holds JSON log lines only), "progress" log lines come every 2 s and at the end, plus one line per
+retry or parked batch. --log-level warn (or quieter) shows no progress at all.`;
 
 function positiveInt(flag: string, value: string | undefined, min = 1): number | undefined {
   if (value === undefined) return undefined;
@@ -92,49 +95,33 @@ function buildEvents(flags: SendFlags, payload: Buffer): SenderEvent[] {
   });
 }
 
-/** Progress on stderr: a redrawn bar on a TTY, a log line every few seconds otherwise. */
-function trackProgress(ctx: CliContext, total: number): () => void {
-  let delivered = 0;
-  let parked = 0;
-  let retries = 0;
-  let lastLine = 0;
-  const tty = process.stderr.isTTY === true;
-  const draw = (): void => {
-    if (total < 2) return;
-    if (tty) {
-      const width = 30;
-      const done = Math.min(width, Math.round(((delivered + parked) / total) * width));
-      process.stderr.write(`\r[${'#'.repeat(done)}${'-'.repeat(width - done)}] ${delivered}/${total} delivered, ${parked} parked, ${retries} retries `);
-    } else if (Date.now() - lastLine >= PROGRESS_LINE_INTERVAL_MS || delivered + parked === total) {
-      lastLine = Date.now();
-      ctx.log.info({ delivered, parked, retries, total }, 'progress');
-    }
-  };
-  const onDelivered = (m: unknown): void => {
-    delivered += (m as { ids: string[] }).ids.length;
-    draw();
-  };
+/** Progress on stderr (see `cli/progress.ts`), fed by the sender's diagnostics_channel events until the returned stop. */
+function trackProgress(ctx: CliContext): { progress: ProgressTracker; stop: () => void } {
+  const progress = new ProgressTracker({
+    display: chooseDisplay({ isTTY: process.stderr.isTTY === true, json: ctx.json, infoEnabled: ctx.log.isLevelEnabled('info') }),
+    write: (text) => process.stderr.write(text),
+    columns: () => process.stderr.columns,
+    log: (fields, msg) => ctx.log.info(fields, msg),
+  });
+  const onDelivered = (m: unknown): void => progress.delivered((m as { ids: string[] }).ids.length);
   const onParked = (m: unknown): void => {
     const { ids, reason } = m as { ids: string[]; reason: string };
-    parked += ids.length;
-    if (!tty) ctx.log.info({ count: ids.length, reason }, 'parked');
-    draw();
+    progress.parked(ids.length, reason);
   };
   const onRetry = (m: unknown): void => {
     const { attempt, delayMs, reason } = m as { attempt: number; delayMs: number; reason: string };
-    retries += 1;
-    if (!tty) ctx.log.info({ attempt, delayMs, reason }, 'retrying');
-    draw();
+    progress.retry(attempt, delayMs, reason);
   };
   subscribe(SENDER_CHANNELS.delivered, onDelivered);
   subscribe(SENDER_CHANNELS.parked, onParked);
   subscribe(SENDER_CHANNELS.retry, onRetry);
-  return () => {
+  const stop = (): void => {
     unsubscribe(SENDER_CHANNELS.delivered, onDelivered);
     unsubscribe(SENDER_CHANNELS.parked, onParked);
     unsubscribe(SENDER_CHANNELS.retry, onRetry);
-    if (tty && total >= 2) process.stderr.write('\n');
+    progress.finish();
   };
+  return { progress, stop };
 }
 
 /** Print the outcome, then turn a partial failure into the coded error that sets the exit status. */
@@ -195,14 +182,20 @@ async function runSend(ctx: CliContext, flags: SendFlags): Promise<void> {
         ...(flags.minSeverity === undefined ? {} : { minSeverity: flags.minSeverity }),
       });
       const resumed = outbox.counts().pending;
-      const stop = trackProgress(ctx, resumed + events.length);
+      // Subscribed before the first send so no event is missed; shown from `start`, after the `sending` line.
+      const { progress, stop } = trackProgress(ctx);
       try {
         const results = await sender.sendMany(events);
-        ctx.log.info({ service: flags.service, outbox: outbox.path, queued: results.filter((r) => r.queued).length, resumed }, 'sending');
+        const queued = results.filter((r) => r.queued).length;
+        ctx.log.info({ service: flags.service, outbox: outbox.path, queued, resumed }, 'sending');
+        // Filtered events are never sent, so they are not part of the total.
+        progress.start(resumed + queued);
         const report = await sender.flush();
+        // The bar's line ends before the summary is printed (both may share one terminal).
         stop();
         finish(ctx, report, results.map((r) => r.id), deadlineSeconds);
       } finally {
+        // On errors too: the bar ends with a newline before main prints the coded error.
         stop();
         await sender.close();
       }

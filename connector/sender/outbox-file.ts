@@ -1,5 +1,5 @@
 /** FileOutbox: a pure-JS outbox in an append-only JSON-lines journal, fsynced per write, compacted on open. */
-import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { SendError } from '../../errors/index.js';
 import { clipReason, type NewOutboxMessage, type Outbox, type OutboxCounts, type OutboxHead, type OutboxMessage, type OutboxState } from './outbox.js';
@@ -58,6 +58,23 @@ function toPut(m: OutboxMessage): PutRecord {
   return rec;
 }
 
+/** A copy the caller may keep (field by field: spreading 500 messages per batch was a measurable cost). */
+function snapshot(m: Mutable): OutboxMessage {
+  return {
+    id: m.id,
+    type: m.type,
+    body: m.body,
+    headers: m.headers,
+    severity: m.severity,
+    createdAt: m.createdAt,
+    state: m.state,
+    attempts: m.attempts,
+    nextAttemptAt: m.nextAttemptAt,
+    lastError: m.lastError,
+    parkedReason: m.parkedReason,
+  };
+}
+
 /**
  * One journal line. A put's base64 body is spliced in after the other fields rather than passed
  * through JSON.stringify: base64 never needs escaping, and stringifying a ~1.4 KB string per event
@@ -108,6 +125,16 @@ export class FileOutbox implements Outbox {
   readonly #unlock: () => void;
   #fd: number | undefined;
   #bytes = 0;
+  /** Ids of enqueues not yet on disk (waiting for their turn to write, or for their sync). */
+  readonly #syncing = new Set<string>();
+  /** Settles when the latest enqueue is on disk and in the map, or failed (never rejects). */
+  #tail: Promise<void> = Promise.resolve();
+  /** An enqueue's append is written and its fdatasync is running on the thread pool. */
+  #unsynced = false;
+  /** Enqueues not finished (writing, syncing or waiting for an earlier one). */
+  #enqueuing = 0;
+  #broken: SendError | undefined;
+  #closedAfterSync = false;
 
   private constructor(path: string, unlock: () => void) {
     this.path = path;
@@ -225,14 +252,36 @@ export class FileOutbox implements Outbox {
     this.#bytes = Buffer.byteLength(text);
   }
 
+  /** Append and sync before returning (state changes: retry, park, unpark, del). */
   #append(records: readonly JournalRecord[]): void {
+    try {
+      // An enqueue's sync still running: finish it first, so that only this append can be torn by a crash.
+      if (this.#unsynced) fdatasyncSync(this.#open());
+    } catch (cause) {
+      throw this.#break(cause);
+    }
+    const fd = this.#write(records);
+    try {
+      // fdatasync: the appended bytes and the new file size are on disk; timestamps need not be.
+      fdatasyncSync(fd);
+    } catch (cause) {
+      throw this.#break(cause);
+    }
+  }
+
+  /** After a failed sync nothing written since the last good one can be trusted: refuse every later call. */
+  #break(cause: unknown): SendError {
+    this.#broken ??= unavailable(this.path, cause);
+    return this.#broken;
+  }
+
+  /** Append whole records (no sync); a failed write is cut back so no torn record stays in the middle. */
+  #write(records: readonly JournalRecord[]): number {
     const fd = this.#open();
     const data = Buffer.from(records.map(toLine).join(''), 'utf8');
     try {
       // writeSync may write part of the buffer; keep going until all of it is in the file.
       for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done);
-      // fdatasync: the appended bytes and the new file size are on disk; timestamps need not be.
-      fdatasyncSync(fd);
     } catch (cause) {
       // A torn record (e.g. the disk filled mid-write) would become a corrupt line in the middle of the
       // journal once the next append lands after it: cut the file back to its last complete record.
@@ -244,18 +293,25 @@ export class FileOutbox implements Outbox {
       throw unavailable(this.path, cause);
     }
     this.#bytes += data.length;
+    return fd;
   }
 
   #open(): number {
     if (this.#fd === undefined) throw new SendError('ERR_SEND_OUTBOX_UNAVAILABLE', `the outbox ${this.path} is closed`);
+    if (this.#broken !== undefined) throw this.#broken;
     return this.#fd;
   }
 
-  enqueue(messages: readonly NewOutboxMessage[]): void {
+  /**
+   * Append the messages, then fdatasync on the thread pool, so the event loop keeps running while
+   * the disk works. The messages become visible (`nextBatch`, `list`, `counts`) only once synced,
+   * and in call order even when several enqueues overlap.
+   */
+  async enqueue(messages: readonly NewOutboxMessage[]): Promise<void> {
     this.#open();
     const seen = new Set<string>();
     for (const m of messages) {
-      if (this.#messages.has(m.id) || seen.has(m.id)) {
+      if (this.#messages.has(m.id) || this.#syncing.has(m.id) || seen.has(m.id)) {
         throw new SendError('ERR_SEND_DUPLICATE_ID', `the outbox already holds message ${m.id}`, { ids: [m.id] });
       }
       seen.add(m.id);
@@ -274,8 +330,33 @@ export class FileOutbox implements Outbox {
       lastError: undefined,
       parkedReason: undefined,
     }));
-    this.#append(stored.map(toPut));
-    for (const m of stored) this.#messages.set(m.id, m);
+    for (const m of stored) this.#syncing.add(m.id);
+    const earlier = this.#tail;
+    const wait = this.#enqueuing > 0;
+    this.#enqueuing += 1;
+    const landed = (async () => {
+      try {
+        // One unsynced append at a time: a crash can then tear only the journal's last record.
+        // With no enqueue before it, the write happens in this call (before its first await).
+        if (wait) await earlier;
+        const fd = this.#write(stored.map(toPut));
+        this.#unsynced = true;
+        try {
+          await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err === null ? resolve() : reject(err))));
+        } catch (cause) {
+          // close() synced everything before closing the descriptor under this call: it is on disk.
+          if (!this.#closedAfterSync) throw this.#break(cause);
+        } finally {
+          this.#unsynced = false;
+        }
+        for (const m of stored) this.#messages.set(m.id, m);
+      } finally {
+        this.#enqueuing -= 1;
+        for (const m of stored) this.#syncing.delete(m.id);
+      }
+    })();
+    this.#tail = landed.catch(() => undefined);
+    await landed;
   }
 
   head(): OutboxHead | undefined {
@@ -295,7 +376,7 @@ export class FileOutbox implements Outbox {
       batch.push(m);
     }
     for (const m of batch) m.state = 'inflight';
-    return batch.map((m) => ({ ...m }));
+    return batch.map(snapshot);
   }
 
   release(ids: readonly string[]): void {
@@ -327,7 +408,7 @@ export class FileOutbox implements Outbox {
 
   list(state?: OutboxState): OutboxMessage[] {
     this.#open();
-    return [...this.#messages.values()].filter((m) => state === undefined || m.state === state).map((m) => ({ ...m }));
+    return [...this.#messages.values()].filter((m) => state === undefined || m.state === state).map(snapshot);
   }
 
   retryParked(ids?: readonly string[]): number {
@@ -348,7 +429,7 @@ export class FileOutbox implements Outbox {
     if (known.length === 0) return 0;
     this.#append([{ op: 'del', ids: known }]);
     for (const id of known) this.#messages.delete(id);
-    if (this.#messages.size === 0 && this.#bytes > EMPTY_TRUNCATE_BYTES) {
+    if (this.#messages.size === 0 && this.#syncing.size === 0 && this.#bytes > EMPTY_TRUNCATE_BYTES) {
       // Nothing live: the whole journal is history. Truncating an empty outbox is always consistent.
       const fd = this.#open();
       ftruncateSync(fd, 0);
@@ -374,6 +455,15 @@ export class FileOutbox implements Outbox {
 
   close(): void {
     if (this.#fd === undefined) return;
+    if (this.#unsynced) {
+      // An enqueue still waiting for its sync: make it durable now, before the descriptor goes.
+      try {
+        fdatasyncSync(this.#fd);
+        this.#closedAfterSync = true;
+      } catch (cause) {
+        this.#break(cause);
+      }
+    }
     closeSync(this.#fd);
     this.#fd = undefined;
     this.#unlock();

@@ -166,7 +166,8 @@ export class SqliteOutbox implements Outbox {
     return r.state === 'pending' && this.#claimed.has(r.id) ? 'inflight' : r.state;
   }
 
-  enqueue(messages: readonly NewOutboxMessage[]): void {
+  /** Committed (and synced) before the promise settles; better-sqlite3 writes synchronously. */
+  async enqueue(messages: readonly NewOutboxMessage[]): Promise<void> {
     if (messages.length === 0) return;
     this.#run(() => {
       const values = (m: NewOutboxMessage): unknown[] => [m.id, m.type, m.body, JSON.stringify(m.headers), m.severity ?? null, m.createdAt, m.createdAt];

@@ -136,7 +136,7 @@ class BatchingSender implements Sender {
       return reason === undefined;
     });
     if (kept.length > 0) {
-      this.options.outbox.enqueue(kept);
+      await this.options.outbox.enqueue(kept);
       if (ch.enqueued.hasSubscribers) ch.enqueued.publish({ ids: kept.map((m) => m.id) });
       this.#kick();
     }

@@ -22,7 +22,7 @@ for (const file of ['outbox.db', 'outbox.jsonl']) {
     const path = join(tmp.dir, file);
     const outbox = await openOutbox(path);
     const msg = (id: string) => ({ id, type: 'alert', body: Buffer.from('{}'), headers: { 'content-type': 'application/json' }, createdAt: Date.now() });
-    outbox.enqueue([msg('msg_a'), msg('msg_b'), msg('msg_c')]);
+    await outbox.enqueue([msg('msg_a'), msg('msg_b'), msg('msg_c')]);
     outbox.nextBatch(2);
     outbox.park(['msg_a', 'msg_b'], 'HTTP 401: signature mismatch');
     outbox.close();

@@ -44,7 +44,7 @@ for (const impl of IMPLEMENTATIONS) {
     test('enqueued messages are listed in order with their exact bytes, headers and severity', async (t) => {
       const { outbox } = await fresh(t);
       const binary = Buffer.from([0, 255, 16, 10, 13]);
-      outbox.enqueue([message(1), message(2, { body: binary, severity: 'high', headers: { 'content-type': 'application/octet-stream', 'x-a': 'b' } })]);
+      await outbox.enqueue([message(1), message(2, { body: binary, severity: 'high', headers: { 'content-type': 'application/octet-stream', 'x-a': 'b' } })]);
       const all = outbox.list();
       assert.deepEqual(all.map((m) => m.id), ['msg_1', 'msg_2']);
       assert.deepEqual(all[1]!.body, binary);
@@ -56,14 +56,23 @@ for (const impl of IMPLEMENTATIONS) {
 
     test('a duplicate id is refused and nothing of that enqueue is stored', async (t) => {
       const { outbox } = await fresh(t);
-      outbox.enqueue([message(1)]);
-      assert.throws(() => outbox.enqueue([message(2), message(1)]), { code: 'ERR_SEND_DUPLICATE_ID' });
+      await outbox.enqueue([message(1)]);
+      await assert.rejects(outbox.enqueue([message(2), message(1)]), { code: 'ERR_SEND_DUPLICATE_ID' });
       assert.deepEqual(outbox.list().map((m) => m.id), ['msg_1']);
+    });
+
+    test('overlapping enqueues keep their call order; an id still being written is a duplicate', async (t) => {
+      const { outbox } = await fresh(t);
+      const first = outbox.enqueue([message(1), message(2)]);
+      const second = outbox.enqueue([message(3)]);
+      const dup = assert.rejects(outbox.enqueue([message(4), message(2)]), { code: 'ERR_SEND_DUPLICATE_ID' });
+      await Promise.all([first, second, dup]);
+      assert.deepEqual(outbox.list().map((m) => m.id), ['msg_1', 'msg_2', 'msg_3']);
     });
 
     test('nextBatch claims the oldest pending messages in order, up to the limit', async (t) => {
       const { outbox } = await fresh(t);
-      outbox.enqueue([1, 2, 3, 4, 5].map((n) => message(n)));
+      await outbox.enqueue([1, 2, 3, 4, 5].map((n) => message(n)));
       assert.deepEqual(outbox.nextBatch(2, 10_000).map((m) => m.id), ['msg_1', 'msg_2']);
       assert.deepEqual(outbox.nextBatch(10, 10_000).map((m) => m.id), ['msg_3', 'msg_4', 'msg_5']);
       assert.deepEqual(outbox.nextBatch(10, 10_000), []);
@@ -72,7 +81,7 @@ for (const impl of IMPLEMENTATIONS) {
 
     test('pendingAtLeast and head look past claimed messages', async (t) => {
       const { outbox } = await fresh(t);
-      outbox.enqueue([1, 2, 3, 4].map((n) => message(n)));
+      await outbox.enqueue([1, 2, 3, 4].map((n) => message(n)));
       assert.equal(outbox.pendingAtLeast(4), true);
       assert.equal(outbox.pendingAtLeast(5), false);
       outbox.nextBatch(2, 10_000);
@@ -86,7 +95,7 @@ for (const impl of IMPLEMENTATIONS) {
 
     test('a retried message keeps its place: nothing behind it goes first', async (t) => {
       const { outbox } = await fresh(t);
-      outbox.enqueue([message(1), message(2)]);
+      await outbox.enqueue([message(1), message(2)]);
       outbox.nextBatch(1, 5_000);
       outbox.markRetry(['msg_1'], 1_000, 'HTTP 503', 5_000);
       assert.deepEqual(outbox.head(), { createdAt: 1_001, attempts: 1, nextAttemptAt: 6_000 });
@@ -97,7 +106,7 @@ for (const impl of IMPLEMENTATIONS) {
 
     test('inflight messages of a crashed process are pending again when reopened; release counts no attempt', async (t) => {
       const ctx = await fresh(t);
-      ctx.outbox.enqueue([message(1), message(2), message(3)]);
+      await ctx.outbox.enqueue([message(1), message(2), message(3)]);
       ctx.outbox.nextBatch(3, 10_000);
       ctx.outbox.release(['msg_3']);
       assert.deepEqual(ctx.outbox.counts(), { pending: 1, inflight: 2, parked: 0 });
@@ -108,7 +117,7 @@ for (const impl of IMPLEMENTATIONS) {
 
     test('delivered messages are deleted; retries, parking and reasons survive a reopen', async (t) => {
       const ctx = await fresh(t);
-      ctx.outbox.enqueue([message(1), message(2), message(3)]);
+      await ctx.outbox.enqueue([message(1), message(2), message(3)]);
       ctx.outbox.nextBatch(3, 10_000);
       ctx.outbox.markDelivered(['msg_1']);
       ctx.outbox.markRetry(['msg_2'], 500, 'ECONNREFUSED: connect refused', 10_000);
@@ -127,7 +136,7 @@ for (const impl of IMPLEMENTATIONS) {
 
     test('retryParked makes parked messages pending again with a fresh count; drop deletes any state', async (t) => {
       const { outbox } = await fresh(t);
-      outbox.enqueue([message(1), message(2), message(3)]);
+      await outbox.enqueue([message(1), message(2), message(3)]);
       outbox.nextBatch(3, 10_000);
       outbox.markRetry(['msg_1', 'msg_2', 'msg_3'], 0, 'HTTP 500', 10_000);
       outbox.nextBatch(3, 20_000);
@@ -161,12 +170,12 @@ for (const impl of IMPLEMENTATIONS) {
 }
 
 describe('FileOutbox journal', () => {
-  test('a torn last line (a crash mid-append) is ignored; the records before it are kept', (t) => {
+  test('a torn last line (a crash mid-append) is ignored; the records before it are kept', async (t) => {
     const tmp = tempDir();
     t.after(tmp.remove);
     const path = join(tmp.dir, 'o.jsonl');
     const a = FileOutbox.open(path);
-    a.enqueue([message(1), message(2)]);
+    await a.enqueue([message(1), message(2)]);
     a.close();
     appendFileSync(path, '{"op":"del","ids":["msg_1"');
     const b = FileOutbox.open(path);
@@ -175,14 +184,30 @@ describe('FileOutbox journal', () => {
     assert.equal(readFileSync(path, 'utf8').split('\n').filter(Boolean).length, 2, 'compacted to the live messages');
   });
 
-  test('damage before the last line is ERR_SEND_OUTBOX_CORRUPT', (t) => {
+  test('damage before the last line is ERR_SEND_OUTBOX_CORRUPT', async (t) => {
     const tmp = tempDir();
     t.after(tmp.remove);
     const path = join(tmp.dir, 'o.jsonl');
     const a = FileOutbox.open(path);
-    a.enqueue([message(1)]);
+    await a.enqueue([message(1)]);
     a.close();
     writeFileSync(path, `garbage\n${readFileSync(path, 'utf8')}`);
     assert.throws(() => FileOutbox.open(path), { code: 'ERR_SEND_OUTBOX_CORRUPT' });
+  });
+
+  test('messages are not visible before their sync, and close() makes a pending enqueue durable', async (t) => {
+    const tmp = tempDir();
+    t.after(tmp.remove);
+    const path = join(tmp.dir, 'o.jsonl');
+    const a = FileOutbox.open(path);
+    const pending = a.enqueue([message(1), message(2)]);
+    // The write is done, the fdatasync runs on the thread pool: nothing may be claimed yet.
+    assert.deepEqual(a.nextBatch(10, 10_000), []);
+    assert.deepEqual(a.counts(), { pending: 0, inflight: 0, parked: 0 });
+    a.close();
+    await pending;
+    const b = FileOutbox.open(path);
+    t.after(() => b.close());
+    assert.deepEqual(b.list().map((m) => m.id), ['msg_1', 'msg_2']);
   });
 });

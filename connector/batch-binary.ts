@@ -72,6 +72,11 @@ export function encodeBinaryBatch(events: readonly BatchEvent[], maxBytes: numbe
   return out;
 }
 
+function isAscii(bytes: Buffer): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i]! > 0x7f) return false;
+  return true;
+}
+
 /** A bounds-checked reader over the request bytes; every overrun is ERR_WEBHOOK_BATCH_INVALID. */
 class Reader {
   #at: number;
@@ -100,8 +105,11 @@ class Reader {
   }
 
   text(length: number, what: string): string {
+    const bytes = this.take(length, what);
+    // Ids and types are ASCII nearly always: latin1 is the same text then, and far cheaper than a fatal UTF-8 decode.
+    if (isAscii(bytes)) return bytes.toString('latin1');
     try {
-      return utf8.decode(this.take(length, what));
+      return utf8.decode(bytes);
     } catch (cause) {
       if ((cause as { code?: unknown }).code === 'ERR_WEBHOOK_BATCH_INVALID') throw cause;
       throw batchInvalid(`${what} is not UTF-8`, cause);
@@ -127,6 +135,9 @@ export function decodeBinaryBatch(body: Buffer, maxEvents: number): BatchEvent[]
 
   const r = new Reader(body, HEADER_BYTES);
   const events: BatchEvent[] = new Array<BatchEvent>(count);
+  // Events of one batch usually carry identical headers: parse and check each distinct text once.
+  let lastHeadersText: string | undefined;
+  let lastHeaders: Record<string, string> | undefined;
   for (let i = 0; i < count; i++) {
     const at = `events[${i}]`;
     const id = r.text(r.u16(`${at}.id length`), `${at}.id`);
@@ -141,14 +152,19 @@ export function decodeBinaryBatch(body: Buffer, maxEvents: number): BatchEvent[]
     let headers: Record<string, string> | undefined;
     if (headersLength > 0) {
       const text = r.text(headersLength, `${at}.headers`);
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch (cause) {
-        throw batchInvalid(`${at}.headers is not JSON`, cause);
+      if (text !== lastHeadersText) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch (cause) {
+          throw batchInvalid(`${at}.headers is not JSON`, cause);
+        }
+        checkEventHeaders(parsed, at);
+        lastHeadersText = text;
+        lastHeaders = parsed as Record<string, string>;
       }
-      checkEventHeaders(parsed, at);
-      headers = parsed as Record<string, string>;
+      // Each event gets its own object: a caller changing one event's headers changes no other.
+      headers = { ...lastHeaders! };
     }
     const bytes = r.take(r.u32(`${at}.body length`), `${at}.body`);
     events[i] = headers === undefined ? { id, type, timestamp, body: bytes } : { id, type, timestamp, body: bytes, headers };

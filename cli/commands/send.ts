@@ -1,6 +1,7 @@
 /** `darkhook send` (sign, store, deliver over Ziti) and `darkhook outbox list|retry|drop`. */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { type Command, Option } from 'commander';
+import type { BatchFormat } from '../../connector/batch-envelope.js';
 import type { SenderEvent } from '../../connector/sender/event.js';
 import { defaultOutboxPath, openOutbox } from '../../connector/sender/open-outbox.js';
 import type { Outbox, OutboxState } from '../../connector/sender/outbox.js';
@@ -34,6 +35,7 @@ interface SendFlags {
   deadline: string;
   batchMaxEvents?: string;
   batchMaxWait?: string;
+  batchFormat?: BatchFormat;
   test: boolean;
 }
 
@@ -179,6 +181,7 @@ async function runSend(ctx: CliContext, flags: SendFlags): Promise<void> {
         deadlineMs: deadlineSeconds * 1000,
         ...(batchMaxEvents === undefined ? {} : { batchMaxEvents }),
         ...(batchMaxWaitMs === undefined ? {} : { batchMaxWaitMs }),
+        ...(flags.batchFormat === undefined ? {} : { batchFormat: flags.batchFormat }),
         ...(flags.minSeverity === undefined ? {} : { minSeverity: flags.minSeverity }),
       });
       const resumed = outbox.counts().pending;
@@ -240,6 +243,7 @@ export function registerSend(program: Command, context: () => CliContext): void 
     .option('--deadline <seconds>', 'stop retrying after this long; undelivered messages stay pending', '300')
     .option('--batch-max-events <n>', 'events per batch (default 500)')
     .option('--batch-max-wait <ms>', 'longest wait before a partial batch is sent (default 5000)')
+    .addOption(new Option('--batch-format <form>', 'batch wire form: binary (compact) or json (readable); docs/batch-envelope.md').choices(['binary', 'json']))
     .option('--test', 'send one signed test event (not stored) and report the round trip', false)
     .addHelpText('after', SEND_HELP)
     .action((flags: SendFlags) => runSend(context(), flags));

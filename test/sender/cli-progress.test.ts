@@ -118,7 +118,8 @@ describe('darkhook send progress on a terminal and on pipes', { timeout: 180_000
   });
 
   it('on pipes: no \\r at all, pino progress lines ending at N/N instead', async () => {
-    const r = await runCli(send('pipes.db'), { env: { DARKHOOK_SECRET: secret }, timeoutMs: RUN_TIMEOUT_MS });
+    // Also the readable batch form end to end: the receiver takes JSON batches as well as binary ones.
+    const r = await runCli([...send('pipes.db'), '--batch-format', 'json'], { env: { DARKHOOK_SECRET: secret }, timeoutMs: RUN_TIMEOUT_MS });
     assert.equal(r.code, 0, r.stderr);
     assert.ok(!r.stderr.includes('\r') && !r.stdout.includes('\r'), 'no carriage return on a pipe');
     assert.doesNotMatch(r.stderr, /\[[#-]+\]/, 'no bar');

@@ -5,6 +5,18 @@ var __getOwnPropDesc = Object.getOwnPropertyDescriptor;
 var __getOwnPropNames = Object.getOwnPropertyNames;
 var __getProtoOf = Object.getPrototypeOf;
 var __hasOwnProp = Object.prototype.hasOwnProperty;
+var __esm = (fn, res, err) => function __init() {
+  if (err) throw err[0];
+  try {
+    return fn && (res = (0, fn[__getOwnPropNames(fn)[0]])(fn = 0)), res;
+  } catch (e) {
+    throw err = [e], e;
+  }
+};
+var __export = (target, all) => {
+  for (var name in all)
+    __defProp(target, name, { get: all[name], enumerable: true });
+};
 var __copyProps = (to, from, except, desc) => {
   if (from && typeof from === "object" || typeof from === "function") {
     for (let key of __getOwnPropNames(from))
@@ -22,1937 +34,7 @@ var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__ge
   mod
 ));
 
-// action/main.ts
-var import_node_crypto9 = require("node:crypto");
-var import_node_fs4 = require("node:fs");
-var import_node_os2 = require("node:os");
-var import_node_path3 = require("node:path");
-
-// connector/base64.ts
-var BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-function decodeBase64Strict(text) {
-  if (!BASE64.test(text)) return void 0;
-  const unpadded = text.replace(/=+$/, "");
-  if (unpadded.length !== text.length && text.length % 4 !== 0) return void 0;
-  if (unpadded.length % 4 === 1) return void 0;
-  const bytes = Buffer.from(unpadded, "base64");
-  if (bytes.toString("base64").replace(/=+$/, "") !== unpadded) return void 0;
-  return bytes;
-}
-
-// connector/sender/outbox-file.ts
-var import_node_fs2 = require("node:fs");
-var import_node_path = require("node:path");
-
-// errors/catalogue.ts
-var ERROR_CATALOGUE = {
-  // options and configuration (the caller's mistake)
-  ERR_OPTION_INVALID: { hint: "check the named option against the docs" },
-  ERR_OPTION_UNKNOWN: { hint: "remove the unknown option or fix its spelling" },
-  ERR_FILE_NOT_FOUND: { hint: "check the path" },
-  ERR_FILE_UNREADABLE: { hint: "check the file permissions" },
-  ERR_FILE_EXISTS: { hint: "choose another path or pass --force" },
-  // pki
-  ERR_PKI_PEM_INVALID: { hint: "the file is not valid PEM of the expected type" },
-  ERR_PKI_KEY_INVALID: { hint: "the private key could not be read; check the file and its passphrase" },
-  ERR_PKI_KEY_MISMATCH: { hint: "the private key does not belong to the certificate" },
-  ERR_PKI_KEY_UNSUPPORTED: { hint: "use an RSA key of 2048 bits or more" },
-  ERR_PKI_CERT_INVALID: { hint: "the certificate could not be parsed" },
-  ERR_PKI_CERT_EXPIRED: { hint: "the certificate is past its notAfter date; issue a new one" },
-  ERR_PKI_CERT_NOT_YET_VALID: { hint: "the certificate notBefore is in the future; check the clock" },
-  ERR_PKI_CERT_UNTRUSTED: { hint: "the certificate was not issued by the expected CA" },
-  ERR_PKI_CA_NOT_FOUND: { hint: "create a CA first with `darkhook pki ca create --dir DIR`" },
-  ERR_PKI_CSR_INVALID: { hint: "the CSR is malformed or its signature does not verify" },
-  ERR_PKI_CSR_POLICY: { hint: "the CSR asks for something the signing policy forbids" },
-  ERR_PKI_IDENTITY_INVALID: { hint: "the identity file is not a valid Ziti identity JSON" },
-  ERR_PKI_JWT_MALFORMED: { hint: "the enrollment token is not a JWT (header.payload.signature)" },
-  ERR_PKI_JWT_SIGNATURE: { hint: "the enrollment token was not signed by this controller" },
-  ERR_PKI_JWT_KID_MISMATCH: { hint: "the token kid does not match the controller certificate" },
-  ERR_PKI_JWT_EXPIRED: { hint: "the enrollment token has expired; ask for a new one" },
-  ERR_PKI_JWT_CLAIMS: { hint: "the enrollment token lacks a required claim" },
-  ERR_PKI_JWT_METHOD_UNSUPPORTED: { hint: "only the ott enrollment method is supported" },
-  ERR_PKI_JWT_ALG_UNSUPPORTED: { hint: "the token uses an algorithm other than ES256/ES384/ES512/RS256" },
-  ERR_PKI_PKCS7_INVALID: { hint: "the CA bundle is not a base64 PKCS#7 certs-only SignedData" },
-  // ziti: channel codec (ERR_ZITI_CODEC_*)
-  ERR_ZITI_CODEC_BAD_MAGIC: { hint: "the peer is not an OpenZiti edge router channel (V2); check the router address and port" },
-  ERR_ZITI_CODEC_HEADERS_TOO_LARGE: { hint: "the peer sent a header section over the limit; raise maxHeadersBytes only if the peer is trusted" },
-  ERR_ZITI_CODEC_FRAME_TOO_LARGE: { hint: "a frame body is over the limit; raise maxBodyBytes only if the peer is trusted" },
-  ERR_ZITI_CODEC_TOO_MANY_HEADERS: { hint: "the peer sent more header entries than allowed; raise maxHeaderCount only if the peer is trusted" },
-  ERR_ZITI_CODEC_HEADER_INVALID: { hint: "a header is malformed (bad length or type); the peer is faulty or not OpenZiti" },
-  ERR_ZITI_CODEC_VALUE_INVALID: { hint: "a value given to the encoder does not fit its wire type; this is a bug in the caller" },
-  // ziti: end-to-end encryption (ERR_ZITI_E2E_*)
-  ERR_ZITI_E2E_NOT_READY: { hint: "await ensureCryptoReady() before using end-to-end encryption" },
-  ERR_ZITI_E2E_KEY_INVALID: { hint: "pass the 32-byte keys made by generateKxKeyPair() / *SessionKeys()" },
-  ERR_ZITI_E2E_PEER_KEY_INVALID: { hint: "the peer sent an unusable public key; the connection cannot be encrypted" },
-  ERR_ZITI_E2E_HEADER_INVALID: { hint: "the first Data from the peer was not a 24-byte secretstream header" },
-  ERR_ZITI_E2E_DECRYPT_FAILED: { hint: "a message was corrupted, reordered or replayed; the connection must close" },
-  ERR_ZITI_E2E_TAG_UNEXPECTED: { hint: "the peer used a secretstream tag other than MESSAGE; the connection must close" },
-  ERR_ZITI_E2E_DESTROYED: { hint: "the connection was closed; its E2E sender or receiver can no longer be used" },
-  ERR_ZITI_E2E_MULTIPART_INVALID: { hint: "the peer sent a malformed multipart Data body; the connection must close" },
-  // ziti: controller REST, enrollment, edge-router links, dial/bind (ERR_ZITI_*)
-  ERR_ZITI_CONTROLLER_UNAVAILABLE: { hint: "the controller could not be reached; check ztAPI in the identity and that the controller runs" },
-  ERR_ZITI_CONTROLLER_ERROR: { hint: "the controller answered something unexpected; see the message" },
-  ERR_ZITI_UNAUTHORIZED: { hint: "the controller did not accept this identity; it may be deleted or from another network" },
-  ERR_ZITI_FORBIDDEN: { hint: "the controller refused this request for this identity" },
-  ERR_ZITI_NOT_FOUND: { hint: "the controller has no such object" },
-  ERR_ZITI_REQUEST_REJECTED: { hint: "the controller rejected the request; see the message" },
-  ERR_ZITI_NO_EDGE_ROUTER: { hint: "no edge router is online for this identity and service; check edge-router and service-edge-router policies" },
-  ERR_ZITI_SERVICE_NOT_FOUND: { hint: "the service does not exist or no policy lets this identity see it" },
-  ERR_ZITI_SERVICE_NOT_PERMITTED: { hint: "add a Dial (or Bind) service policy for this identity" },
-  ERR_ZITI_ENROLL_REJECTED: { hint: "the token was already used or is unknown; ask for a new one" },
-  ERR_ZITI_ROUTER_UNAVAILABLE: { hint: "the edge router could not be reached; check the router and its advertised address" },
-  ERR_ZITI_HELLO_REJECTED: { hint: "the router did not accept the API session; darkhook re-authenticates once" },
-  ERR_ZITI_LINK_CLOSED: { hint: "the link to the router closed; connections on it are lost, listeners re-bind" },
-  ERR_ZITI_TIMEOUT: { hint: "the router did not answer in time" },
-  ERR_ZITI_SERVICE_UNAVAILABLE: { hint: "no host is bound to the service right now; retry later (this error is retryable)" },
-  ERR_ZITI_DIAL_REFUSED: { hint: "the router refused the dial; is a host bound to the service? the message has the router's reason" },
-  ERR_ZITI_BIND_REFUSED: { hint: "the router refused or dropped the bind; the listener retries" },
-  ERR_ZITI_CONN_CLOSED: { hint: "the connection is closed" },
-  ERR_ZITI_E2E_REQUIRED: { hint: 'the peer offers no end-to-end encryption; use encryption "auto" only for services that allow plaintext' },
-  ERR_ZITI_NATIVE_UNAVAILABLE: { hint: "npm install @openziti/ziti-sdk-nodejs (it needs a prebuilt binary for your platform), or drop --transport native" },
-  ERR_ZITI_CONTEXT_CLOSED: { hint: "the Ziti context was closed; create a new one" },
-  // webhooks: signatures, timestamps, batch envelopes (ERR_WEBHOOK_*)
-  ERR_WEBHOOK_HEADERS_MISSING: { hint: "send webhook-id, webhook-timestamp and webhook-signature (or x-hub-signature-256)" },
-  ERR_WEBHOOK_ID_INVALID: { hint: 'use a non-empty webhook-id without "."' },
-  ERR_WEBHOOK_TIMESTAMP_INVALID: { hint: "webhook-timestamp must be integer seconds since the epoch, e.g. 1614265330" },
-  ERR_WEBHOOK_TIMESTAMP_TOO_OLD: { hint: "resend with a fresh timestamp, or check the sender and receiver clocks" },
-  ERR_WEBHOOK_TIMESTAMP_TOO_NEW: { hint: "the sender clock is ahead; check NTP on both hosts" },
-  ERR_WEBHOOK_SIGNATURE_MISMATCH: { hint: "check both sides use the same secret and the raw, unmodified body" },
-  ERR_WEBHOOK_SECRET_INVALID: { hint: "use whsec_<base64>, whsk_<base64> or whpk_<base64> as made by darkhook" },
-  ERR_WEBHOOK_BATCH_INVALID: { hint: "see docs/batch-envelope.md for the envelope format" },
-  ERR_WEBHOOK_BATCH_TOO_LARGE: { hint: "send fewer or smaller events per batch, or raise the receiver limit" },
-  // fabric (ERR_FABRIC_*)
-  ERR_FABRIC_HOME_NOT_FOUND: { hint: "start the fabric once with `darkhook fabric up --home DIR`, or check --home" },
-  ERR_FABRIC_HOME_INVALID: { hint: "the fabric home is damaged; check fabric.json and pki/ in it, or start from a new --home" },
-  ERR_FABRIC_STORE_FAILED: { hint: "the fabric database could not be read or written; check fabric.db and its permissions" },
-  ERR_FABRIC_NAME_TAKEN: { hint: "choose another name, or delete the existing one first" },
-  ERR_FABRIC_NAME_INVALID: { hint: 'use 1-128 characters of letters, digits, ".", "_", "-" (names and attributes)' },
-  ERR_FABRIC_NOT_FOUND: { hint: "check the name with `darkhook fabric identity|service|policy list`" },
-  ERR_FABRIC_POLICY_INVALID: { hint: "use --type Dial or Bind, and roles like #attribute, #all, @name or @id" },
-  ERR_FABRIC_NOT_RUNNING: { hint: "the controller port is ephemeral (0) and no fabric is running; start `darkhook fabric up` first" },
-  ERR_FABRIC_LISTEN_FAILED: { hint: "the port is taken or not allowed; choose another with --ctrl-port / --router-port (0 = any free port)" },
-  ERR_FABRIC_CHANNEL_CLOSED: { hint: "the router channel to an SDK closed while a request was pending; the SDK reconnects" },
-  ERR_FABRIC_DIAL_TIMEOUT: { hint: "the hosting SDK did not answer the router's Dial in time; check the host is alive" },
-  // sender (ERR_SEND_*)
-  ERR_SEND_EVENT_INVALID: { hint: "check the event: a non-empty type, a Buffer/string/JSON body, valid header names and values, a known severity" },
-  ERR_SEND_CLOSED: { hint: "the sender was closed; create a new one" },
-  ERR_SEND_TIMEOUT: { hint: "the receiver did not answer in time; the message stays in the outbox and is retried" },
-  ERR_SEND_RESPONSE_TOO_LARGE: { hint: "the receiver answered with a body over the limit; check the service and path point at a darkhook receiver" },
-  ERR_SEND_REJECTED: { hint: "the receiver answered the test event with a non-2xx status; see the status and reason" },
-  ERR_SEND_PARKED: { hint: "the receiver refused the message (see the reason); fix the cause, then `darkhook outbox retry`" },
-  ERR_SEND_DEADLINE_EXCEEDED: { hint: "the messages stay in the outbox; run `darkhook send` again later or raise --deadline" },
-  ERR_SEND_OUTBOX_LOCKED: { hint: "another darkhook process uses this outbox; wait for it or pass another --outbox" },
-  ERR_SEND_OUTBOX_CORRUPT: { hint: "the outbox file is damaged; move it aside and re-send, or restore it from a backup" },
-  ERR_SEND_OUTBOX_UNAVAILABLE: { hint: "the outbox could not be opened; check the path and permissions (a .jsonl path needs no native module)" },
-  ERR_SEND_DUPLICATE_ID: { hint: "every message needs its own id; omit id to let darkhook make one" },
-  // receiver (ERR_RECEIVER_*)
-  ERR_RECEIVER_CALLER_FORBIDDEN: { hint: "add the sender identity to the receiver allow list (--allow), or dial with an allowed identity" },
-  ERR_RECEIVER_BODY_TOO_LARGE: { hint: "send a smaller body or batch, or raise the receiver maxBodyBytes" },
-  ERR_RECEIVER_NOT_FOUND: { hint: "POST to the receiver path (default /webhooks); check the sender --path" },
-  ERR_RECEIVER_REQUEST_INVALID: { hint: "the HTTP request is malformed (bad content-length or encoding); check any proxy in between" },
-  ERR_RECEIVER_STORE_FAILED: { hint: "the message store could not be opened or written; check the --store file, its folder and the disk" },
-  // cli
-  ERR_CLI_USAGE: { hint: "see `darkhook --help`" },
-  ERR_CLI_DEMO_FAILED: { hint: "a demo step did not prove what it should; rerun with --keep and --log-level debug" },
-  ERR_CLI_NOT_IMPLEMENTED: { hint: "this command is planned but not built yet" },
-  ERR_INTERNAL: { hint: "this is a bug in darkhook; please report it with the log" }
-};
-
-// errors/errors.ts
-var DarkhookError = class extends Error {
-  code;
-  hint;
-  constructor(code, message, options = {}) {
-    super(message, options.cause === void 0 ? void 0 : { cause: options.cause });
-    this.name = new.target.name;
-    this.code = code;
-    this.hint = options.hint ?? ERROR_CATALOGUE[code].hint;
-  }
-  /** A log-safe view: code, name, message and hint; never the cause's secrets. */
-  toJSON() {
-    return { name: this.name, code: this.code, message: this.message, hint: this.hint };
-  }
-};
-var OptionError = class extends DarkhookError {
-};
-var FileError = class extends DarkhookError {
-};
-var PkiError = class extends DarkhookError {
-};
-var ZitiError = class extends DarkhookError {
-};
-var WebhookError = class extends DarkhookError {
-  statusCode;
-  constructor(code, message, options = {}) {
-    super(code, message, options);
-    this.statusCode = options.statusCode ?? 400;
-  }
-};
-var SendError = class extends DarkhookError {
-  status;
-  ids;
-  constructor(code, message, options = {}) {
-    super(code, message, options);
-    this.status = options.status;
-    this.ids = Object.freeze([...options.ids ?? []]);
-  }
-};
-
-// connector/sender/outbox.ts
-var MAX_REASON_CHARS = 300;
-function clipReason(text) {
-  const line = text.replace(/[\r\n]+/g, " ");
-  return line.length > MAX_REASON_CHARS ? `${line.slice(0, MAX_REASON_CHARS - 1)}\u2026` : line;
-}
-
-// connector/sender/outbox-lock.ts
-var import_node_crypto = require("node:crypto");
-var import_node_fs = require("node:fs");
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return err.code === "EPERM";
-  }
-}
-function createWithContent(path, content) {
-  const temp = `${path}.${process.pid}.${(0, import_node_crypto.randomBytes)(4).toString("hex")}.tmp`;
-  (0, import_node_fs.writeFileSync)(temp, content, { mode: 384, flag: "wx" });
-  try {
-    (0, import_node_fs.linkSync)(temp, path);
-  } finally {
-    (0, import_node_fs.unlinkSync)(temp);
-  }
-}
-function acquireOutboxLock(path) {
-  const lockPath = `${path}.lock`;
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      createWithContent(lockPath, String(process.pid));
-    } catch (err) {
-      if (err.code !== "EEXIST") {
-        throw new SendError("ERR_SEND_OUTBOX_UNAVAILABLE", `cannot create the outbox lock ${lockPath}`, { cause: err });
-      }
-      let owner = Number.NaN;
-      try {
-        owner = Number.parseInt((0, import_node_fs.readFileSync)(lockPath, "utf8"), 10);
-      } catch {
-      }
-      if (Number.isSafeInteger(owner) && owner > 0 && alive(owner)) {
-        throw new SendError("ERR_SEND_OUTBOX_LOCKED", `the outbox ${path} is in use by process ${owner}`);
-      }
-      try {
-        (0, import_node_fs.unlinkSync)(lockPath);
-      } catch {
-      }
-      continue;
-    }
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      try {
-        (0, import_node_fs.unlinkSync)(lockPath);
-      } catch {
-      }
-    };
-  }
-  throw new SendError("ERR_SEND_OUTBOX_LOCKED", `the outbox ${path} lock is contended`);
-}
-
-// connector/sender/severity.ts
-var SEVERITIES = ["low", "medium", "high", "critical"];
-function isSeverity(value) {
-  return typeof value === "string" && SEVERITIES.includes(value);
-}
-function severityDropReason(severity, minimum) {
-  if (minimum === void 0 || severity === void 0) return void 0;
-  if (SEVERITIES.indexOf(severity) >= SEVERITIES.indexOf(minimum)) return void 0;
-  return `severity ${severity} is below the minimum ${minimum}`;
-}
-function checkSeverity(value, where) {
-  if (value === void 0) return void 0;
-  if (!isSeverity(value)) throw new SendError("ERR_SEND_EVENT_INVALID", `${where} must be one of ${SEVERITIES.join(", ")}`);
-  return value;
-}
-
-// connector/sender/outbox-file.ts
-var EMPTY_TRUNCATE_BYTES = 1024 * 1024;
-function unavailable(path, cause) {
-  return new SendError("ERR_SEND_OUTBOX_UNAVAILABLE", `cannot write the outbox ${path}`, { cause });
-}
-function toPut(m2) {
-  const rec = {
-    op: "put",
-    id: m2.id,
-    type: m2.type,
-    body: m2.body.toString("base64"),
-    headers: { ...m2.headers },
-    createdAt: m2.createdAt,
-    // Claims are never journaled: a message inflight at a crash is pending again.
-    state: m2.state === "parked" ? "parked" : "pending",
-    attempts: m2.attempts,
-    nextAttemptAt: m2.nextAttemptAt
-  };
-  if (m2.severity !== void 0) rec.severity = m2.severity;
-  if (m2.lastError !== void 0) rec.lastError = m2.lastError;
-  if (m2.parkedReason !== void 0) rec.parkedReason = m2.parkedReason;
-  return rec;
-}
-function fromPut(r2) {
-  if (typeof r2.id !== "string" || typeof r2.type !== "string" || typeof r2.body !== "string" || typeof r2.createdAt !== "number") {
-    throw new TypeError("put record lacks id, type, body or createdAt");
-  }
-  return {
-    id: r2.id,
-    type: r2.type,
-    body: Buffer.from(r2.body, "base64"),
-    headers: r2.headers ?? {},
-    severity: isSeverity(r2.severity) ? r2.severity : void 0,
-    createdAt: r2.createdAt,
-    state: r2.state === "parked" ? "parked" : "pending",
-    attempts: r2.attempts ?? 0,
-    nextAttemptAt: r2.nextAttemptAt ?? r2.createdAt,
-    lastError: r2.lastError,
-    parkedReason: r2.parkedReason
-  };
-}
-var FileOutbox = class _FileOutbox {
-  kind = "file";
-  path;
-  #messages = /* @__PURE__ */ new Map();
-  #unlock;
-  #fd;
-  #bytes = 0;
-  constructor(path, unlock) {
-    this.path = path;
-    this.#unlock = unlock;
-  }
-  /**
-   * Open (or create) the journal at `path`, taking its lock.
-   *
-   * @throws {SendError} ERR_SEND_OUTBOX_LOCKED, ERR_SEND_OUTBOX_CORRUPT, ERR_SEND_OUTBOX_UNAVAILABLE
-   */
-  static open(path) {
-    const full = (0, import_node_path.resolve)(path);
-    try {
-      (0, import_node_fs2.mkdirSync)((0, import_node_path.dirname)(full), { recursive: true, mode: 448 });
-    } catch (cause) {
-      throw unavailable(full, cause);
-    }
-    const unlock = acquireOutboxLock(full);
-    const outbox = new _FileOutbox(full, unlock);
-    try {
-      outbox.#load();
-      outbox.#compact();
-    } catch (err) {
-      unlock();
-      throw err instanceof SendError ? err : unavailable(full, err);
-    }
-    return outbox;
-  }
-  #load() {
-    let text;
-    try {
-      text = (0, import_node_fs2.readFileSync)(this.path, "utf8");
-    } catch (err) {
-      if (err.code === "ENOENT") return;
-      throw unavailable(this.path, err);
-    }
-    const lines = text.split("\n");
-    for (const [index, line] of lines.entries()) {
-      if (line.length === 0) continue;
-      try {
-        this.#apply(JSON.parse(line));
-      } catch (cause) {
-        if (index === lines.length - 1) break;
-        throw new SendError("ERR_SEND_OUTBOX_CORRUPT", `the outbox ${this.path} has an unreadable record on line ${index + 1}`, { cause });
-      }
-    }
-  }
-  #apply(r2) {
-    switch (r2.op) {
-      case "put":
-        this.#messages.set(r2.id, fromPut(r2));
-        return;
-      case "retry":
-        for (const id of r2.ids) {
-          const m2 = this.#messages.get(id);
-          if (m2 === void 0) continue;
-          m2.state = "pending";
-          m2.attempts += 1;
-          m2.nextAttemptAt = r2.at;
-          m2.lastError = r2.error;
-        }
-        return;
-      case "park":
-        for (const id of r2.ids) {
-          const m2 = this.#messages.get(id);
-          if (m2 === void 0) continue;
-          m2.state = "parked";
-          m2.parkedReason = r2.reason;
-          m2.lastError = r2.reason;
-        }
-        return;
-      case "unpark":
-        for (const id of r2.ids) {
-          const m2 = this.#messages.get(id);
-          if (m2?.state !== "parked") continue;
-          m2.state = "pending";
-          m2.attempts = 0;
-          m2.nextAttemptAt = r2.at;
-          m2.parkedReason = void 0;
-        }
-        return;
-      case "del":
-        for (const id of r2.ids) this.#messages.delete(id);
-        return;
-      default:
-        throw new TypeError(`unknown journal op ${r2.op}`);
-    }
-  }
-  /** Rewrite the journal with the live messages only, atomically, then reopen it for appending. */
-  #compact() {
-    const tmp = `${this.path}.tmp`;
-    const text = [...this.#messages.values()].map((m2) => `${JSON.stringify(toPut(m2))}
-`).join("");
-    for (const m2 of this.#messages.values()) if (m2.state === "inflight") m2.state = "pending";
-    const fd = (0, import_node_fs2.openSync)(tmp, "w", 384);
-    try {
-      (0, import_node_fs2.writeSync)(fd, text);
-      (0, import_node_fs2.fsyncSync)(fd);
-    } finally {
-      (0, import_node_fs2.closeSync)(fd);
-    }
-    (0, import_node_fs2.renameSync)(tmp, this.path);
-    const dirFd = (0, import_node_fs2.openSync)((0, import_node_path.dirname)(this.path), "r");
-    try {
-      (0, import_node_fs2.fsyncSync)(dirFd);
-    } finally {
-      (0, import_node_fs2.closeSync)(dirFd);
-    }
-    this.#fd = (0, import_node_fs2.openSync)(this.path, "a", 384);
-    this.#bytes = Buffer.byteLength(text);
-  }
-  #append(records) {
-    const fd = this.#open();
-    const data = Buffer.from(records.map((r2) => `${JSON.stringify(r2)}
-`).join(""), "utf8");
-    try {
-      for (let done = 0; done < data.length; ) done += (0, import_node_fs2.writeSync)(fd, data, done, data.length - done);
-      (0, import_node_fs2.fsyncSync)(fd);
-    } catch (cause) {
-      try {
-        (0, import_node_fs2.ftruncateSync)(fd, this.#bytes);
-      } catch {
-      }
-      throw unavailable(this.path, cause);
-    }
-    this.#bytes += data.length;
-  }
-  #open() {
-    if (this.#fd === void 0) throw new SendError("ERR_SEND_OUTBOX_UNAVAILABLE", `the outbox ${this.path} is closed`);
-    return this.#fd;
-  }
-  enqueue(messages) {
-    this.#open();
-    const seen = /* @__PURE__ */ new Set();
-    for (const m2 of messages) {
-      if (this.#messages.has(m2.id) || seen.has(m2.id)) {
-        throw new SendError("ERR_SEND_DUPLICATE_ID", `the outbox already holds message ${m2.id}`, { ids: [m2.id] });
-      }
-      seen.add(m2.id);
-    }
-    const stored = messages.map((m2) => ({ ...m2, state: "pending", attempts: 0, nextAttemptAt: m2.createdAt, lastError: void 0, parkedReason: void 0 }));
-    this.#append(stored.map(toPut));
-    for (const m2 of stored) this.#messages.set(m2.id, m2);
-  }
-  head() {
-    for (const m2 of this.#messages.values()) {
-      if (m2.state === "pending") return { createdAt: m2.createdAt, attempts: m2.attempts, nextAttemptAt: m2.nextAttemptAt };
-    }
-    return void 0;
-  }
-  nextBatch(limit, now = Date.now()) {
-    this.#open();
-    const batch = [];
-    for (const m2 of this.#messages.values()) {
-      if (batch.length >= limit) break;
-      if (m2.state !== "pending") continue;
-      if (m2.nextAttemptAt > now) break;
-      batch.push(m2);
-    }
-    for (const m2 of batch) m2.state = "inflight";
-    return batch.map((m2) => ({ ...m2 }));
-  }
-  release(ids) {
-    for (const id of ids) {
-      const m2 = this.#messages.get(id);
-      if (m2?.state === "inflight") m2.state = "pending";
-    }
-  }
-  markDelivered(ids) {
-    this.#delete(ids);
-  }
-  markRetry(ids, delayMs, error, now = Date.now()) {
-    const known = ids.filter((id) => this.#messages.has(id));
-    if (known.length === 0) return;
-    const record = { op: "retry", ids: known, at: now + delayMs, error: clipReason(error) };
-    this.#append([record]);
-    this.#apply(record);
-  }
-  park(ids, reason) {
-    const known = ids.filter((id) => this.#messages.has(id));
-    if (known.length === 0) return;
-    const record = { op: "park", ids: known, reason: clipReason(reason) };
-    this.#append([record]);
-    this.#apply(record);
-  }
-  list(state) {
-    this.#open();
-    return [...this.#messages.values()].filter((m2) => state === void 0 || m2.state === state).map((m2) => ({ ...m2 }));
-  }
-  retryParked(ids) {
-    const chosen = (ids ?? [...this.#messages.keys()]).filter((id) => this.#messages.get(id)?.state === "parked");
-    if (chosen.length === 0) return 0;
-    const record = { op: "unpark", ids: chosen, at: Date.now() };
-    this.#append([record]);
-    this.#apply(record);
-    return chosen.length;
-  }
-  drop(ids) {
-    return this.#delete(ids);
-  }
-  #delete(ids) {
-    const known = [...new Set(ids)].filter((id) => this.#messages.has(id));
-    if (known.length === 0) return 0;
-    this.#append([{ op: "del", ids: known }]);
-    for (const id of known) this.#messages.delete(id);
-    if (this.#messages.size === 0 && this.#bytes > EMPTY_TRUNCATE_BYTES) {
-      const fd = this.#open();
-      (0, import_node_fs2.ftruncateSync)(fd, 0);
-      (0, import_node_fs2.fsyncSync)(fd);
-      this.#bytes = 0;
-    }
-    return known.length;
-  }
-  counts() {
-    const counts = { pending: 0, inflight: 0, parked: 0 };
-    for (const m2 of this.#messages.values()) counts[m2.state] += 1;
-    return counts;
-  }
-  close() {
-    if (this.#fd === void 0) return;
-    (0, import_node_fs2.closeSync)(this.#fd);
-    this.#fd = void 0;
-    this.#unlock();
-  }
-};
-
-// connector/sender/sender.ts
-var import_node_assert = __toESM(require("node:assert"), 1);
-var import_node_diagnostics_channel = require("node:diagnostics_channel");
-
-// connector/options.ts
-function rejectUnknownKeys(options, known, where) {
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new OptionError("ERR_OPTION_UNKNOWN", `${where}: unknown option "${key}"`);
-  }
-}
-function integerOption(value, fallback, min, path) {
-  if (value === void 0) return fallback;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
-    throw new OptionError("ERR_OPTION_INVALID", `${path} must be an integer \u2265 ${min}`);
-  }
-  return value;
-}
-
-// connector/batch-envelope.ts
-var BATCH_CONTENT_TYPE = "application/vnd.darkhook.batch+json";
-var BATCH_ENVELOPE_VERSION = 1;
-var DEFAULT_MAX_BATCH_EVENTS = 500;
-var DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024;
-var LIMIT_KEYS = ["maxEvents", "maxBytes"];
-var EVENT_KEYS = ["id", "type", "timestamp", "headers", "body"];
-function invalid(message, cause) {
-  return new WebhookError("ERR_WEBHOOK_BATCH_INVALID", message, { statusCode: 400, cause });
-}
-function tooLarge(message) {
-  return new WebhookError("ERR_WEBHOOK_BATCH_TOO_LARGE", message, { statusCode: 413 });
-}
-function normaliseLimits(limits, where) {
-  rejectUnknownKeys(limits, LIMIT_KEYS, where);
-  return {
-    maxEvents: integerOption(limits.maxEvents, DEFAULT_MAX_BATCH_EVENTS, 1, `${where}: maxEvents`),
-    maxBytes: integerOption(limits.maxBytes, DEFAULT_MAX_BATCH_BYTES, 1, `${where}: maxBytes`)
-  };
-}
-function isPlainObject(value) {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-function checkEventFields(event, at2) {
-  for (const key of Object.keys(event)) if (!EVENT_KEYS.includes(key)) throw invalid(`${at2} has unknown field "${key}"`);
-  const { id, type, timestamp, headers } = event;
-  if (typeof id !== "string" || id.length === 0 || id.includes(".")) throw invalid(`${at2}.id must be a non-empty string without "."`);
-  if (typeof type !== "string" || type.length === 0) throw invalid(`${at2}.type must be a non-empty string`);
-  if (typeof timestamp !== "number" || !Number.isSafeInteger(timestamp) || timestamp < 0) {
-    throw invalid(`${at2}.timestamp must be integer seconds since the epoch`);
-  }
-  if (headers !== void 0) {
-    if (!isPlainObject(headers)) throw invalid(`${at2}.headers must be an object of strings`);
-    for (const [name, value] of Object.entries(headers)) {
-      if (name.length === 0 || typeof value !== "string") throw invalid(`${at2}.headers values must be strings`);
-    }
-  }
-}
-function checkUniqueIds(ids) {
-  const seen = /* @__PURE__ */ new Set();
-  for (const [index, id] of ids.entries()) {
-    if (seen.has(id)) throw invalid(`events[${index}].id repeats an earlier event id`);
-    seen.add(id);
-  }
-}
-function encodeBatch(events, options = {}) {
-  const { maxEvents, maxBytes } = normaliseLimits(options, "encodeBatch");
-  if (!Array.isArray(events) || events.length === 0) throw invalid("a batch needs at least one event");
-  if (events.length > maxEvents) throw tooLarge(`a batch holds at most ${maxEvents} events; got ${events.length}`);
-  const wire = events.map((event, index) => {
-    const at2 = `events[${index}]`;
-    if (!isPlainObject(event)) throw invalid(`${at2} must be an object`);
-    checkEventFields(event, at2);
-    if (!(event.body instanceof Uint8Array)) throw invalid(`${at2}.body must be a Buffer`);
-    const body3 = Buffer.from(event.body.buffer, event.body.byteOffset, event.body.byteLength).toString("base64");
-    return event.headers === void 0 ? { id: event.id, type: event.type, timestamp: event.timestamp, body: body3 } : { id: event.id, type: event.type, timestamp: event.timestamp, headers: event.headers, body: body3 };
-  });
-  checkUniqueIds(events.map((e) => e.id));
-  const body2 = Buffer.from(JSON.stringify({ version: BATCH_ENVELOPE_VERSION, events: wire }), "utf8");
-  if (body2.length > maxBytes) throw tooLarge(`the encoded batch is ${body2.length} bytes; the limit is ${maxBytes}`);
-  return { body: body2, contentType: BATCH_CONTENT_TYPE };
-}
-
-// connector/signature-standard.ts
-var import_node_crypto4 = require("node:crypto");
-
-// connector/constant-time.ts
-var import_node_crypto2 = require("node:crypto");
-var encoder = new TextEncoder();
-function toBytes(value) {
-  return typeof value === "string" ? encoder.encode(value) : value;
-}
-function constantTimeEqual(a2, b2) {
-  const left = toBytes(a2);
-  const right = toBytes(b2);
-  if (left.byteLength !== right.byteLength) return false;
-  return (0, import_node_crypto2.timingSafeEqual)(left, right);
-}
-
-// connector/secrets.ts
-var import_node_crypto3 = require("node:crypto");
-var HMAC_SECRET_PREFIX = "whsec_";
-var SIGNING_KEY_PREFIX = "whsk_";
-var PUBLIC_KEY_PREFIX = "whpk_";
-var MIN_HMAC_SECRET_BYTES = 24;
-var PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
-var SPKI_ED25519_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
-var ED25519_BYTES = 32;
-function invalid2(message, hint) {
-  return new WebhookError("ERR_WEBHOOK_SECRET_INVALID", message, { statusCode: 500, ...hint ? { hint } : {} });
-}
-function decodeAfterPrefix(secret, prefix) {
-  if (typeof secret !== "string" || !secret.startsWith(prefix)) {
-    throw invalid2(`expected a secret starting with ${prefix}`);
-  }
-  const bytes = decodeBase64Strict(secret.slice(prefix.length));
-  if (bytes === void 0) throw invalid2(`the ${prefix} secret is not valid base64`);
-  if (bytes.length === 0) throw invalid2(`the ${prefix} secret is empty`);
-  return bytes;
-}
-function rawPublicKey(publicKey) {
-  return publicKey.export({ format: "der", type: "spki" }).subarray(SPKI_ED25519_PREFIX.length);
-}
-function parseHmacSecret(secret) {
-  if (typeof secret === "string" && !secret.startsWith(HMAC_SECRET_PREFIX) && decodeBase64Strict(secret)?.length) {
-    throw invalid2("the secret lacks the whsec_ prefix", "if it is a base64 Standard Webhooks secret, prefix it with whsec_");
-  }
-  const key = decodeAfterPrefix(secret, HMAC_SECRET_PREFIX);
-  if (key.length < MIN_HMAC_SECRET_BYTES) {
-    throw invalid2(`the whsec_ secret decodes to ${key.length} bytes; at least ${MIN_HMAC_SECRET_BYTES} are required`);
-  }
-  return key;
-}
-function parseSigningKey(secret) {
-  const bytes = decodeAfterPrefix(secret, SIGNING_KEY_PREFIX);
-  if (bytes.length !== ED25519_BYTES && bytes.length !== 2 * ED25519_BYTES) {
-    throw invalid2(`the whsk_ key decodes to ${bytes.length} bytes; expected 32 (seed) or 64 (seed and public key)`);
-  }
-  const seed = bytes.subarray(0, ED25519_BYTES);
-  const privateKey = (0, import_node_crypto3.createPrivateKey)({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: "der", type: "pkcs8" });
-  const publicKey = (0, import_node_crypto3.createPublicKey)(privateKey);
-  if (bytes.length === 2 * ED25519_BYTES && !rawPublicKey(publicKey).equals(bytes.subarray(ED25519_BYTES))) {
-    throw invalid2("the whsk_ key holds a public key that does not belong to its seed");
-  }
-  return { privateKey, publicKey };
-}
-function parsePublicKey(secret) {
-  const bytes = decodeAfterPrefix(secret, PUBLIC_KEY_PREFIX);
-  if (bytes.length !== ED25519_BYTES) {
-    throw invalid2(`the whpk_ key decodes to ${bytes.length} bytes; expected 32`);
-  }
-  try {
-    return (0, import_node_crypto3.createPublicKey)({ key: Buffer.concat([SPKI_ED25519_PREFIX, bytes]), format: "der", type: "spki" });
-  } catch (cause) {
-    throw new WebhookError("ERR_WEBHOOK_SECRET_INVALID", "the whpk_ key is not an Ed25519 public key", { statusCode: 500, cause });
-  }
-}
-function parseWebhookSecret(secret) {
-  if (typeof secret === "string") {
-    if (secret.startsWith(SIGNING_KEY_PREFIX)) return { type: "ed25519-signing", ...parseSigningKey(secret) };
-    if (secret.startsWith(PUBLIC_KEY_PREFIX)) return { type: "ed25519-public", publicKey: parsePublicKey(secret) };
-  }
-  return { type: "hmac", key: parseHmacSecret(secret) };
-}
-
-// connector/signature-standard.ts
-var WEBHOOK_ID_HEADER = "webhook-id";
-var WEBHOOK_TIMESTAMP_HEADER = "webhook-timestamp";
-var WEBHOOK_SIGNATURE_HEADER = "webhook-signature";
-var SIGN_KEYS = ["id", "timestamp", "body", "secret"];
-function checkId(id) {
-  if (id.length === 0 || id.includes(".")) {
-    throw new WebhookError("ERR_WEBHOOK_ID_INVALID", 'webhook-id must be non-empty and contain no "."', { statusCode: 400 });
-  }
-}
-function signedContent(id, timestamp, body2) {
-  const bytes = typeof body2 === "string" ? Buffer.from(body2, "utf8") : Buffer.from(body2.buffer, body2.byteOffset, body2.byteLength);
-  return Buffer.concat([Buffer.from(`${id}.${timestamp}.`, "utf8"), bytes]);
-}
-function hmacBase64(key, content) {
-  return (0, import_node_crypto4.createHmac)("sha256", key).update(content).digest("base64");
-}
-function signStandard(input2) {
-  rejectUnknownKeys(input2, SIGN_KEYS, "signStandard");
-  const { id, timestamp, body: body2, secret } = input2;
-  checkId(id);
-  if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
-    throw new WebhookError("ERR_WEBHOOK_TIMESTAMP_INVALID", "timestamp must be integer seconds since the epoch", { statusCode: 400 });
-  }
-  const key = parseWebhookSecret(secret);
-  const content = signedContent(id, timestamp, body2);
-  if (key.type === "hmac") return `v1,${hmacBase64(key.key, content)}`;
-  if (key.type === "ed25519-signing") return `v1a,${(0, import_node_crypto4.sign)(null, content, key.privateKey).toString("base64")}`;
-  throw new WebhookError("ERR_WEBHOOK_SECRET_INVALID", "a whpk_ public key can verify but not sign; pass the whsk_ key", {
-    statusCode: 500
-  });
-}
-
-// connector/sender/ids.ts
-var import_node_crypto5 = require("node:crypto");
-var MESSAGE_ID_PREFIX = "msg_";
-var BATCH_ID_PREFIX = "batch_";
-var ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-function base32(bytes, length) {
-  let out = "";
-  let bits = 0;
-  let value = 0;
-  for (const byte of bytes) {
-    value = value << 8 | byte;
-    bits += 8;
-    while (bits >= 5 && out.length < length) {
-      out += ALPHABET[value >>> bits - 5 & 31];
-      bits -= 5;
-    }
-    value &= (1 << bits) - 1;
-  }
-  return out;
-}
-function ulid(now = Date.now()) {
-  let time = "";
-  let t2 = now;
-  for (let i2 = 0; i2 < 10; i2++) {
-    time = ALPHABET[t2 % 32] + time;
-    t2 = Math.floor(t2 / 32);
-  }
-  return time + base32((0, import_node_crypto5.randomBytes)(10), 16);
-}
-function newMessageId(now) {
-  return MESSAGE_ID_PREFIX + ulid(now);
-}
-function batchIdFor(ids) {
-  const digest = (0, import_node_crypto5.createHash)("sha256").update(ids.join("\n")).digest();
-  return BATCH_ID_PREFIX + base32(digest, 26);
-}
-
-// connector/sender/event.ts
-var EVENT_TYPE_HEADER = "webhook-event-type";
-var EVENT_KEYS2 = ["type", "body", "contentType", "headers", "severity", "id"];
-var TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-var HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-var ID = /^[\x21-\x2d\x2f-\x7e]{1,128}$/;
-var TYPE = /^[\x21-\x7e][\x20-\x7e]{0,199}$/;
-var RESERVED = /* @__PURE__ */ new Set([
-  "webhook-id",
-  "webhook-timestamp",
-  "webhook-signature",
-  EVENT_TYPE_HEADER,
-  "content-type",
-  "content-length",
-  "host",
-  "connection",
-  "keep-alive",
-  "transfer-encoding",
-  "te",
-  "trailer",
-  "upgrade",
-  "expect"
-]);
-function invalidEvent(message) {
-  return new SendError("ERR_SEND_EVENT_INVALID", message);
-}
-function checkHeaders(headers, where, fail = invalidEvent) {
-  if (headers === null || typeof headers !== "object" || Array.isArray(headers)) throw fail(`${where} must be an object of strings`);
-  const out = {};
-  for (const [rawName, value] of Object.entries(headers)) {
-    const name = rawName.toLowerCase();
-    if (!TOKEN.test(name)) throw fail(`${where}: "${rawName}" is not a valid header name`);
-    if (RESERVED.has(name)) throw fail(`${where}: "${name}" is set by darkhook and cannot be given`);
-    if (typeof value !== "string" || !HEADER_VALUE.test(value)) throw fail(`${where}.${name} must be a string without CR, LF or NUL`);
-    out[name] = value;
-  }
-  return out;
-}
-function bodyBytes(body2) {
-  if (body2 instanceof Uint8Array) return { bytes: Buffer.from(body2), contentType: "application/octet-stream" };
-  if (typeof body2 === "string") return { bytes: Buffer.from(body2, "utf8"), contentType: "text/plain; charset=utf-8" };
-  let text;
-  try {
-    text = JSON.stringify(body2);
-  } catch (cause) {
-    throw new SendError("ERR_SEND_EVENT_INVALID", "event.body is not serialisable JSON", { cause });
-  }
-  if (text === void 0) throw invalidEvent("event.body must be bytes, a string or a JSON value");
-  return { bytes: Buffer.from(text, "utf8"), contentType: "application/json" };
-}
-function toOutboxMessage(event, defaults, now = Date.now()) {
-  if (event === null || typeof event !== "object") throw invalidEvent("an event must be an object");
-  for (const key of Object.keys(event)) if (!EVENT_KEYS2.includes(key)) throw invalidEvent(`event has unknown field "${key}"`);
-  if (typeof event.type !== "string" || !TYPE.test(event.type)) throw invalidEvent("event.type must be 1\u2013200 visible ASCII characters");
-  if (event.id !== void 0 && (typeof event.id !== "string" || !ID.test(event.id))) {
-    throw invalidEvent('event.id must be 1\u2013128 visible ASCII characters without "."');
-  }
-  const severity = checkSeverity(event.severity, "event.severity");
-  const { bytes, contentType } = bodyBytes(event.body);
-  const type = event.contentType ?? contentType;
-  if (typeof type !== "string" || type.length === 0 || !HEADER_VALUE.test(type)) throw invalidEvent("event.contentType must be a header value");
-  const headers = { ...defaults, ...event.headers === void 0 ? {} : checkHeaders(event.headers, "event.headers"), "content-type": type };
-  return { id: event.id ?? newMessageId(now), type: event.type, body: bytes, headers, severity, createdAt: now };
-}
-
-// connector/sender/transport.ts
-var import_node_http = __toESM(require("node:http"), 1);
-var DEFAULT_WEBHOOK_PATH = "/webhooks";
-var DEFAULT_REQUEST_TIMEOUT_MS = 3e4;
-var DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
-var SOCKET_METHODS = ["ref", "unref", "setKeepAlive", "setNoDelay", "setTimeout"];
-function asSocket(stream) {
-  const s2 = stream;
-  for (const name of SOCKET_METHODS) {
-    if (typeof s2[name] !== "function") {
-      Object.defineProperty(s2, name, { value: () => s2, configurable: true, writable: true });
-    }
-  }
-  return s2;
-}
-var DuplexAgent = class extends import_node_http.default.Agent {
-  #connect;
-  constructor(connect) {
-    super({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 });
-    this.#connect = connect;
-  }
-  createConnection(_options, callback) {
-    this.#connect().then(
-      (stream) => callback?.(null, asSocket(stream)),
-      (err) => callback?.(err, void 0)
-    );
-    return void 0;
-  }
-};
-function createTransport(options) {
-  const agent = new DuplexAgent(options.connect);
-  let current;
-  const post = (headers, body2) => new Promise((resolve3, reject) => {
-    const started = performance.now();
-    let settled = false;
-    const finish = (err, value) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      current = void 0;
-      if (err !== void 0) reject(err);
-      else resolve3(value);
-    };
-    const req = import_node_http.default.request(
-      {
-        agent,
-        method: "POST",
-        host: options.host,
-        path: options.path,
-        headers: { ...headers, "content-length": String(body2.length) }
-      },
-      (res) => {
-        const chunks = [];
-        let size = 0;
-        res.on("data", (chunk) => {
-          size += chunk.length;
-          if (size > options.maxResponseBytes) {
-            const err = new SendError("ERR_SEND_RESPONSE_TOO_LARGE", `the response body exceeded ${options.maxResponseBytes} bytes`, {
-              status: res.statusCode
-            });
-            finish(err);
-            req.destroy(err);
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on(
-          "end",
-          () => finish(void 0, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), ms: performance.now() - started })
-        );
-        res.on("error", (err) => finish(err));
-        res.on("close", () => finish(new SendError("ERR_SEND_TIMEOUT", "the connection closed before the response was complete")));
-      }
-    );
-    const timer = setTimeout(() => {
-      const err = new SendError("ERR_SEND_TIMEOUT", `no complete response within ${options.requestTimeoutMs} ms`);
-      finish(err);
-      req.destroy(err);
-    }, options.requestTimeoutMs);
-    req.on("error", (err) => finish(err));
-    current = req;
-    req.end(body2);
-  });
-  return {
-    post,
-    close() {
-      current?.destroy(new SendError("ERR_SEND_CLOSED", "the sender was closed"));
-      agent.destroy();
-    }
-  };
-}
-
-// connector/sender/options.ts
-var DEFAULT_BATCH_MAX_EVENTS = 500;
-var DEFAULT_BATCH_MAX_WAIT_MS = 5e3;
-var DEFAULT_RETRY_MIN_DELAY_MS = 500;
-var DEFAULT_RETRY_MAX_DELAY_MS = 6e4;
-var DEFAULT_DEADLINE_MS = 3e5;
-var KEYS = [
-  "outbox",
-  "connect",
-  "secret",
-  "path",
-  "host",
-  "batchMaxEvents",
-  "batchMaxWaitMs",
-  "batchMaxBytes",
-  "retryMinDelayMs",
-  "retryMaxDelayMs",
-  "deadlineMs",
-  "requestTimeoutMs",
-  "maxResponseBytes",
-  "minSeverity",
-  "headers"
-];
-function invalid3(message) {
-  return new OptionError("ERR_OPTION_INVALID", `createSender: ${message}`);
-}
-function normalizeSenderOptions(options) {
-  if (options === null || typeof options !== "object") throw invalid3("options must be an object");
-  rejectUnknownKeys(options, KEYS, "createSender");
-  const o2 = options;
-  const outbox = o2.outbox;
-  if (outbox === void 0 || typeof outbox.nextBatch !== "function" || typeof outbox.enqueue !== "function") {
-    throw invalid3("outbox must be an Outbox (openOutbox, FileOutbox.open)");
-  }
-  if (typeof o2.connect !== "function") throw invalid3("connect must be a function returning a Promise of a Duplex");
-  if (typeof o2.secret !== "string") throw invalid3("secret must be a whsec_ or whsk_ string");
-  const key = parseWebhookSecret(o2.secret);
-  if (key.type === "ed25519-public") throw invalid3("secret is a whpk_ public key, which cannot sign; pass the whsk_ key");
-  const path = o2.path ?? DEFAULT_WEBHOOK_PATH;
-  if (typeof path !== "string" || !/^\/[\x21-\x7e]*$/.test(path)) throw invalid3('path must start with "/" and hold no spaces');
-  const host = o2.host ?? "darkhook";
-  if (typeof host !== "string" || !/^[\x21-\x7e]+$/.test(host)) throw invalid3("host must be a non-empty header value");
-  if (o2.minSeverity !== void 0 && !isSeverity(o2.minSeverity)) throw invalid3(`minSeverity must be one of ${SEVERITIES.join(", ")}`);
-  const retryMinDelayMs = integerOption(o2.retryMinDelayMs, DEFAULT_RETRY_MIN_DELAY_MS, 1, "createSender: retryMinDelayMs");
-  const retryMaxDelayMs = integerOption(o2.retryMaxDelayMs, Math.max(DEFAULT_RETRY_MAX_DELAY_MS, retryMinDelayMs), retryMinDelayMs, "createSender: retryMaxDelayMs");
-  return {
-    secret: o2.secret,
-    options: Object.freeze({
-      outbox: o2.outbox,
-      connect: o2.connect,
-      signatureScheme: key.type === "hmac" ? "v1" : "v1a",
-      path,
-      host,
-      batchMaxEvents: integerOption(o2.batchMaxEvents, DEFAULT_BATCH_MAX_EVENTS, 1, "createSender: batchMaxEvents"),
-      batchMaxWaitMs: integerOption(o2.batchMaxWaitMs, DEFAULT_BATCH_MAX_WAIT_MS, 0, "createSender: batchMaxWaitMs"),
-      batchMaxBytes: integerOption(o2.batchMaxBytes, DEFAULT_MAX_BATCH_BYTES, 1024, "createSender: batchMaxBytes"),
-      retryMinDelayMs,
-      retryMaxDelayMs,
-      deadlineMs: integerOption(o2.deadlineMs, DEFAULT_DEADLINE_MS, 0, "createSender: deadlineMs"),
-      requestTimeoutMs: integerOption(o2.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS, 1, "createSender: requestTimeoutMs"),
-      maxResponseBytes: integerOption(o2.maxResponseBytes, DEFAULT_MAX_RESPONSE_BYTES, 1, "createSender: maxResponseBytes"),
-      minSeverity: o2.minSeverity,
-      headers: Object.freeze(checkHeaders(o2.headers ?? {}, "createSender: headers", (m2) => invalid3(m2.replace(/^createSender: /, ""))))
-    })
-  };
-}
-
-// connector/sender/retry.ts
-var RETRIABLE_4XX = /* @__PURE__ */ new Set([408, 425, 429]);
-var PERMANENT_5XX = /* @__PURE__ */ new Set([501, 505]);
-var RETRIABLE_CODES = /* @__PURE__ */ new Set([
-  "ERR_ZITI_CONTROLLER_UNAVAILABLE",
-  "ERR_ZITI_CONTROLLER_ERROR",
-  "ERR_ZITI_ROUTER_UNAVAILABLE",
-  "ERR_ZITI_NO_EDGE_ROUTER",
-  "ERR_ZITI_HELLO_REJECTED",
-  "ERR_ZITI_LINK_CLOSED",
-  "ERR_ZITI_TIMEOUT",
-  "ERR_ZITI_DIAL_REFUSED",
-  // No host bound right now (receiver down or restarting): it comes back, so wait for it.
-  "ERR_ZITI_SERVICE_UNAVAILABLE",
-  "ERR_ZITI_CONN_CLOSED",
-  "ERR_SEND_TIMEOUT",
-  "ERR_SEND_RESPONSE_TOO_LARGE"
-]);
-var MAX_RETRY_AFTER_MS = 864e5;
-function parseRetryAfter(value, now = Date.now()) {
-  const text = (Array.isArray(value) ? value[0] : value)?.trim();
-  if (text === void 0 || text === "") return void 0;
-  if (/^\d+$/.test(text)) return Math.min(Number(text) * 1e3, MAX_RETRY_AFTER_MS);
-  const at2 = Date.parse(text);
-  if (Number.isNaN(at2) || !/[a-z]/i.test(text)) return void 0;
-  return Math.min(Math.max(0, at2 - now), MAX_RETRY_AFTER_MS);
-}
-function backoffDelay(attempt, minMs, maxMs, random = Math.random) {
-  const ceiling = Math.min(maxMs, minMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(ceiling / 2 + random() * (ceiling / 2));
-}
-function snippet(body2) {
-  const text = body2.subarray(0, 200).toString("utf8").replace(/\s+/g, " ").trim();
-  return text === "" ? "" : `: ${text}`;
-}
-function classifyResponse(status, headers, body2, events, now = Date.now()) {
-  const reason = `HTTP ${status}${snippet(body2)}`;
-  if (status >= 200 && status < 300) return { type: "delivered" };
-  if (status === 413 && events > 1) return { type: "split", reason };
-  if (status === 429 || status === 503) return { type: "retry", reason, retryAfterMs: parseRetryAfter(headers["retry-after"], now) };
-  if (RETRIABLE_4XX.has(status) || status >= 500 && !PERMANENT_5XX.has(status)) return { type: "retry", reason };
-  return { type: "park", reason };
-}
-function classifyError(err) {
-  if (err instanceof DarkhookError) {
-    if (RETRIABLE_CODES.has(err.code)) return { type: "retry", reason: `${err.code}: ${err.message}` };
-    return { type: "fatal", error: err };
-  }
-  const e = err;
-  return { type: "retry", reason: `${e.code ?? e.name ?? "Error"}: ${e.message ?? String(err)}` };
-}
-
-// connector/sender/sender.ts
-var SENDER_CHANNELS = Object.freeze({
-  enqueued: "darkhook:sender:enqueued",
-  filtered: "darkhook:sender:filtered",
-  request: "darkhook:sender:request",
-  delivered: "darkhook:sender:delivered",
-  retry: "darkhook:sender:retry",
-  split: "darkhook:sender:split",
-  parked: "darkhook:sender:parked",
-  fatal: "darkhook:sender:fatal"
-});
-var ch = {
-  enqueued: (0, import_node_diagnostics_channel.channel)(SENDER_CHANNELS.enqueued),
-  filtered: (0, import_node_diagnostics_channel.channel)(SENDER_CHANNELS.filtered),
-  request: (0, import_node_diagnostics_channel.channel)(SENDER_CHANNELS.request),
-  delivered: (0, import_node_diagnostics_channel.channel)(SENDER_CHANNELS.delivered),
-  retry: (0, import_node_diagnostics_channel.channel)(SENDER_CHANNELS.retry),
-  split: (0, import_node_diagnostics_channel.channel)(SENDER_CHANNELS.split),
-  parked: (0, import_node_diagnostics_channel.channel)(SENDER_CHANNELS.parked),
-  fatal: (0, import_node_diagnostics_channel.channel)(SENDER_CHANNELS.fatal)
-};
-var EVENT_OVERHEAD_BYTES = 128;
-var BatchingSender = class {
-  options;
-  #secret;
-  #transport;
-  #delivered = [];
-  #parked = [];
-  #filtered = [];
-  #waiters = /* @__PURE__ */ new Set();
-  #requests = 0;
-  #lastError;
-  #limit;
-  #timer;
-  #pumping;
-  #again = false;
-  #fatal;
-  #closed = false;
-  constructor(options) {
-    const { options: normalized, secret } = normalizeSenderOptions(options);
-    this.options = normalized;
-    this.#secret = secret;
-    this.#limit = normalized.batchMaxEvents;
-    this.#transport = createTransport(normalized);
-  }
-  async send(event) {
-    const [result] = await this.sendMany([event]);
-    return result;
-  }
-  async sendMany(events) {
-    if (this.#closed) throw new SendError("ERR_SEND_CLOSED", "the sender was closed");
-    const now = Date.now();
-    const messages = events.map((e) => toOutboxMessage(e, this.options.headers, now));
-    const results = [];
-    const kept = messages.filter((m2) => {
-      const reason = severityDropReason(m2.severity, this.options.minSeverity);
-      results.push(reason === void 0 ? { id: m2.id, queued: true } : { id: m2.id, queued: false, reason });
-      if (reason !== void 0) {
-        this.#filtered.push({ id: m2.id, reason });
-        if (ch.filtered.hasSubscribers) ch.filtered.publish({ id: m2.id, type: m2.type, reason });
-      }
-      return reason === void 0;
-    });
-    if (kept.length > 0) {
-      this.options.outbox.enqueue(kept);
-      if (ch.enqueued.hasSubscribers) ch.enqueued.publish({ ids: kept.map((m2) => m2.id) });
-      this.#kick();
-    }
-    return results;
-  }
-  async flush() {
-    if (this.#closed) throw new SendError("ERR_SEND_CLOSED", "the sender was closed");
-    if (this.#fatal !== void 0) throw this.#fatal;
-    const deadline = Date.now() + this.options.deadlineMs;
-    const exceeded = await new Promise((resolve3, reject) => {
-      const waiter = {
-        deadline,
-        resolve: (value) => {
-          clearTimeout(waiter.timer);
-          this.#waiters.delete(waiter);
-          resolve3(value);
-        },
-        reject: (err) => {
-          clearTimeout(waiter.timer);
-          this.#waiters.delete(waiter);
-          reject(err);
-        },
-        timer: setTimeout(() => waiter.resolve(true), this.options.deadlineMs)
-      };
-      this.#waiters.add(waiter);
-      this.#kick();
-    });
-    return this.#report(exceeded);
-  }
-  async close() {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#timer !== void 0) clearTimeout(this.#timer);
-    await this.#pumping;
-    this.#transport.close();
-    for (const w2 of this.#waiters) w2.resolve(this.#pendingCount() > 0);
-  }
-  #report(deadlineExceeded) {
-    const pending = this.#pendingCount();
-    return Object.freeze({
-      delivered: [...this.#delivered],
-      parked: this.#parked.map((p2) => ({ ...p2 })),
-      filtered: this.#filtered.map((f2) => ({ ...f2 })),
-      pending,
-      requests: this.#requests,
-      deadlineExceeded: deadlineExceeded && pending > 0,
-      ...this.#lastError === void 0 ? {} : { lastError: this.#lastError }
-    });
-  }
-  #pendingCount() {
-    const c2 = this.options.outbox.counts();
-    return c2.pending + c2.inflight;
-  }
-  /** Make sure the pump runs (again) soon. */
-  #kick() {
-    if (this.#closed || this.#fatal !== void 0) return;
-    if (this.#pumping !== void 0) {
-      this.#again = true;
-      return;
-    }
-    if (this.#timer !== void 0) {
-      clearTimeout(this.#timer);
-      this.#timer = void 0;
-    }
-    this.#pumping = this.#pump().catch((err) => this.#fail(err instanceof Error ? err : new Error(String(err)))).finally(() => {
-      this.#pumping = void 0;
-      if (this.#again) this.#kick();
-    });
-  }
-  /** Send batches while one is ready; then sleep until the next one will be. One batch in flight, ever. */
-  async #pump() {
-    for (; ; ) {
-      this.#again = false;
-      if (this.#closed || this.#fatal !== void 0) return;
-      const { outbox, batchMaxWaitMs } = this.options;
-      const now = Date.now();
-      const head = outbox.head();
-      if (head === void 0) {
-        for (const w2 of this.#waiters) w2.resolve(false);
-        return;
-      }
-      const urgent = this.#waiters.size > 0 || head.attempts > 0 || outbox.counts().pending >= this.#limit;
-      const readyAt = urgent ? head.nextAttemptAt : Math.max(head.nextAttemptAt, head.createdAt + batchMaxWaitMs);
-      if (readyAt > now) {
-        for (const w2 of this.#waiters) if (readyAt > w2.deadline) w2.resolve(true);
-        this.#timer = setTimeout(() => {
-          this.#timer = void 0;
-          this.#kick();
-        }, readyAt - now);
-        return;
-      }
-      const batch = outbox.nextBatch(this.#limit, now);
-      import_node_assert.default.ok(batch.length > 0, "a due head must yield a batch");
-      await this.#deliver(this.#fitBytes(batch));
-    }
-  }
-  /** Keep the longest prefix whose envelope stays under `batchMaxBytes`; give the rest back. */
-  #fitBytes(batch) {
-    let total = 32;
-    let keep = 0;
-    for (const m2 of batch) {
-      total += Math.ceil(m2.body.length / 3) * 4 + JSON.stringify(m2.headers).length + m2.id.length + m2.type.length + EVENT_OVERHEAD_BYTES;
-      if (keep > 0 && total > this.options.batchMaxBytes) break;
-      keep += 1;
-    }
-    if (keep < batch.length) this.options.outbox.release(batch.slice(keep).map((m2) => m2.id));
-    return batch.slice(0, keep);
-  }
-  async #deliver(batch) {
-    const { outbox } = this.options;
-    const ids = batch.map((m2) => m2.id);
-    let outcome2;
-    let requestId = ids[0];
-    try {
-      const request = this.#build(batch);
-      requestId = request.id;
-      this.#requests += 1;
-      if (ch.request.hasSubscribers) ch.request.publish({ requestId, events: batch.length, attempt: Math.max(...batch.map((m2) => m2.attempts)) + 1 });
-      const res = await this.#transport.post(request.headers, request.body);
-      outcome2 = classifyResponse(res.status, res.headers, res.body, batch.length);
-    } catch (err) {
-      const code = err.code;
-      outcome2 = code === "ERR_WEBHOOK_BATCH_TOO_LARGE" ? { type: "split", reason: "the encoded batch is over batchMaxBytes" } : classifyError(err);
-    }
-    switch (outcome2.type) {
-      case "delivered":
-        outbox.markDelivered(ids);
-        this.#delivered.push(...ids);
-        if (ch.delivered.hasSubscribers) ch.delivered.publish({ requestId, ids });
-        return;
-      case "retry": {
-        const attempt = Math.max(...batch.map((m2) => m2.attempts)) + 1;
-        const delayMs = outcome2.retryAfterMs ?? backoffDelay(attempt, this.options.retryMinDelayMs, this.options.retryMaxDelayMs);
-        outbox.markRetry(ids, delayMs, outcome2.reason);
-        this.#lastError = outcome2.reason;
-        if (ch.retry.hasSubscribers) ch.retry.publish({ requestId, ids, attempt, delayMs, reason: outcome2.reason });
-        return;
-      }
-      case "split":
-        outbox.release(ids);
-        this.#limit = Math.max(1, Math.floor(batch.length / 2));
-        if (ch.split.hasSubscribers) ch.split.publish({ requestId, events: batch.length, limit: this.#limit, reason: outcome2.reason });
-        return;
-      case "park":
-        outbox.park(ids, outcome2.reason);
-        for (const id of ids) this.#parked.push({ id, reason: outcome2.reason });
-        if (ch.parked.hasSubscribers) ch.parked.publish({ requestId, ids, reason: outcome2.reason });
-        return;
-      case "fatal":
-        outbox.release(ids);
-        this.#fail(outcome2.error);
-        return;
-    }
-  }
-  /** The request for a batch: one event as a plain signed webhook, several as a signed envelope. */
-  #build(batch) {
-    const timestamp = Math.floor(Date.now() / 1e3);
-    let id;
-    let body2;
-    let headers;
-    if (batch.length === 1) {
-      const m2 = batch[0];
-      id = m2.id;
-      body2 = m2.body;
-      headers = { ...m2.headers, [EVENT_TYPE_HEADER]: m2.type };
-    } else {
-      id = batchIdFor(batch.map((m2) => m2.id));
-      const encoded = encodeBatch(
-        batch.map((m2) => ({ id: m2.id, type: m2.type, timestamp: Math.floor(m2.createdAt / 1e3), body: m2.body, headers: { ...m2.headers } })),
-        { maxEvents: batch.length, maxBytes: this.options.batchMaxBytes }
-      );
-      body2 = encoded.body;
-      headers = { "content-type": encoded.contentType };
-    }
-    headers[WEBHOOK_ID_HEADER] = id;
-    headers[WEBHOOK_TIMESTAMP_HEADER] = String(timestamp);
-    headers[WEBHOOK_SIGNATURE_HEADER] = signStandard({ id, timestamp, body: body2, secret: this.#secret });
-    return { id, headers, body: body2 };
-  }
-  #fail(err) {
-    this.#fatal = err;
-    if (ch.fatal.hasSubscribers) ch.fatal.publish({ code: err.code, message: err.message });
-    for (const w2 of this.#waiters) w2.reject(err);
-  }
-};
-function createSender(options) {
-  return new BatchingSender(options);
-}
-
-// connector/sender/test-event.ts
-var TEST_EVENT_TYPE = "darkhook.test";
-async function sendTestEvent(options) {
-  rejectUnknownKeys(options, ["connect", "secret", "path", "host", "requestTimeoutMs"], "sendTestEvent");
-  const transport = createTransport({
-    connect: options.connect,
-    path: options.path ?? DEFAULT_WEBHOOK_PATH,
-    host: options.host ?? "darkhook",
-    requestTimeoutMs: integerOption(options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS, 1, "sendTestEvent: requestTimeoutMs"),
-    maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES
-  });
-  try {
-    const id = newMessageId();
-    const timestamp = Math.floor(Date.now() / 1e3);
-    const body2 = Buffer.from(JSON.stringify({ test: true, sentAt: new Date(timestamp * 1e3).toISOString() }));
-    const res = await transport.post(
-      {
-        "content-type": "application/json",
-        [EVENT_TYPE_HEADER]: TEST_EVENT_TYPE,
-        [WEBHOOK_ID_HEADER]: id,
-        [WEBHOOK_TIMESTAMP_HEADER]: String(timestamp),
-        [WEBHOOK_SIGNATURE_HEADER]: signStandard({ id, timestamp, body: body2, secret: options.secret })
-      },
-      body2
-    );
-    if (res.status < 200 || res.status >= 300) {
-      const reason = res.body.subarray(0, 200).toString("utf8").replace(/\s+/g, " ").trim();
-      throw new SendError("ERR_SEND_REJECTED", `the receiver answered the test event with HTTP ${res.status}${reason ? `: ${reason}` : ""}`, {
-        status: res.status,
-        ids: [id]
-      });
-    }
-    return Object.freeze({ id, status: res.status, ms: Math.round(res.ms) });
-  } finally {
-    transport.close();
-  }
-}
-
-// connector/ziti/context.ts
-var import_node_diagnostics_channel5 = require("node:diagnostics_channel");
-
-// pki/identity.ts
-var import_node_path2 = require("node:path");
-var import_node_url = require("node:url");
-
-// pki/files.ts
-var import_node_fs3 = require("node:fs");
-var import_promises = require("node:fs/promises");
-function fileError(err, path, action) {
-  const code = err?.code;
-  if (code === "ENOENT") return new FileError("ERR_FILE_NOT_FOUND", `${path} does not exist`, { cause: err });
-  if (code === "EEXIST") return new FileError("ERR_FILE_EXISTS", `${path} already exists`, { cause: err });
-  return new FileError("ERR_FILE_UNREADABLE", `${path} could not be ${action === "read" ? "read" : "written"}`, {
-    cause: err
-  });
-}
-async function readText(path) {
-  try {
-    return await (0, import_promises.readFile)(path, "utf8");
-  } catch (err) {
-    throw fileError(err, path, "read");
-  }
-}
-function readTextSync(path) {
-  try {
-    return (0, import_node_fs3.readFileSync)(path, "utf8");
-  } catch (err) {
-    throw fileError(err, path, "read");
-  }
-}
-
-// pki/keys.ts
-var import_node_crypto6 = require("node:crypto");
-var import_node_util = require("node:util");
-var generateKeyPairAsync = (0, import_node_util.promisify)(import_node_crypto6.generateKeyPair);
-var PRIVATE_KEY_LABEL = /-----BEGIN (RSA |EC |ENCRYPTED )?PRIVATE KEY-----/;
-function readPrivateKey(pem, passphrase, what = "the private key") {
-  if (typeof pem !== "string" || !PRIVATE_KEY_LABEL.test(pem)) {
-    throw new PkiError("ERR_PKI_PEM_INVALID", `expected ${what} as a PEM "PRIVATE KEY" block`);
-  }
-  const encrypted = pem.includes("ENCRYPTED PRIVATE KEY") || pem.includes("Proc-Type: 4,ENCRYPTED");
-  if (encrypted && passphrase === void 0) {
-    throw new PkiError("ERR_PKI_KEY_INVALID", `${what} is encrypted and no passphrase was given`);
-  }
-  try {
-    return (0, import_node_crypto6.createPrivateKey)({ key: pem, format: "pem", ...passphrase === void 0 ? {} : { passphrase } });
-  } catch (cause) {
-    const message = encrypted ? `${what} could not be decrypted: wrong passphrase` : `${what} could not be parsed`;
-    throw new PkiError("ERR_PKI_KEY_INVALID", message, { cause });
-  }
-}
-function keysMatch(privateKey, publicKey) {
-  const a2 = (0, import_node_crypto6.createPublicKey)(privateKey).export({ type: "spki", format: "der" });
-  const b2 = publicKey.export({ type: "spki", format: "der" });
-  return a2.equals(b2);
-}
-
-// pki/pem.ts
-var import_node_crypto7 = require("node:crypto");
-var BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
-var BASE64_BODY = /^[A-Za-z0-9+/=\s]*$/;
-function pemBlocks(text) {
-  const blocks = [];
-  for (const match of text.matchAll(BLOCK)) {
-    const label = match[1];
-    const body2 = (match[2] ?? "").replace(/^[A-Za-z-]+:.*$/gm, "");
-    if (!BASE64_BODY.test(body2)) throw new PkiError("ERR_PKI_PEM_INVALID", `the ${label} PEM block is not base64`);
-    blocks.push({ label, der: Buffer.from(body2.replace(/\s+/g, ""), "base64") });
-  }
-  return blocks;
-}
-function derToPem(der, label) {
-  const b64 = Buffer.from(der).toString("base64");
-  const lines = b64.match(/.{1,64}/g) ?? [];
-  return `-----BEGIN ${label}-----
-${lines.join("\n")}
------END ${label}-----
-`;
-}
-function firstBlockDer(text, label, what) {
-  const block = pemBlocks(text).find((b2) => b2.label === label);
-  if (block === void 0 || block.der.length === 0) {
-    throw new PkiError("ERR_PKI_PEM_INVALID", `expected ${what} (a PEM "${label}" block)`);
-  }
-  return block.der;
-}
-function splitPemBundle(pem) {
-  return pemBlocks(pem).filter((b2) => b2.label === "CERTIFICATE").map((b2) => derToPem(b2.der, "CERTIFICATE"));
-}
-function parseCertificate(certPem, what = "a certificate") {
-  if (typeof certPem !== "string") throw new PkiError("ERR_PKI_PEM_INVALID", `expected ${what} as PEM text`);
-  const der = firstBlockDer(certPem, "CERTIFICATE", what);
-  try {
-    return new import_node_crypto7.X509Certificate(der);
-  } catch (cause) {
-    throw new PkiError("ERR_PKI_CERT_INVALID", `${what} could not be parsed`, { cause });
-  }
-}
-
-// pki/identity.ts
-function invalid4(message, cause) {
-  return new PkiError("ERR_PKI_IDENTITY_INVALID", message, cause === void 0 ? {} : { cause });
-}
-function resolveValue(value, field, baseDir) {
-  if (typeof value !== "string" || value.trim() === "") throw invalid4(`${field} must be a non-empty string`);
-  if (value.startsWith("pem:")) return value.slice(4);
-  if (value.trimStart().startsWith("-----BEGIN")) return value;
-  let path;
-  if (value.startsWith("file://")) {
-    const rest = value.slice("file://".length);
-    path = rest.startsWith("/") ? (0, import_node_url.fileURLToPath)(`file://${rest}`) : rest;
-  } else if (/^[a-z][a-z0-9+.-]*:/i.test(value) && !/^[a-z]:[\\/]/i.test(value)) {
-    throw invalid4(`${field} uses an unsupported scheme "${value.slice(0, value.indexOf(":"))}:" (pem:, file:// or a path)`);
-  } else {
-    path = value;
-  }
-  const full = (0, import_node_path2.isAbsolute)(path) ? path : (0, import_node_path2.resolve)(baseDir, path);
-  try {
-    return readTextSync(full);
-  } catch (err) {
-    if (err instanceof FileError) throw new FileError(err.code, `${field}: ${err.message}`, { cause: err });
-    throw err;
-  }
-}
-function stringList(value, field) {
-  if (value === void 0 || value === null) return null;
-  if (!Array.isArray(value) || !value.every((v2) => typeof v2 === "string")) throw invalid4(`${field} must be null or an array of strings`);
-  return [...value];
-}
-function parseIdentity(json, baseDir = process.cwd()) {
-  let doc = json;
-  if (typeof json === "string") {
-    try {
-      doc = JSON.parse(json);
-    } catch (cause) {
-      throw invalid4("the identity is not JSON", cause);
-    }
-  }
-  if (doc === null || typeof doc !== "object" || Array.isArray(doc)) throw invalid4("the identity must be a JSON object");
-  const o2 = doc;
-  const ztAPI = o2["ztAPI"];
-  if (typeof ztAPI !== "string" || !URL.canParse(ztAPI)) throw invalid4("ztAPI must be a URL string");
-  const enableHa = o2["enableHa"] ?? false;
-  if (typeof enableHa !== "boolean") throw invalid4("enableHa must be a boolean");
-  const id = o2["id"];
-  if (id === null || typeof id !== "object" || Array.isArray(id)) throw invalid4("id must be an object with key, cert and ca");
-  const ids = id;
-  const identity = {
-    ztAPI,
-    ztAPIs: stringList(o2["ztAPIs"], "ztAPIs"),
-    configTypes: stringList(o2["configTypes"], "configTypes"),
-    key: resolveValue(ids["key"], "id.key", baseDir),
-    cert: resolveValue(ids["cert"], "id.cert", baseDir),
-    ca: resolveValue(ids["ca"], "id.ca", baseDir),
-    enableHa
-  };
-  validatePems(identity);
-  return identity;
-}
-function validatePems(identity) {
-  const check = (field, fn) => {
-    try {
-      return fn();
-    } catch (cause) {
-      throw invalid4(`${field} is not ${field === "id.key" ? "an unencrypted PEM private key" : "PEM certificates"}`, cause);
-    }
-  };
-  const key = check("id.key", () => readPrivateKey(identity.key, void 0, "id.key"));
-  const cert = check("id.cert", () => parseCertificate(identity.cert, "id.cert"));
-  const cas = splitPemBundle(identity.ca);
-  if (cas.length === 0) throw invalid4("id.ca holds no PEM certificate");
-  for (const ca2 of cas) check("id.ca", () => parseCertificate(ca2, "id.ca"));
-  if (!keysMatch(key, cert.publicKey)) throw new PkiError("ERR_PKI_KEY_MISMATCH", "id.key does not belong to id.cert");
-}
-async function readIdentityFile(path) {
-  return parseIdentity(await readText(path), (0, import_node_path2.dirname)((0, import_node_path2.resolve)(path)));
-}
-
-// connector/ziti/constants.ts
-var ContentType = {
-  Hello: 0,
-  Ping: 1,
-  Result: 2,
-  Latency: 3,
-  LatencyResponse: 4,
-  Heartbeat: 5,
-  Connect: 60783,
-  StateConnected: 60784,
-  StateClosed: 60785,
-  Data: 60786,
-  Dial: 60787,
-  DialSuccess: 60788,
-  DialFailed: 60789,
-  Bind: 60790,
-  Unbind: 60791,
-  UpdateBind: 60794,
-  HealthEvent: 60795,
-  TraceRoute: 60796,
-  TraceRouteResponse: 60797,
-  ConnInspectRequest: 60798,
-  ConnInspectResponse: 60799,
-  BindSuccess: 60800,
-  UpdateTokenSuccess: 60801,
-  UpdateTokenFailure: 60802,
-  UpdateToken: 60803,
-  InspectRequest: 60804,
-  InspectResponse: 60805,
-  /** 2.1+ routers only: sessionless dial with an OIDC token. */
-  ConnectV2: 60806
-};
-var HeaderId = {
-  /** string, set by the router in the hello reply. */
-  ConnectionId: 0,
-  /** int32 sequence of the request this message answers; −1 means "not a reply". */
-  ReplyFor: 1,
-  /** bool, on Result. */
-  ResultSuccess: 2,
-  /** string `version|revision|buildDate|os|arch`. */
-  HelloVersion: 4,
-  /** string: the router's id, in the hello reply. */
-  Id: 8,
-  /** uint64 latency-probe time or 16-byte trace UUID; copied into replies. */
-  Reflected: 128,
-  ConnId: 1e3,
-  Seq: 1001,
-  SessionToken: 1002,
-  PublicKey: 1003,
-  /** uint16. */
-  Cost: 1004,
-  /** byte: 0 default, 1 required, 2 failed. */
-  Precedence: 1005,
-  TerminatorIdentity: 1006,
-  TerminatorIdentitySecret: 1007,
-  CallerId: 1008,
-  CryptoMethod: 1009,
-  /** uint32 bit set of {@link EdgeFlag}. */
-  Flags: 1010,
-  AppData: 1011,
-  /** bool in Bind and its replies; uint32 in Dial. */
-  RouterProvidedConnId: 1012,
-  HealthStatus: 1013,
-  /** uint32 {@link EdgeErrorCode}, paired with StructuredError (2.0+ routers). */
-  ErrorCode: 1014,
-  /** uint64 milliseconds. */
-  Timestamp: 1015,
-  TraceHopCount: 1016,
-  TraceHopType: 1017,
-  TraceHopId: 1018,
-  TraceSourceRequestId: 1019,
-  TraceError: 1020,
-  ListenerId: 1021,
-  /** byte: 0 invalid, 1 dial, 2 bind, 3 unknown. */
-  ConnType: 1022,
-  SupportsInspect: 1023,
-  SupportsBindSuccess: 1024,
-  ConnectionMarker: 1025,
-  CircuitId: 1026,
-  StickinessToken: 1027,
-  UseXgressToSdk: 1028,
-  /** string slice (see `decodeStringSlice`). */
-  InspectRequestedValues: 1031,
-  SupportsPostureChecks: 1032,
-  /** JSON `{message, code, retryHint, …}` (see `parseStructuredError`). */
-  StructuredError: 1033,
-  DialerIdentityId: 1034,
-  DialerIdentityName: 1035,
-  /** 2.1+: big-endian minimal byte string of a capability bit mask. */
-  RouterCapabilities: 1039
-};
-var EdgeFlag = {
-  FIN: 1,
-  TRACE_UUID: 2,
-  MULTIPART: 4,
-  STREAM: 8,
-  MULTIPART_MSG: 16
-};
-var FRAME_MAGIC = Buffer.from([3, 6, 9, 12]);
-var UNSUPPORTED_VERSION_MAGIC = Buffer.from([3, 6, 9, 10]);
-var FRAME_HEADER_BYTES = 20;
-var MAX_FRAME_HEADERS_BYTES = 64 * 1024;
-var MAX_FRAME_BODY_BYTES = 16 * 1024 * 1024;
-var MAX_HEADER_COUNT = 256;
-
-// connector/ziti/controller-client.ts
-var import_node_diagnostics_channel2 = require("node:diagnostics_channel");
-var import_node_os = require("node:os");
-
-// connector/ziti/rest.ts
-var import_strict = __toESM(require("node:assert/strict"), 1);
-var import_node_https = __toESM(require("node:https"), 1);
-var DEFAULT_REST_TIMEOUT_MS = 15e3;
-var MAX_REST_RESPONSE_BYTES = 16 * 1024 * 1024;
-function apiErrorOf(res) {
-  const err = res.json?.error;
-  return err !== null && typeof err === "object" ? err : void 0;
-}
-var RestClient = class {
-  #agent;
-  #tls;
-  constructor(tls2) {
-    this.#tls = tls2;
-    this.#agent = new import_node_https.default.Agent({
-      keepAlive: true,
-      maxSockets: 8,
-      ca: tls2.ca,
-      cert: tls2.cert,
-      key: tls2.key,
-      rejectUnauthorized: tls2.pinnedSha256 === void 0
-    });
-  }
-  /**
-   * Send one request and read the whole response.
-   * @throws ERR_ZITI_CONTROLLER_UNAVAILABLE when the controller cannot be reached, the TLS handshake
-   *   fails, or the request times out; ERR_ZITI_CONTROLLER_ERROR when a pinned certificate differs.
-   */
-  request(req) {
-    (0, import_strict.default)(
-      this.#tls.pinnedSha256 === void 0 || req.body === void 0 && !Object.keys(req.headers ?? {}).some((h2) => /^(zt-session|authorization|cookie)$/i.test(h2)),
-      "a pinned request must carry no body and no credentials"
-    );
-    const timeoutMs = req.timeoutMs ?? DEFAULT_REST_TIMEOUT_MS;
-    const where = `${req.method} ${req.url.origin}${req.url.pathname}`;
-    return new Promise((resolve3, reject) => {
-      const headers = { ...req.headers };
-      if (req.body !== void 0) headers["content-length"] = String(Buffer.byteLength(req.body));
-      const r2 = import_node_https.default.request(req.url, { method: req.method, headers, agent: this.#agent, timeout: timeoutMs }, (res) => {
-        const pin = this.#tls.pinnedSha256;
-        if (pin !== void 0) {
-          const peer = res.socket.getPeerX509Certificate();
-          const seen = peer?.fingerprint256.replaceAll(":", "").toLowerCase();
-          if (seen !== pin.toLowerCase()) {
-            res.destroy();
-            reject(new ZitiError("ERR_ZITI_CONTROLLER_ERROR", `${where}: controller certificate does not match the pinned one`));
-            return;
-          }
-        }
-        const chunks = [];
-        let size = 0;
-        res.on("data", (chunk) => {
-          size += chunk.length;
-          if (size > MAX_REST_RESPONSE_BYTES) {
-            res.destroy(new ZitiError("ERR_ZITI_CONTROLLER_ERROR", `${where}: response larger than ${MAX_REST_RESPONSE_BYTES} bytes`));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on("error", (err) => reject(wrapNetworkError(where, err)));
-        res.on("end", () => {
-          const body2 = Buffer.concat(chunks);
-          let json;
-          if (/\bjson\b/i.test(String(res.headers["content-type"] ?? "")) && body2.length > 0) {
-            try {
-              json = JSON.parse(body2.toString("utf8"));
-            } catch (cause) {
-              reject(new ZitiError("ERR_ZITI_CONTROLLER_ERROR", `${where}: invalid JSON in response`, { cause }));
-              return;
-            }
-          }
-          resolve3({ status: res.statusCode ?? 0, headers: res.headers, body: body2, json });
-        });
-      });
-      r2.on("timeout", () => r2.destroy(new ZitiError("ERR_ZITI_CONTROLLER_UNAVAILABLE", `${where}: no answer within ${timeoutMs} ms`)));
-      r2.on("error", (err) => reject(wrapNetworkError(where, err)));
-      r2.end(req.body);
-    });
-  }
-  /** Close idle keep-alive sockets. */
-  close() {
-    this.#agent.destroy();
-  }
-};
-function wrapNetworkError(where, err) {
-  if (err instanceof ZitiError) return err;
-  const code = err.code ?? "unknown";
-  return new ZitiError("ERR_ZITI_CONTROLLER_UNAVAILABLE", `${where}: ${code}: ${err.message}`, { cause: err });
-}
-
-// connector/ziti/controller-client.ts
-var SERVICES_PAGE_LIMIT = 500;
-var SDK_INFO = { type: "darkhook-ts", version: "0.1.0" };
-var authChannel = (0, import_node_diagnostics_channel2.channel)("darkhook:ziti:auth");
-var ControllerClient = class {
-  #rest;
-  #base;
-  #session;
-  #authenticating;
-  constructor(identity) {
-    this.#base = clientApiBase(identity.ztAPI);
-    this.#rest = new RestClient({ ca: identity.ca, cert: identity.cert, key: identity.key });
-  }
-  /** The Client API base URL, e.g. `https://127.0.0.1:1280/edge/client/v1`. */
-  get baseUrl() {
-    return this.#base.href.replace(/\/$/, "");
-  }
-  /** The current API session, if authenticated. */
-  get apiSession() {
-    return this.#session;
-  }
-  /** `GET /version`. @throws ERR_ZITI_CONTROLLER_UNAVAILABLE, ERR_ZITI_CONTROLLER_ERROR */
-  async version() {
-    const res = await this.#rest.request({ method: "GET", url: this.#url("version") });
-    return dataOf(expectOk(res, "version"));
-  }
-  /**
-   * Authenticate with the identity certificate (`POST /authenticate?method=cert`) and keep the session.
-   * @throws ERR_ZITI_UNAUTHORIZED when the controller does not accept the certificate (unknown,
-   *   deleted or foreign identity); ERR_ZITI_CONTROLLER_UNAVAILABLE
-   */
-  async authenticate() {
-    this.#authenticating ??= this.#doAuthenticate().finally(() => {
-      this.#authenticating = void 0;
-    });
-    return this.#authenticating;
-  }
-  async #doAuthenticate() {
-    const body2 = JSON.stringify({
-      sdkInfo: { type: SDK_INFO.type, version: SDK_INFO.version, appId: "darkhook" },
-      envInfo: { os: (0, import_node_os.platform)(), arch: (0, import_node_os.arch)(), osRelease: (0, import_node_os.release)(), hostname: (0, import_node_os.hostname)() }
-    });
-    const res = await this.#rest.request({
-      method: "POST",
-      url: this.#url("authenticate", { method: "cert" }),
-      headers: { "content-type": "application/json" },
-      body: body2
-    });
-    const session = parseApiSession(dataOf(expectOk(res, "authenticate")));
-    this.#session = session;
-    authChannel.publish({ event: "authenticated", identity: session.identityName, expiresAt: session.expiresAt });
-    return session;
-  }
-  /** Refresh the API session's idle timer (`GET /current-api-session`). @throws as `authenticate` */
-  async refreshApiSession() {
-    const res = await this.#authed("GET", this.#url("current-api-session"));
-    const session = parseApiSession(dataOf(res));
-    this.#session = session;
-    return session;
-  }
-  /** End the API session (`DELETE /current-api-session`); errors are ignored (it may be gone already). */
-  async logout() {
-    const token = this.#session?.token;
-    this.#session = void 0;
-    if (token === void 0) return;
-    await this.#rest.request({ method: "DELETE", url: this.#url("current-api-session"), headers: { "zt-session": token } }).catch(() => void 0);
-  }
-  /** Every service this identity may Dial or Bind. @throws ERR_ZITI_UNAUTHORIZED, ERR_ZITI_CONTROLLER_* */
-  async services(nameFilter) {
-    const out = [];
-    for (let offset = 0; ; offset += SERVICES_PAGE_LIMIT) {
-      const query = { limit: String(SERVICES_PAGE_LIMIT), offset: String(offset) };
-      if (nameFilter !== void 0) query["filter"] = `name="${nameFilter.replaceAll('"', '\\"')}"`;
-      const res = await this.#authed("GET", this.#url("services", query));
-      const page = dataOf(res);
-      if (!Array.isArray(page)) throw protocolError("services", "data is not a list");
-      out.push(...page.map(parseService));
-      const total = res.json.meta?.pagination?.totalCount;
-      if (page.length < SERVICES_PAGE_LIMIT || total === void 0 || out.length >= total) return out;
-    }
-  }
-  /**
-   * The service called `name`, as this identity sees it.
-   * @throws ERR_ZITI_SERVICE_NOT_FOUND when no policy lets this identity see it
-   */
-  async serviceByName(name) {
-    const found = (await this.services(name)).find((s2) => s2.name === name);
-    if (found === void 0) {
-      throw new ZitiError("ERR_ZITI_SERVICE_NOT_FOUND", `service "${name}" does not exist or this identity has no policy for it`);
-    }
-    return found;
-  }
-  /**
-   * Create a Dial or Bind session for a service (`POST /sessions`). Check `permissions` first: a
-   * controller answers a session it will not grant with a generic 400 ("service not found").
-   * @throws ERR_ZITI_NO_EDGE_ROUTER when no edge router serves both identity and service;
-   *   ERR_ZITI_REQUEST_REJECTED when the controller refuses the session
-   */
-  async createSession(serviceId, type) {
-    const res = await this.#authed("POST", this.#url("sessions"), JSON.stringify({ serviceId, type }));
-    return parseServiceSession(dataOf(res));
-  }
-  /** Edge routers this identity may use (`GET /current-identity/edge-routers`). */
-  async edgeRouters() {
-    const res = await this.#authed("GET", this.#url("current-identity/edge-routers"));
-    const data = dataOf(res);
-    return Array.isArray(data) ? data.map(parseRouter) : [];
-  }
-  /** When the identity's services last changed (`GET /current-api-session/service-updates`). */
-  async servicesChangedAt() {
-    const res = await this.#authed("GET", this.#url("current-api-session/service-updates"));
-    const d2 = dataOf(res);
-    return d2?.lastChangeAt;
-  }
-  /** Close keep-alive sockets; does not log out. */
-  close() {
-    this.#rest.close();
-  }
-  async #authed(method, url, body2) {
-    for (let attempt = 0; ; attempt++) {
-      const session = this.#session ?? await this.authenticate();
-      const headers = { "zt-session": session.token };
-      if (body2 !== void 0) headers["content-type"] = "application/json";
-      const res = await this.#rest.request({ method, url, headers, body: body2 });
-      if (res.status === 401 && attempt === 0) {
-        this.#session = void 0;
-        continue;
-      }
-      return expectOk(res, url.pathname);
-    }
-  }
-  #url(path, query = {}) {
-    const url = new URL(path, `${this.#base.href.replace(/\/?$/, "/")}`);
-    for (const [k2, v2] of Object.entries(query)) url.searchParams.set(k2, v2);
-    return url;
-  }
-};
-function clientApiBase(ztAPI) {
-  const withScheme = /^[a-z]+:\/\//i.test(ztAPI) ? ztAPI : `https://${ztAPI}`;
-  const url = new URL(withScheme);
-  if (url.pathname === "/" || url.pathname === "") url.pathname = "/edge/client/v1";
-  return url;
-}
-function expectOk(res, what) {
-  if (res.status >= 200 && res.status < 300) return res;
-  const api = apiErrorOf(res);
-  const detail = api?.message !== void 0 ? `${api.code ?? "ERROR"}: ${api.message}` : `HTTP ${res.status}`;
-  const text = `${what}: ${detail}`;
-  if (res.status === 401) throw new ZitiError("ERR_ZITI_UNAUTHORIZED", text);
-  if (res.status === 403) throw new ZitiError("ERR_ZITI_FORBIDDEN", text);
-  if (res.status === 404) throw new ZitiError("ERR_ZITI_NOT_FOUND", text);
-  if (api?.code === "NO_EDGE_ROUTERS_AVAILABLE") throw new ZitiError("ERR_ZITI_NO_EDGE_ROUTER", text);
-  if (res.status >= 500) throw new ZitiError("ERR_ZITI_CONTROLLER_ERROR", text);
-  throw new ZitiError("ERR_ZITI_REQUEST_REJECTED", text);
-}
-function dataOf(res) {
-  const json = res.json;
-  if (json === void 0 || typeof json !== "object" || json === null) throw protocolError("response", "not a JSON envelope");
-  return json.data;
-}
-function protocolError(what, why) {
-  return new ZitiError("ERR_ZITI_CONTROLLER_ERROR", `${what}: unexpected response: ${why}`);
-}
-function str(v2, what) {
-  if (typeof v2 !== "string") throw protocolError(what, "missing string field");
-  return v2;
-}
-function parseApiSession(d2) {
-  const o2 = d2 ?? {};
-  const identity = o2["identity"] ?? {};
-  const exp = typeof o2["expiresAt"] === "string" ? new Date(o2["expiresAt"]) : void 0;
-  return {
-    id: str(o2["id"], "api session id"),
-    token: str(o2["token"], "api session token"),
-    identityId: str(o2["identityId"] ?? identity["id"], "identity id"),
-    identityName: typeof identity["name"] === "string" ? identity["name"] : "",
-    expiresAt: exp !== void 0 && !Number.isNaN(exp.getTime()) ? exp : void 0
-  };
-}
-function parseService(d2) {
-  const o2 = d2 ?? {};
-  const perms = Array.isArray(o2["permissions"]) ? o2["permissions"].filter((p2) => p2 === "Dial" || p2 === "Bind") : [];
-  return {
-    id: str(o2["id"], "service id"),
-    name: str(o2["name"], "service name"),
-    permissions: perms,
-    encryptionRequired: o2["encryptionRequired"] !== false,
-    config: o2["config"] ?? {}
-  };
-}
-function parseRouter(d2) {
-  const o2 = d2 ?? {};
-  const protocols = o2["supportedProtocols"] ?? o2["urls"] ?? {};
-  return {
-    name: typeof o2["name"] === "string" ? o2["name"] : "",
-    hostname: typeof o2["hostname"] === "string" ? o2["hostname"] : void 0,
-    supportedProtocols: protocols,
-    isOnline: o2["isOnline"] !== false
-  };
-}
-function parseServiceSession(d2) {
-  const o2 = d2 ?? {};
-  const type = o2["type"] === "Bind" ? "Bind" : "Dial";
-  return {
-    id: str(o2["id"], "session id"),
-    token: str(o2["token"], "session token"),
-    type,
-    serviceId: str(o2["serviceId"] ?? o2["service"]?.["id"], "session serviceId"),
-    edgeRouters: Array.isArray(o2["edgeRouters"]) ? o2["edgeRouters"].map(parseRouter) : []
-  };
-}
-
-// connector/ziti/controller-types.ts
-function routerTlsAddress(router) {
-  const raw = router.supportedProtocols["tls"];
-  if (raw === void 0) return void 0;
-  const m2 = /^tls:(?:\/\/)?(\[[^\]]+\]|[^:]+):(\d+)$/.exec(raw);
-  if (m2 === null) return void 0;
-  return { host: m2[1].replace(/^\[|\]$/g, ""), port: Number(m2[2]) };
-}
-
 // node_modules/libsodium/dist/modules-esm/libsodium.mjs
-var import_meta = {};
 async function A(A3 = {}) {
   var I2, g2 = A3, C2 = !!globalThis.window, B2 = !!globalThis.WorkerGlobalScope, Q2 = (globalThis.process?.versions?.node && globalThis.process, import_meta.url);
   if (C2 || B2) {
@@ -2147,36 +229,37 @@ async function A(A3 = {}) {
     i2 = A4, D2 = I3;
   });
 }
-var libsodium_default = A;
+var import_meta, libsodium_default;
+var init_libsodium = __esm({
+  "node_modules/libsodium/dist/modules-esm/libsodium.mjs"() {
+    import_meta = {};
+    libsodium_default = A;
+  }
+});
 
 // node_modules/libsodium-wrappers/dist/modules-esm/libsodium-wrappers.mjs
-var r;
-var t = {};
-if (void 0 === globalThis.crypto || "function" != typeof globalThis.crypto.getRandomValues) throw new Error("globalThis.crypto.getRandomValues is not available. The ESM build of libsodium requires a secure random source (available in all browsers and Node.js 19+).");
-var a = "function" == typeof (_ = libsodium_default) ? _ : null != _ && "function" == typeof _.default ? _.default : null;
-var _;
-var n = (function(e) {
-  return null != e && void 0 !== e.ready ? e : null != e && null != e.default && void 0 !== e.default.ready ? e.default : null;
-})(libsodium_default);
-var s = (null != a ? a({ getRandomValue: function() {
-  var e = new Uint32Array(1);
-  return globalThis.crypto.getRandomValues(e), e[0] >>> 0;
-} }) : null != n ? n.ready.then(function() {
-  return n;
-}) : Promise.reject(new Error("Unsupported libsodium ESM export shape"))).then(function(e) {
-  r = e, t.libsodium = r, (function() {
-    if (r._sodium_init() < 0) throw new Error("libsodium was not correctly initialized.");
-    for (var e2 = ["crypto_aead_aegis128l_decrypt", "crypto_aead_aegis128l_decrypt_detached", "crypto_aead_aegis128l_encrypt", "crypto_aead_aegis128l_encrypt_detached", "crypto_aead_aegis128l_keygen", "crypto_aead_aegis256_decrypt", "crypto_aead_aegis256_decrypt_detached", "crypto_aead_aegis256_encrypt", "crypto_aead_aegis256_encrypt_detached", "crypto_aead_aegis256_keygen", "crypto_aead_chacha20poly1305_decrypt", "crypto_aead_chacha20poly1305_decrypt_detached", "crypto_aead_chacha20poly1305_encrypt", "crypto_aead_chacha20poly1305_encrypt_detached", "crypto_aead_chacha20poly1305_ietf_decrypt", "crypto_aead_chacha20poly1305_ietf_decrypt_detached", "crypto_aead_chacha20poly1305_ietf_encrypt", "crypto_aead_chacha20poly1305_ietf_encrypt_detached", "crypto_aead_chacha20poly1305_ietf_keygen", "crypto_aead_chacha20poly1305_keygen", "crypto_aead_xchacha20poly1305_ietf_decrypt", "crypto_aead_xchacha20poly1305_ietf_decrypt_detached", "crypto_aead_xchacha20poly1305_ietf_encrypt", "crypto_aead_xchacha20poly1305_ietf_encrypt_detached", "crypto_aead_xchacha20poly1305_ietf_keygen", "crypto_auth", "crypto_auth_hmacsha256", "crypto_auth_hmacsha256_final", "crypto_auth_hmacsha256_init", "crypto_auth_hmacsha256_keygen", "crypto_auth_hmacsha256_update", "crypto_auth_hmacsha256_verify", "crypto_auth_hmacsha512", "crypto_auth_hmacsha512256", "crypto_auth_hmacsha512256_final", "crypto_auth_hmacsha512256_init", "crypto_auth_hmacsha512256_keygen", "crypto_auth_hmacsha512256_update", "crypto_auth_hmacsha512256_verify", "crypto_auth_hmacsha512_final", "crypto_auth_hmacsha512_init", "crypto_auth_hmacsha512_keygen", "crypto_auth_hmacsha512_update", "crypto_auth_hmacsha512_verify", "crypto_auth_keygen", "crypto_auth_verify", "crypto_box_beforenm", "crypto_box_curve25519xchacha20poly1305_beforenm", "crypto_box_curve25519xchacha20poly1305_detached", "crypto_box_curve25519xchacha20poly1305_detached_afternm", "crypto_box_curve25519xchacha20poly1305_easy", "crypto_box_curve25519xchacha20poly1305_easy_afternm", "crypto_box_curve25519xchacha20poly1305_keypair", "crypto_box_curve25519xchacha20poly1305_open_detached", "crypto_box_curve25519xchacha20poly1305_open_detached_afternm", "crypto_box_curve25519xchacha20poly1305_open_easy", "crypto_box_curve25519xchacha20poly1305_open_easy_afternm", "crypto_box_curve25519xchacha20poly1305_seal", "crypto_box_curve25519xchacha20poly1305_seal_open", "crypto_box_curve25519xchacha20poly1305_seed_keypair", "crypto_box_detached", "crypto_box_easy", "crypto_box_easy_afternm", "crypto_box_keypair", "crypto_box_open_detached", "crypto_box_open_easy", "crypto_box_open_easy_afternm", "crypto_box_seal", "crypto_box_seal_open", "crypto_box_seed_keypair", "crypto_core_ed25519_add", "crypto_core_ed25519_from_hash", "crypto_core_ed25519_from_uniform", "crypto_core_ed25519_is_valid_point", "crypto_core_ed25519_random", "crypto_core_ed25519_scalar_add", "crypto_core_ed25519_scalar_complement", "crypto_core_ed25519_scalar_invert", "crypto_core_ed25519_scalar_mul", "crypto_core_ed25519_scalar_negate", "crypto_core_ed25519_scalar_random", "crypto_core_ed25519_scalar_reduce", "crypto_core_ed25519_scalar_sub", "crypto_core_ed25519_sub", "crypto_core_hchacha20", "crypto_core_hsalsa20", "crypto_core_ristretto255_add", "crypto_core_ristretto255_from_hash", "crypto_core_ristretto255_is_valid_point", "crypto_core_ristretto255_random", "crypto_core_ristretto255_scalar_add", "crypto_core_ristretto255_scalar_complement", "crypto_core_ristretto255_scalar_invert", "crypto_core_ristretto255_scalar_mul", "crypto_core_ristretto255_scalar_negate", "crypto_core_ristretto255_scalar_random", "crypto_core_ristretto255_scalar_reduce", "crypto_core_ristretto255_scalar_sub", "crypto_core_ristretto255_sub", "crypto_generichash", "crypto_generichash_blake2b_salt_personal", "crypto_generichash_final", "crypto_generichash_init", "crypto_generichash_keygen", "crypto_generichash_update", "crypto_hash", "crypto_hash_sha256", "crypto_hash_sha256_final", "crypto_hash_sha256_init", "crypto_hash_sha256_update", "crypto_hash_sha3256", "crypto_hash_sha3256_final", "crypto_hash_sha3256_init", "crypto_hash_sha3256_update", "crypto_hash_sha3512", "crypto_hash_sha3512_final", "crypto_hash_sha3512_init", "crypto_hash_sha3512_update", "crypto_hash_sha512", "crypto_hash_sha512_final", "crypto_hash_sha512_init", "crypto_hash_sha512_update", "crypto_ipcrypt_decrypt", "crypto_ipcrypt_encrypt", "crypto_ipcrypt_keygen", "crypto_ipcrypt_nd_decrypt", "crypto_ipcrypt_nd_encrypt", "crypto_ipcrypt_nd_keygen", "crypto_ipcrypt_ndx_decrypt", "crypto_ipcrypt_ndx_encrypt", "crypto_ipcrypt_ndx_keygen", "crypto_ipcrypt_pfx_decrypt", "crypto_ipcrypt_pfx_encrypt", "crypto_ipcrypt_pfx_keygen", "crypto_kdf_derive_from_key", "crypto_kdf_keygen", "crypto_kem_dec", "crypto_kem_enc", "crypto_kem_keypair", "crypto_kem_mlkem768_dec", "crypto_kem_mlkem768_enc", "crypto_kem_mlkem768_enc_deterministic", "crypto_kem_mlkem768_keypair", "crypto_kem_mlkem768_seed_keypair", "crypto_kem_primitive", "crypto_kem_seed_keypair", "crypto_kem_xwing_dec", "crypto_kem_xwing_enc", "crypto_kem_xwing_enc_deterministic", "crypto_kem_xwing_keypair", "crypto_kem_xwing_seed_keypair", "crypto_kx_client_session_keys", "crypto_kx_keypair", "crypto_kx_seed_keypair", "crypto_kx_server_session_keys", "crypto_onetimeauth", "crypto_onetimeauth_final", "crypto_onetimeauth_init", "crypto_onetimeauth_keygen", "crypto_onetimeauth_update", "crypto_onetimeauth_verify", "crypto_pwhash", "crypto_pwhash_scryptsalsa208sha256", "crypto_pwhash_scryptsalsa208sha256_ll", "crypto_pwhash_scryptsalsa208sha256_str", "crypto_pwhash_scryptsalsa208sha256_str_verify", "crypto_pwhash_str", "crypto_pwhash_str_needs_rehash", "crypto_pwhash_str_verify", "crypto_scalarmult", "crypto_scalarmult_base", "crypto_scalarmult_ed25519", "crypto_scalarmult_ed25519_base", "crypto_scalarmult_ed25519_base_noclamp", "crypto_scalarmult_ed25519_noclamp", "crypto_scalarmult_ristretto255", "crypto_scalarmult_ristretto255_base", "crypto_secretbox_detached", "crypto_secretbox_easy", "crypto_secretbox_keygen", "crypto_secretbox_open_detached", "crypto_secretbox_open_easy", "crypto_secretstream_xchacha20poly1305_init_pull", "crypto_secretstream_xchacha20poly1305_init_push", "crypto_secretstream_xchacha20poly1305_keygen", "crypto_secretstream_xchacha20poly1305_pull", "crypto_secretstream_xchacha20poly1305_push", "crypto_secretstream_xchacha20poly1305_rekey", "crypto_shorthash", "crypto_shorthash_keygen", "crypto_shorthash_siphashx24", "crypto_sign", "crypto_sign_detached", "crypto_sign_ed25519_pk_to_curve25519", "crypto_sign_ed25519_sk_to_curve25519", "crypto_sign_ed25519_sk_to_pk", "crypto_sign_ed25519_sk_to_seed", "crypto_sign_final_create", "crypto_sign_final_verify", "crypto_sign_init", "crypto_sign_keypair", "crypto_sign_open", "crypto_sign_seed_keypair", "crypto_sign_update", "crypto_sign_verify_detached", "crypto_stream_chacha20", "crypto_stream_chacha20_ietf_xor", "crypto_stream_chacha20_ietf_xor_ic", "crypto_stream_chacha20_keygen", "crypto_stream_chacha20_xor", "crypto_stream_chacha20_xor_ic", "crypto_stream_keygen", "crypto_stream_xchacha20_keygen", "crypto_stream_xchacha20_xor", "crypto_stream_xchacha20_xor_ic", "crypto_xof_shake128", "crypto_xof_shake128_init", "crypto_xof_shake128_init_with_domain", "crypto_xof_shake128_squeeze", "crypto_xof_shake128_update", "crypto_xof_shake256", "crypto_xof_shake256_init", "crypto_xof_shake256_init_with_domain", "crypto_xof_shake256_squeeze", "crypto_xof_shake256_update", "crypto_xof_turboshake128", "crypto_xof_turboshake128_init", "crypto_xof_turboshake128_init_with_domain", "crypto_xof_turboshake128_squeeze", "crypto_xof_turboshake128_update", "crypto_xof_turboshake256", "crypto_xof_turboshake256_init", "crypto_xof_turboshake256_init_with_domain", "crypto_xof_turboshake256_squeeze", "crypto_xof_turboshake256_update", "randombytes_buf", "randombytes_buf_deterministic", "randombytes_close", "randombytes_random", "randombytes_set_implementation", "randombytes_stir", "randombytes_uniform", "sodium_bin2ip", "sodium_ip2bin", "sodium_version_string"], a3 = [C, R, P, X, D, G, F, V, q, H, z, W, j, J, Q, Z, $, ee, re, te, ae, _e, ne, se, ce, pe, oe, he, ye, ie, le, ue, de, ve, ge, be, fe, me, ke, xe, Ee, Te, Se, we, Ye, Be, Ke, Ae, Ie, Me, Ne, Le, Ue, Oe, Ce, Re, Pe, Xe, De, Ge, Fe, Ve, qe, He, ze, We, je, Je, Qe, Ze, $e, er, rr, tr, ar, _r, nr, sr, cr, pr, or, hr, yr, ir, lr, ur, dr, vr, gr, br, fr, mr, kr, xr, Er, Tr, Sr, wr, Yr, Br, Kr, Ar, Ir, Mr, Nr, Lr, Ur, Or, Cr, Rr, Pr, Xr, Dr, Gr, Fr, Vr, qr, Hr, zr, Wr, jr, Jr, Qr, Zr, $r, et, rt, tt, at, _t, nt, st, ct, pt, ot, ht, yt, it, lt, ut, dt, vt, gt, bt, ft, mt, kt, xt, Et, Tt, St, wt, Yt, Bt, Kt, At, It, Mt, Nt, Lt, Ut, Ot, Ct, Rt, Pt, Xt, Dt, Gt, Ft, Vt, qt, Ht, zt, Wt, jt, Jt, Qt, Zt, $t, ea, ra, ta, aa, _a, na, sa, ca, pa, oa, ha, ya, ia, la, ua, da, va, ga, ba, fa, ma, ka, xa, Ea, Ta, Sa, wa, Ya, Ba, Ka, Aa, Ia, Ma, Na, La, Ua, Oa, Ca, Ra, Pa, Xa, Da, Ga, Fa, Va, qa, Ha, za, Wa, ja, Ja, Qa, Za, $a, e_, r_, t_, a_, __, n_, s_, c_, p_, o_, h_, y_], _3 = 0; _3 < a3.length; _3++) "function" == typeof r["_" + e2[_3]] && (t[e2[_3]] = a3[_3]);
-    var n3 = ["SODIUM_LIBRARY_VERSION_MAJOR", "SODIUM_LIBRARY_VERSION_MINOR", "crypto_aead_aegis128l_ABYTES", "crypto_aead_aegis128l_KEYBYTES", "crypto_aead_aegis128l_MESSAGEBYTES_MAX", "crypto_aead_aegis128l_NPUBBYTES", "crypto_aead_aegis128l_NSECBYTES", "crypto_aead_aegis256_ABYTES", "crypto_aead_aegis256_KEYBYTES", "crypto_aead_aegis256_MESSAGEBYTES_MAX", "crypto_aead_aegis256_NPUBBYTES", "crypto_aead_aegis256_NSECBYTES", "crypto_aead_aes256gcm_ABYTES", "crypto_aead_aes256gcm_KEYBYTES", "crypto_aead_aes256gcm_MESSAGEBYTES_MAX", "crypto_aead_aes256gcm_NPUBBYTES", "crypto_aead_aes256gcm_NSECBYTES", "crypto_aead_chacha20poly1305_ABYTES", "crypto_aead_chacha20poly1305_IETF_ABYTES", "crypto_aead_chacha20poly1305_IETF_KEYBYTES", "crypto_aead_chacha20poly1305_IETF_MESSAGEBYTES_MAX", "crypto_aead_chacha20poly1305_IETF_NPUBBYTES", "crypto_aead_chacha20poly1305_IETF_NSECBYTES", "crypto_aead_chacha20poly1305_KEYBYTES", "crypto_aead_chacha20poly1305_MESSAGEBYTES_MAX", "crypto_aead_chacha20poly1305_NPUBBYTES", "crypto_aead_chacha20poly1305_NSECBYTES", "crypto_aead_chacha20poly1305_ietf_ABYTES", "crypto_aead_chacha20poly1305_ietf_KEYBYTES", "crypto_aead_chacha20poly1305_ietf_MESSAGEBYTES_MAX", "crypto_aead_chacha20poly1305_ietf_NPUBBYTES", "crypto_aead_chacha20poly1305_ietf_NSECBYTES", "crypto_aead_xchacha20poly1305_IETF_ABYTES", "crypto_aead_xchacha20poly1305_IETF_KEYBYTES", "crypto_aead_xchacha20poly1305_IETF_MESSAGEBYTES_MAX", "crypto_aead_xchacha20poly1305_IETF_NPUBBYTES", "crypto_aead_xchacha20poly1305_IETF_NSECBYTES", "crypto_aead_xchacha20poly1305_ietf_ABYTES", "crypto_aead_xchacha20poly1305_ietf_KEYBYTES", "crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX", "crypto_aead_xchacha20poly1305_ietf_NPUBBYTES", "crypto_aead_xchacha20poly1305_ietf_NSECBYTES", "crypto_auth_BYTES", "crypto_auth_KEYBYTES", "crypto_auth_hmacsha256_BYTES", "crypto_auth_hmacsha256_KEYBYTES", "crypto_auth_hmacsha512256_BYTES", "crypto_auth_hmacsha512256_KEYBYTES", "crypto_auth_hmacsha512_BYTES", "crypto_auth_hmacsha512_KEYBYTES", "crypto_box_BEFORENMBYTES", "crypto_box_MACBYTES", "crypto_box_MESSAGEBYTES_MAX", "crypto_box_NONCEBYTES", "crypto_box_PUBLICKEYBYTES", "crypto_box_SEALBYTES", "crypto_box_SECRETKEYBYTES", "crypto_box_SEEDBYTES", "crypto_box_curve25519xchacha20poly1305_BEFORENMBYTES", "crypto_box_curve25519xchacha20poly1305_MACBYTES", "crypto_box_curve25519xchacha20poly1305_MESSAGEBYTES_MAX", "crypto_box_curve25519xchacha20poly1305_NONCEBYTES", "crypto_box_curve25519xchacha20poly1305_PUBLICKEYBYTES", "crypto_box_curve25519xchacha20poly1305_SEALBYTES", "crypto_box_curve25519xchacha20poly1305_SECRETKEYBYTES", "crypto_box_curve25519xchacha20poly1305_SEEDBYTES", "crypto_box_curve25519xsalsa20poly1305_BEFORENMBYTES", "crypto_box_curve25519xsalsa20poly1305_MACBYTES", "crypto_box_curve25519xsalsa20poly1305_MESSAGEBYTES_MAX", "crypto_box_curve25519xsalsa20poly1305_NONCEBYTES", "crypto_box_curve25519xsalsa20poly1305_PUBLICKEYBYTES", "crypto_box_curve25519xsalsa20poly1305_SECRETKEYBYTES", "crypto_box_curve25519xsalsa20poly1305_SEEDBYTES", "crypto_core_ed25519_BYTES", "crypto_core_ed25519_HASHBYTES", "crypto_core_ed25519_NONREDUCEDSCALARBYTES", "crypto_core_ed25519_SCALARBYTES", "crypto_core_ed25519_UNIFORMBYTES", "crypto_core_hchacha20_CONSTBYTES", "crypto_core_hchacha20_INPUTBYTES", "crypto_core_hchacha20_KEYBYTES", "crypto_core_hchacha20_OUTPUTBYTES", "crypto_core_hsalsa20_CONSTBYTES", "crypto_core_hsalsa20_INPUTBYTES", "crypto_core_hsalsa20_KEYBYTES", "crypto_core_hsalsa20_OUTPUTBYTES", "crypto_core_ristretto255_BYTES", "crypto_core_ristretto255_HASHBYTES", "crypto_core_ristretto255_NONREDUCEDSCALARBYTES", "crypto_core_ristretto255_SCALARBYTES", "crypto_core_salsa2012_CONSTBYTES", "crypto_core_salsa2012_INPUTBYTES", "crypto_core_salsa2012_KEYBYTES", "crypto_core_salsa2012_OUTPUTBYTES", "crypto_core_salsa208_CONSTBYTES", "crypto_core_salsa208_INPUTBYTES", "crypto_core_salsa208_KEYBYTES", "crypto_core_salsa208_OUTPUTBYTES", "crypto_core_salsa20_CONSTBYTES", "crypto_core_salsa20_INPUTBYTES", "crypto_core_salsa20_KEYBYTES", "crypto_core_salsa20_OUTPUTBYTES", "crypto_generichash_BYTES", "crypto_generichash_BYTES_MAX", "crypto_generichash_BYTES_MIN", "crypto_generichash_KEYBYTES", "crypto_generichash_KEYBYTES_MAX", "crypto_generichash_KEYBYTES_MIN", "crypto_generichash_blake2b_BYTES", "crypto_generichash_blake2b_BYTES_MAX", "crypto_generichash_blake2b_BYTES_MIN", "crypto_generichash_blake2b_KEYBYTES", "crypto_generichash_blake2b_KEYBYTES_MAX", "crypto_generichash_blake2b_KEYBYTES_MIN", "crypto_generichash_blake2b_PERSONALBYTES", "crypto_generichash_blake2b_SALTBYTES", "crypto_hash_BYTES", "crypto_hash_sha256_BYTES", "crypto_hash_sha3256_BYTES", "crypto_hash_sha3512_BYTES", "crypto_hash_sha512_BYTES", "crypto_ipcrypt_BYTES", "crypto_ipcrypt_KEYBYTES", "crypto_ipcrypt_NDX_INPUTBYTES", "crypto_ipcrypt_NDX_KEYBYTES", "crypto_ipcrypt_NDX_OUTPUTBYTES", "crypto_ipcrypt_NDX_TWEAKBYTES", "crypto_ipcrypt_ND_INPUTBYTES", "crypto_ipcrypt_ND_KEYBYTES", "crypto_ipcrypt_ND_OUTPUTBYTES", "crypto_ipcrypt_ND_TWEAKBYTES", "crypto_ipcrypt_PFX_BYTES", "crypto_ipcrypt_PFX_KEYBYTES", "crypto_kdf_BYTES_MAX", "crypto_kdf_BYTES_MIN", "crypto_kdf_CONTEXTBYTES", "crypto_kdf_KEYBYTES", "crypto_kdf_blake2b_BYTES_MAX", "crypto_kdf_blake2b_BYTES_MIN", "crypto_kdf_blake2b_CONTEXTBYTES", "crypto_kdf_blake2b_KEYBYTES", "crypto_kdf_hkdf_sha256_BYTES_MAX", "crypto_kdf_hkdf_sha256_BYTES_MIN", "crypto_kdf_hkdf_sha256_KEYBYTES", "crypto_kdf_hkdf_sha512_BYTES_MAX", "crypto_kdf_hkdf_sha512_BYTES_MIN", "crypto_kdf_hkdf_sha512_KEYBYTES", "crypto_kem_CIPHERTEXTBYTES", "crypto_kem_PUBLICKEYBYTES", "crypto_kem_SECRETKEYBYTES", "crypto_kem_SEEDBYTES", "crypto_kem_SHAREDSECRETBYTES", "crypto_kem_mlkem768_CIPHERTEXTBYTES", "crypto_kem_mlkem768_PUBLICKEYBYTES", "crypto_kem_mlkem768_SECRETKEYBYTES", "crypto_kem_mlkem768_SEEDBYTES", "crypto_kem_mlkem768_SHAREDSECRETBYTES", "crypto_kem_xwing_CIPHERTEXTBYTES", "crypto_kem_xwing_PUBLICKEYBYTES", "crypto_kem_xwing_SECRETKEYBYTES", "crypto_kem_xwing_SEEDBYTES", "crypto_kem_xwing_SHAREDSECRETBYTES", "crypto_kx_PUBLICKEYBYTES", "crypto_kx_SECRETKEYBYTES", "crypto_kx_SEEDBYTES", "crypto_kx_SESSIONKEYBYTES", "crypto_onetimeauth_BYTES", "crypto_onetimeauth_KEYBYTES", "crypto_onetimeauth_poly1305_BYTES", "crypto_onetimeauth_poly1305_KEYBYTES", "crypto_pwhash_ALG_ARGON2I13", "crypto_pwhash_ALG_ARGON2ID13", "crypto_pwhash_ALG_DEFAULT", "crypto_pwhash_BYTES_MAX", "crypto_pwhash_BYTES_MIN", "crypto_pwhash_MEMLIMIT_INTERACTIVE", "crypto_pwhash_MEMLIMIT_MAX", "crypto_pwhash_MEMLIMIT_MIN", "crypto_pwhash_MEMLIMIT_MODERATE", "crypto_pwhash_MEMLIMIT_SENSITIVE", "crypto_pwhash_OPSLIMIT_INTERACTIVE", "crypto_pwhash_OPSLIMIT_MAX", "crypto_pwhash_OPSLIMIT_MIN", "crypto_pwhash_OPSLIMIT_MODERATE", "crypto_pwhash_OPSLIMIT_SENSITIVE", "crypto_pwhash_PASSWD_MAX", "crypto_pwhash_PASSWD_MIN", "crypto_pwhash_SALTBYTES", "crypto_pwhash_STRBYTES", "crypto_pwhash_argon2i_BYTES_MAX", "crypto_pwhash_argon2i_BYTES_MIN", "crypto_pwhash_argon2i_MEMLIMIT_INTERACTIVE", "crypto_pwhash_argon2i_MEMLIMIT_MAX", "crypto_pwhash_argon2i_MEMLIMIT_MIN", "crypto_pwhash_argon2i_MEMLIMIT_MODERATE", "crypto_pwhash_argon2i_MEMLIMIT_SENSITIVE", "crypto_pwhash_argon2i_OPSLIMIT_INTERACTIVE", "crypto_pwhash_argon2i_OPSLIMIT_MAX", "crypto_pwhash_argon2i_OPSLIMIT_MIN", "crypto_pwhash_argon2i_OPSLIMIT_MODERATE", "crypto_pwhash_argon2i_OPSLIMIT_SENSITIVE", "crypto_pwhash_argon2i_PASSWD_MAX", "crypto_pwhash_argon2i_PASSWD_MIN", "crypto_pwhash_argon2i_SALTBYTES", "crypto_pwhash_argon2i_STRBYTES", "crypto_pwhash_argon2id_BYTES_MAX", "crypto_pwhash_argon2id_BYTES_MIN", "crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE", "crypto_pwhash_argon2id_MEMLIMIT_MAX", "crypto_pwhash_argon2id_MEMLIMIT_MIN", "crypto_pwhash_argon2id_MEMLIMIT_MODERATE", "crypto_pwhash_argon2id_MEMLIMIT_SENSITIVE", "crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE", "crypto_pwhash_argon2id_OPSLIMIT_MAX", "crypto_pwhash_argon2id_OPSLIMIT_MIN", "crypto_pwhash_argon2id_OPSLIMIT_MODERATE", "crypto_pwhash_argon2id_OPSLIMIT_SENSITIVE", "crypto_pwhash_argon2id_PASSWD_MAX", "crypto_pwhash_argon2id_PASSWD_MIN", "crypto_pwhash_argon2id_SALTBYTES", "crypto_pwhash_argon2id_STRBYTES", "crypto_pwhash_scryptsalsa208sha256_BYTES_MAX", "crypto_pwhash_scryptsalsa208sha256_BYTES_MIN", "crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_INTERACTIVE", "crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_MAX", "crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_MIN", "crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_SENSITIVE", "crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_INTERACTIVE", "crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_MAX", "crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_MIN", "crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_SENSITIVE", "crypto_pwhash_scryptsalsa208sha256_PASSWD_MAX", "crypto_pwhash_scryptsalsa208sha256_PASSWD_MIN", "crypto_pwhash_scryptsalsa208sha256_SALTBYTES", "crypto_pwhash_scryptsalsa208sha256_STRBYTES", "crypto_scalarmult_BYTES", "crypto_scalarmult_SCALARBYTES", "crypto_scalarmult_curve25519_BYTES", "crypto_scalarmult_curve25519_SCALARBYTES", "crypto_scalarmult_ed25519_BYTES", "crypto_scalarmult_ed25519_SCALARBYTES", "crypto_scalarmult_ristretto255_BYTES", "crypto_scalarmult_ristretto255_SCALARBYTES", "crypto_secretbox_KEYBYTES", "crypto_secretbox_MACBYTES", "crypto_secretbox_MESSAGEBYTES_MAX", "crypto_secretbox_NONCEBYTES", "crypto_secretbox_xchacha20poly1305_KEYBYTES", "crypto_secretbox_xchacha20poly1305_MACBYTES", "crypto_secretbox_xchacha20poly1305_MESSAGEBYTES_MAX", "crypto_secretbox_xchacha20poly1305_NONCEBYTES", "crypto_secretbox_xsalsa20poly1305_KEYBYTES", "crypto_secretbox_xsalsa20poly1305_MACBYTES", "crypto_secretbox_xsalsa20poly1305_MESSAGEBYTES_MAX", "crypto_secretbox_xsalsa20poly1305_NONCEBYTES", "crypto_secretstream_xchacha20poly1305_ABYTES", "crypto_secretstream_xchacha20poly1305_HEADERBYTES", "crypto_secretstream_xchacha20poly1305_KEYBYTES", "crypto_secretstream_xchacha20poly1305_MESSAGEBYTES_MAX", "crypto_secretstream_xchacha20poly1305_TAG_FINAL", "crypto_secretstream_xchacha20poly1305_TAG_MESSAGE", "crypto_secretstream_xchacha20poly1305_TAG_PUSH", "crypto_secretstream_xchacha20poly1305_TAG_REKEY", "crypto_shorthash_BYTES", "crypto_shorthash_KEYBYTES", "crypto_shorthash_siphash24_BYTES", "crypto_shorthash_siphash24_KEYBYTES", "crypto_shorthash_siphashx24_BYTES", "crypto_shorthash_siphashx24_KEYBYTES", "crypto_sign_BYTES", "crypto_sign_MESSAGEBYTES_MAX", "crypto_sign_PUBLICKEYBYTES", "crypto_sign_SECRETKEYBYTES", "crypto_sign_SEEDBYTES", "crypto_sign_ed25519_BYTES", "crypto_sign_ed25519_MESSAGEBYTES_MAX", "crypto_sign_ed25519_PUBLICKEYBYTES", "crypto_sign_ed25519_SECRETKEYBYTES", "crypto_sign_ed25519_SEEDBYTES", "crypto_stream_KEYBYTES", "crypto_stream_MESSAGEBYTES_MAX", "crypto_stream_NONCEBYTES", "crypto_stream_chacha20_IETF_KEYBYTES", "crypto_stream_chacha20_IETF_MESSAGEBYTES_MAX", "crypto_stream_chacha20_IETF_NONCEBYTES", "crypto_stream_chacha20_KEYBYTES", "crypto_stream_chacha20_MESSAGEBYTES_MAX", "crypto_stream_chacha20_NONCEBYTES", "crypto_stream_chacha20_ietf_KEYBYTES", "crypto_stream_chacha20_ietf_MESSAGEBYTES_MAX", "crypto_stream_chacha20_ietf_NONCEBYTES", "crypto_stream_salsa2012_KEYBYTES", "crypto_stream_salsa2012_MESSAGEBYTES_MAX", "crypto_stream_salsa2012_NONCEBYTES", "crypto_stream_salsa208_KEYBYTES", "crypto_stream_salsa208_MESSAGEBYTES_MAX", "crypto_stream_salsa208_NONCEBYTES", "crypto_stream_salsa20_KEYBYTES", "crypto_stream_salsa20_MESSAGEBYTES_MAX", "crypto_stream_salsa20_NONCEBYTES", "crypto_stream_xchacha20_KEYBYTES", "crypto_stream_xchacha20_MESSAGEBYTES_MAX", "crypto_stream_xchacha20_NONCEBYTES", "crypto_stream_xsalsa20_KEYBYTES", "crypto_stream_xsalsa20_MESSAGEBYTES_MAX", "crypto_stream_xsalsa20_NONCEBYTES", "crypto_verify_16_BYTES", "crypto_verify_32_BYTES", "crypto_verify_64_BYTES", "crypto_xof_shake128_BLOCKBYTES", "crypto_xof_shake128_STATEBYTES", "crypto_xof_shake256_BLOCKBYTES", "crypto_xof_shake256_STATEBYTES", "crypto_xof_turboshake128_BLOCKBYTES", "crypto_xof_turboshake128_STATEBYTES", "crypto_xof_turboshake256_BLOCKBYTES", "crypto_xof_turboshake256_STATEBYTES"];
-    for (_3 = 0; _3 < n3.length; _3++) "function" == typeof (c3 = r["_" + n3[_3].toLowerCase()]) && (t[n3[_3]] = c3());
-    var s3 = ["SODIUM_VERSION_STRING", "crypto_kem_PRIMITIVE", "crypto_pwhash_STRPREFIX", "crypto_pwhash_argon2i_STRPREFIX", "crypto_pwhash_argon2id_STRPREFIX", "crypto_pwhash_scryptsalsa208sha256_STRPREFIX"];
-    for (_3 = 0; _3 < s3.length; _3++) {
-      var c3;
-      "function" == typeof (c3 = r["_" + s3[_3].toLowerCase()]) && (t[s3[_3]] = r.UTF8ToString(c3()));
-    }
-  })();
-  var a2 = new Uint8Array([98, 97, 108, 108, 115]), _2 = t.randombytes_buf(t.crypto_secretbox_NONCEBYTES), n2 = t.randombytes_buf(t.crypto_secretbox_KEYBYTES), s2 = t.crypto_secretbox_easy(a2, _2, n2), c2 = t.crypto_secretbox_open_easy(s2, _2, n2);
-  if (!t.memcmp(a2, c2)) throw new Error("Initialization self-test failed");
+var libsodium_wrappers_exports = {};
+__export(libsodium_wrappers_exports, {
+  add: () => o,
+  base64_variants: () => m,
+  compare: () => l,
+  default: () => libsodium_wrappers_default,
+  from_base64: () => x,
+  from_hex: () => b,
+  from_string: () => v,
+  increment: () => p,
+  is_zero: () => h,
+  libsodium: () => r,
+  memcmp: () => i,
+  memzero: () => y,
+  output_formats: () => T,
+  pad: () => u,
+  ready: () => s,
+  symbols: () => c,
+  to_base64: () => E,
+  to_hex: () => f,
+  to_string: () => g,
+  unpad: () => d
 });
 function c() {
   return Object.keys(t).sort();
@@ -2263,7 +346,6 @@ function f(e) {
   for (var r2, t2, a2, _2 = "", n2 = 0; n2 < e.length; n2++) a2 = 87 + (t2 = 15 & e[n2]) + (t2 - 10 >> 8 & -39) << 8 | 87 + (r2 = e[n2] >>> 4) + (r2 - 10 >> 8 & -39), _2 += String.fromCharCode(255 & a2) + String.fromCharCode(a2 >>> 8);
   return _2;
 }
-var m = { ORIGINAL: 1, ORIGINAL_NO_PADDING: 3, URLSAFE: 5, URLSAFE_NO_PADDING: 7 };
 function k(e) {
   if (void 0 === e) return m.URLSAFE_NO_PADDING;
   if (e !== m.ORIGINAL && e !== m.ORIGINAL_NO_PADDING && e !== m.URLSAFE && e !== m.URLSAFE_NO_PADDING) throw new Error("unsupported base64 variant");
@@ -5372,11 +3454,2365 @@ function y_() {
   var e = r._sodium_version_string(), t2 = r.UTF8ToString(e);
   return M([]), t2;
 }
-B.prototype.to_Uint8Array = function() {
-  var e = new Uint8Array(this.length);
-  return e.set(r.HEAPU8.subarray(this.address, this.address + this.length)), e;
-}, t.add = o, t.base64_variants = m, t.compare = l, t.from_base64 = x, t.from_hex = b, t.from_string = v, t.increment = p, t.is_zero = h, t.memcmp = i, t.memzero = y, t.output_formats = T, t.pad = u, t.unpad = d, t.ready = s, t.symbols = c, t.to_base64 = E, t.to_hex = f, t.to_string = g;
-var libsodium_wrappers_default = t;
+var r, t, a, _, n, s, m, libsodium_wrappers_default;
+var init_libsodium_wrappers = __esm({
+  "node_modules/libsodium-wrappers/dist/modules-esm/libsodium-wrappers.mjs"() {
+    init_libsodium();
+    t = {};
+    if (void 0 === globalThis.crypto || "function" != typeof globalThis.crypto.getRandomValues) throw new Error("globalThis.crypto.getRandomValues is not available. The ESM build of libsodium requires a secure random source (available in all browsers and Node.js 19+).");
+    a = "function" == typeof (_ = libsodium_default) ? _ : null != _ && "function" == typeof _.default ? _.default : null;
+    n = (function(e) {
+      return null != e && void 0 !== e.ready ? e : null != e && null != e.default && void 0 !== e.default.ready ? e.default : null;
+    })(libsodium_default);
+    s = (null != a ? a({ getRandomValue: function() {
+      var e = new Uint32Array(1);
+      return globalThis.crypto.getRandomValues(e), e[0] >>> 0;
+    } }) : null != n ? n.ready.then(function() {
+      return n;
+    }) : Promise.reject(new Error("Unsupported libsodium ESM export shape"))).then(function(e) {
+      r = e, t.libsodium = r, (function() {
+        if (r._sodium_init() < 0) throw new Error("libsodium was not correctly initialized.");
+        for (var e2 = ["crypto_aead_aegis128l_decrypt", "crypto_aead_aegis128l_decrypt_detached", "crypto_aead_aegis128l_encrypt", "crypto_aead_aegis128l_encrypt_detached", "crypto_aead_aegis128l_keygen", "crypto_aead_aegis256_decrypt", "crypto_aead_aegis256_decrypt_detached", "crypto_aead_aegis256_encrypt", "crypto_aead_aegis256_encrypt_detached", "crypto_aead_aegis256_keygen", "crypto_aead_chacha20poly1305_decrypt", "crypto_aead_chacha20poly1305_decrypt_detached", "crypto_aead_chacha20poly1305_encrypt", "crypto_aead_chacha20poly1305_encrypt_detached", "crypto_aead_chacha20poly1305_ietf_decrypt", "crypto_aead_chacha20poly1305_ietf_decrypt_detached", "crypto_aead_chacha20poly1305_ietf_encrypt", "crypto_aead_chacha20poly1305_ietf_encrypt_detached", "crypto_aead_chacha20poly1305_ietf_keygen", "crypto_aead_chacha20poly1305_keygen", "crypto_aead_xchacha20poly1305_ietf_decrypt", "crypto_aead_xchacha20poly1305_ietf_decrypt_detached", "crypto_aead_xchacha20poly1305_ietf_encrypt", "crypto_aead_xchacha20poly1305_ietf_encrypt_detached", "crypto_aead_xchacha20poly1305_ietf_keygen", "crypto_auth", "crypto_auth_hmacsha256", "crypto_auth_hmacsha256_final", "crypto_auth_hmacsha256_init", "crypto_auth_hmacsha256_keygen", "crypto_auth_hmacsha256_update", "crypto_auth_hmacsha256_verify", "crypto_auth_hmacsha512", "crypto_auth_hmacsha512256", "crypto_auth_hmacsha512256_final", "crypto_auth_hmacsha512256_init", "crypto_auth_hmacsha512256_keygen", "crypto_auth_hmacsha512256_update", "crypto_auth_hmacsha512256_verify", "crypto_auth_hmacsha512_final", "crypto_auth_hmacsha512_init", "crypto_auth_hmacsha512_keygen", "crypto_auth_hmacsha512_update", "crypto_auth_hmacsha512_verify", "crypto_auth_keygen", "crypto_auth_verify", "crypto_box_beforenm", "crypto_box_curve25519xchacha20poly1305_beforenm", "crypto_box_curve25519xchacha20poly1305_detached", "crypto_box_curve25519xchacha20poly1305_detached_afternm", "crypto_box_curve25519xchacha20poly1305_easy", "crypto_box_curve25519xchacha20poly1305_easy_afternm", "crypto_box_curve25519xchacha20poly1305_keypair", "crypto_box_curve25519xchacha20poly1305_open_detached", "crypto_box_curve25519xchacha20poly1305_open_detached_afternm", "crypto_box_curve25519xchacha20poly1305_open_easy", "crypto_box_curve25519xchacha20poly1305_open_easy_afternm", "crypto_box_curve25519xchacha20poly1305_seal", "crypto_box_curve25519xchacha20poly1305_seal_open", "crypto_box_curve25519xchacha20poly1305_seed_keypair", "crypto_box_detached", "crypto_box_easy", "crypto_box_easy_afternm", "crypto_box_keypair", "crypto_box_open_detached", "crypto_box_open_easy", "crypto_box_open_easy_afternm", "crypto_box_seal", "crypto_box_seal_open", "crypto_box_seed_keypair", "crypto_core_ed25519_add", "crypto_core_ed25519_from_hash", "crypto_core_ed25519_from_uniform", "crypto_core_ed25519_is_valid_point", "crypto_core_ed25519_random", "crypto_core_ed25519_scalar_add", "crypto_core_ed25519_scalar_complement", "crypto_core_ed25519_scalar_invert", "crypto_core_ed25519_scalar_mul", "crypto_core_ed25519_scalar_negate", "crypto_core_ed25519_scalar_random", "crypto_core_ed25519_scalar_reduce", "crypto_core_ed25519_scalar_sub", "crypto_core_ed25519_sub", "crypto_core_hchacha20", "crypto_core_hsalsa20", "crypto_core_ristretto255_add", "crypto_core_ristretto255_from_hash", "crypto_core_ristretto255_is_valid_point", "crypto_core_ristretto255_random", "crypto_core_ristretto255_scalar_add", "crypto_core_ristretto255_scalar_complement", "crypto_core_ristretto255_scalar_invert", "crypto_core_ristretto255_scalar_mul", "crypto_core_ristretto255_scalar_negate", "crypto_core_ristretto255_scalar_random", "crypto_core_ristretto255_scalar_reduce", "crypto_core_ristretto255_scalar_sub", "crypto_core_ristretto255_sub", "crypto_generichash", "crypto_generichash_blake2b_salt_personal", "crypto_generichash_final", "crypto_generichash_init", "crypto_generichash_keygen", "crypto_generichash_update", "crypto_hash", "crypto_hash_sha256", "crypto_hash_sha256_final", "crypto_hash_sha256_init", "crypto_hash_sha256_update", "crypto_hash_sha3256", "crypto_hash_sha3256_final", "crypto_hash_sha3256_init", "crypto_hash_sha3256_update", "crypto_hash_sha3512", "crypto_hash_sha3512_final", "crypto_hash_sha3512_init", "crypto_hash_sha3512_update", "crypto_hash_sha512", "crypto_hash_sha512_final", "crypto_hash_sha512_init", "crypto_hash_sha512_update", "crypto_ipcrypt_decrypt", "crypto_ipcrypt_encrypt", "crypto_ipcrypt_keygen", "crypto_ipcrypt_nd_decrypt", "crypto_ipcrypt_nd_encrypt", "crypto_ipcrypt_nd_keygen", "crypto_ipcrypt_ndx_decrypt", "crypto_ipcrypt_ndx_encrypt", "crypto_ipcrypt_ndx_keygen", "crypto_ipcrypt_pfx_decrypt", "crypto_ipcrypt_pfx_encrypt", "crypto_ipcrypt_pfx_keygen", "crypto_kdf_derive_from_key", "crypto_kdf_keygen", "crypto_kem_dec", "crypto_kem_enc", "crypto_kem_keypair", "crypto_kem_mlkem768_dec", "crypto_kem_mlkem768_enc", "crypto_kem_mlkem768_enc_deterministic", "crypto_kem_mlkem768_keypair", "crypto_kem_mlkem768_seed_keypair", "crypto_kem_primitive", "crypto_kem_seed_keypair", "crypto_kem_xwing_dec", "crypto_kem_xwing_enc", "crypto_kem_xwing_enc_deterministic", "crypto_kem_xwing_keypair", "crypto_kem_xwing_seed_keypair", "crypto_kx_client_session_keys", "crypto_kx_keypair", "crypto_kx_seed_keypair", "crypto_kx_server_session_keys", "crypto_onetimeauth", "crypto_onetimeauth_final", "crypto_onetimeauth_init", "crypto_onetimeauth_keygen", "crypto_onetimeauth_update", "crypto_onetimeauth_verify", "crypto_pwhash", "crypto_pwhash_scryptsalsa208sha256", "crypto_pwhash_scryptsalsa208sha256_ll", "crypto_pwhash_scryptsalsa208sha256_str", "crypto_pwhash_scryptsalsa208sha256_str_verify", "crypto_pwhash_str", "crypto_pwhash_str_needs_rehash", "crypto_pwhash_str_verify", "crypto_scalarmult", "crypto_scalarmult_base", "crypto_scalarmult_ed25519", "crypto_scalarmult_ed25519_base", "crypto_scalarmult_ed25519_base_noclamp", "crypto_scalarmult_ed25519_noclamp", "crypto_scalarmult_ristretto255", "crypto_scalarmult_ristretto255_base", "crypto_secretbox_detached", "crypto_secretbox_easy", "crypto_secretbox_keygen", "crypto_secretbox_open_detached", "crypto_secretbox_open_easy", "crypto_secretstream_xchacha20poly1305_init_pull", "crypto_secretstream_xchacha20poly1305_init_push", "crypto_secretstream_xchacha20poly1305_keygen", "crypto_secretstream_xchacha20poly1305_pull", "crypto_secretstream_xchacha20poly1305_push", "crypto_secretstream_xchacha20poly1305_rekey", "crypto_shorthash", "crypto_shorthash_keygen", "crypto_shorthash_siphashx24", "crypto_sign", "crypto_sign_detached", "crypto_sign_ed25519_pk_to_curve25519", "crypto_sign_ed25519_sk_to_curve25519", "crypto_sign_ed25519_sk_to_pk", "crypto_sign_ed25519_sk_to_seed", "crypto_sign_final_create", "crypto_sign_final_verify", "crypto_sign_init", "crypto_sign_keypair", "crypto_sign_open", "crypto_sign_seed_keypair", "crypto_sign_update", "crypto_sign_verify_detached", "crypto_stream_chacha20", "crypto_stream_chacha20_ietf_xor", "crypto_stream_chacha20_ietf_xor_ic", "crypto_stream_chacha20_keygen", "crypto_stream_chacha20_xor", "crypto_stream_chacha20_xor_ic", "crypto_stream_keygen", "crypto_stream_xchacha20_keygen", "crypto_stream_xchacha20_xor", "crypto_stream_xchacha20_xor_ic", "crypto_xof_shake128", "crypto_xof_shake128_init", "crypto_xof_shake128_init_with_domain", "crypto_xof_shake128_squeeze", "crypto_xof_shake128_update", "crypto_xof_shake256", "crypto_xof_shake256_init", "crypto_xof_shake256_init_with_domain", "crypto_xof_shake256_squeeze", "crypto_xof_shake256_update", "crypto_xof_turboshake128", "crypto_xof_turboshake128_init", "crypto_xof_turboshake128_init_with_domain", "crypto_xof_turboshake128_squeeze", "crypto_xof_turboshake128_update", "crypto_xof_turboshake256", "crypto_xof_turboshake256_init", "crypto_xof_turboshake256_init_with_domain", "crypto_xof_turboshake256_squeeze", "crypto_xof_turboshake256_update", "randombytes_buf", "randombytes_buf_deterministic", "randombytes_close", "randombytes_random", "randombytes_set_implementation", "randombytes_stir", "randombytes_uniform", "sodium_bin2ip", "sodium_ip2bin", "sodium_version_string"], a3 = [C, R, P, X, D, G, F, V, q, H, z, W, j, J, Q, Z, $, ee, re, te, ae, _e, ne, se, ce, pe, oe, he, ye, ie, le, ue, de, ve, ge, be, fe, me, ke, xe, Ee, Te, Se, we, Ye, Be, Ke, Ae, Ie, Me, Ne, Le, Ue, Oe, Ce, Re, Pe, Xe, De, Ge, Fe, Ve, qe, He, ze, We, je, Je, Qe, Ze, $e, er, rr, tr, ar, _r, nr, sr, cr, pr, or, hr, yr, ir, lr, ur, dr, vr, gr, br, fr, mr, kr, xr, Er, Tr, Sr, wr, Yr, Br, Kr, Ar, Ir, Mr, Nr, Lr, Ur, Or, Cr, Rr, Pr, Xr, Dr, Gr, Fr, Vr, qr, Hr, zr, Wr, jr, Jr, Qr, Zr, $r, et, rt, tt, at, _t, nt, st, ct, pt, ot, ht, yt, it, lt, ut, dt, vt, gt, bt, ft, mt, kt, xt, Et, Tt, St, wt, Yt, Bt, Kt, At, It, Mt, Nt, Lt, Ut, Ot, Ct, Rt, Pt, Xt, Dt, Gt, Ft, Vt, qt, Ht, zt, Wt, jt, Jt, Qt, Zt, $t, ea, ra, ta, aa, _a, na, sa, ca, pa, oa, ha, ya, ia, la, ua, da, va, ga, ba, fa, ma, ka, xa, Ea, Ta, Sa, wa, Ya, Ba, Ka, Aa, Ia, Ma, Na, La, Ua, Oa, Ca, Ra, Pa, Xa, Da, Ga, Fa, Va, qa, Ha, za, Wa, ja, Ja, Qa, Za, $a, e_, r_, t_, a_, __, n_, s_, c_, p_, o_, h_, y_], _3 = 0; _3 < a3.length; _3++) "function" == typeof r["_" + e2[_3]] && (t[e2[_3]] = a3[_3]);
+        var n3 = ["SODIUM_LIBRARY_VERSION_MAJOR", "SODIUM_LIBRARY_VERSION_MINOR", "crypto_aead_aegis128l_ABYTES", "crypto_aead_aegis128l_KEYBYTES", "crypto_aead_aegis128l_MESSAGEBYTES_MAX", "crypto_aead_aegis128l_NPUBBYTES", "crypto_aead_aegis128l_NSECBYTES", "crypto_aead_aegis256_ABYTES", "crypto_aead_aegis256_KEYBYTES", "crypto_aead_aegis256_MESSAGEBYTES_MAX", "crypto_aead_aegis256_NPUBBYTES", "crypto_aead_aegis256_NSECBYTES", "crypto_aead_aes256gcm_ABYTES", "crypto_aead_aes256gcm_KEYBYTES", "crypto_aead_aes256gcm_MESSAGEBYTES_MAX", "crypto_aead_aes256gcm_NPUBBYTES", "crypto_aead_aes256gcm_NSECBYTES", "crypto_aead_chacha20poly1305_ABYTES", "crypto_aead_chacha20poly1305_IETF_ABYTES", "crypto_aead_chacha20poly1305_IETF_KEYBYTES", "crypto_aead_chacha20poly1305_IETF_MESSAGEBYTES_MAX", "crypto_aead_chacha20poly1305_IETF_NPUBBYTES", "crypto_aead_chacha20poly1305_IETF_NSECBYTES", "crypto_aead_chacha20poly1305_KEYBYTES", "crypto_aead_chacha20poly1305_MESSAGEBYTES_MAX", "crypto_aead_chacha20poly1305_NPUBBYTES", "crypto_aead_chacha20poly1305_NSECBYTES", "crypto_aead_chacha20poly1305_ietf_ABYTES", "crypto_aead_chacha20poly1305_ietf_KEYBYTES", "crypto_aead_chacha20poly1305_ietf_MESSAGEBYTES_MAX", "crypto_aead_chacha20poly1305_ietf_NPUBBYTES", "crypto_aead_chacha20poly1305_ietf_NSECBYTES", "crypto_aead_xchacha20poly1305_IETF_ABYTES", "crypto_aead_xchacha20poly1305_IETF_KEYBYTES", "crypto_aead_xchacha20poly1305_IETF_MESSAGEBYTES_MAX", "crypto_aead_xchacha20poly1305_IETF_NPUBBYTES", "crypto_aead_xchacha20poly1305_IETF_NSECBYTES", "crypto_aead_xchacha20poly1305_ietf_ABYTES", "crypto_aead_xchacha20poly1305_ietf_KEYBYTES", "crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX", "crypto_aead_xchacha20poly1305_ietf_NPUBBYTES", "crypto_aead_xchacha20poly1305_ietf_NSECBYTES", "crypto_auth_BYTES", "crypto_auth_KEYBYTES", "crypto_auth_hmacsha256_BYTES", "crypto_auth_hmacsha256_KEYBYTES", "crypto_auth_hmacsha512256_BYTES", "crypto_auth_hmacsha512256_KEYBYTES", "crypto_auth_hmacsha512_BYTES", "crypto_auth_hmacsha512_KEYBYTES", "crypto_box_BEFORENMBYTES", "crypto_box_MACBYTES", "crypto_box_MESSAGEBYTES_MAX", "crypto_box_NONCEBYTES", "crypto_box_PUBLICKEYBYTES", "crypto_box_SEALBYTES", "crypto_box_SECRETKEYBYTES", "crypto_box_SEEDBYTES", "crypto_box_curve25519xchacha20poly1305_BEFORENMBYTES", "crypto_box_curve25519xchacha20poly1305_MACBYTES", "crypto_box_curve25519xchacha20poly1305_MESSAGEBYTES_MAX", "crypto_box_curve25519xchacha20poly1305_NONCEBYTES", "crypto_box_curve25519xchacha20poly1305_PUBLICKEYBYTES", "crypto_box_curve25519xchacha20poly1305_SEALBYTES", "crypto_box_curve25519xchacha20poly1305_SECRETKEYBYTES", "crypto_box_curve25519xchacha20poly1305_SEEDBYTES", "crypto_box_curve25519xsalsa20poly1305_BEFORENMBYTES", "crypto_box_curve25519xsalsa20poly1305_MACBYTES", "crypto_box_curve25519xsalsa20poly1305_MESSAGEBYTES_MAX", "crypto_box_curve25519xsalsa20poly1305_NONCEBYTES", "crypto_box_curve25519xsalsa20poly1305_PUBLICKEYBYTES", "crypto_box_curve25519xsalsa20poly1305_SECRETKEYBYTES", "crypto_box_curve25519xsalsa20poly1305_SEEDBYTES", "crypto_core_ed25519_BYTES", "crypto_core_ed25519_HASHBYTES", "crypto_core_ed25519_NONREDUCEDSCALARBYTES", "crypto_core_ed25519_SCALARBYTES", "crypto_core_ed25519_UNIFORMBYTES", "crypto_core_hchacha20_CONSTBYTES", "crypto_core_hchacha20_INPUTBYTES", "crypto_core_hchacha20_KEYBYTES", "crypto_core_hchacha20_OUTPUTBYTES", "crypto_core_hsalsa20_CONSTBYTES", "crypto_core_hsalsa20_INPUTBYTES", "crypto_core_hsalsa20_KEYBYTES", "crypto_core_hsalsa20_OUTPUTBYTES", "crypto_core_ristretto255_BYTES", "crypto_core_ristretto255_HASHBYTES", "crypto_core_ristretto255_NONREDUCEDSCALARBYTES", "crypto_core_ristretto255_SCALARBYTES", "crypto_core_salsa2012_CONSTBYTES", "crypto_core_salsa2012_INPUTBYTES", "crypto_core_salsa2012_KEYBYTES", "crypto_core_salsa2012_OUTPUTBYTES", "crypto_core_salsa208_CONSTBYTES", "crypto_core_salsa208_INPUTBYTES", "crypto_core_salsa208_KEYBYTES", "crypto_core_salsa208_OUTPUTBYTES", "crypto_core_salsa20_CONSTBYTES", "crypto_core_salsa20_INPUTBYTES", "crypto_core_salsa20_KEYBYTES", "crypto_core_salsa20_OUTPUTBYTES", "crypto_generichash_BYTES", "crypto_generichash_BYTES_MAX", "crypto_generichash_BYTES_MIN", "crypto_generichash_KEYBYTES", "crypto_generichash_KEYBYTES_MAX", "crypto_generichash_KEYBYTES_MIN", "crypto_generichash_blake2b_BYTES", "crypto_generichash_blake2b_BYTES_MAX", "crypto_generichash_blake2b_BYTES_MIN", "crypto_generichash_blake2b_KEYBYTES", "crypto_generichash_blake2b_KEYBYTES_MAX", "crypto_generichash_blake2b_KEYBYTES_MIN", "crypto_generichash_blake2b_PERSONALBYTES", "crypto_generichash_blake2b_SALTBYTES", "crypto_hash_BYTES", "crypto_hash_sha256_BYTES", "crypto_hash_sha3256_BYTES", "crypto_hash_sha3512_BYTES", "crypto_hash_sha512_BYTES", "crypto_ipcrypt_BYTES", "crypto_ipcrypt_KEYBYTES", "crypto_ipcrypt_NDX_INPUTBYTES", "crypto_ipcrypt_NDX_KEYBYTES", "crypto_ipcrypt_NDX_OUTPUTBYTES", "crypto_ipcrypt_NDX_TWEAKBYTES", "crypto_ipcrypt_ND_INPUTBYTES", "crypto_ipcrypt_ND_KEYBYTES", "crypto_ipcrypt_ND_OUTPUTBYTES", "crypto_ipcrypt_ND_TWEAKBYTES", "crypto_ipcrypt_PFX_BYTES", "crypto_ipcrypt_PFX_KEYBYTES", "crypto_kdf_BYTES_MAX", "crypto_kdf_BYTES_MIN", "crypto_kdf_CONTEXTBYTES", "crypto_kdf_KEYBYTES", "crypto_kdf_blake2b_BYTES_MAX", "crypto_kdf_blake2b_BYTES_MIN", "crypto_kdf_blake2b_CONTEXTBYTES", "crypto_kdf_blake2b_KEYBYTES", "crypto_kdf_hkdf_sha256_BYTES_MAX", "crypto_kdf_hkdf_sha256_BYTES_MIN", "crypto_kdf_hkdf_sha256_KEYBYTES", "crypto_kdf_hkdf_sha512_BYTES_MAX", "crypto_kdf_hkdf_sha512_BYTES_MIN", "crypto_kdf_hkdf_sha512_KEYBYTES", "crypto_kem_CIPHERTEXTBYTES", "crypto_kem_PUBLICKEYBYTES", "crypto_kem_SECRETKEYBYTES", "crypto_kem_SEEDBYTES", "crypto_kem_SHAREDSECRETBYTES", "crypto_kem_mlkem768_CIPHERTEXTBYTES", "crypto_kem_mlkem768_PUBLICKEYBYTES", "crypto_kem_mlkem768_SECRETKEYBYTES", "crypto_kem_mlkem768_SEEDBYTES", "crypto_kem_mlkem768_SHAREDSECRETBYTES", "crypto_kem_xwing_CIPHERTEXTBYTES", "crypto_kem_xwing_PUBLICKEYBYTES", "crypto_kem_xwing_SECRETKEYBYTES", "crypto_kem_xwing_SEEDBYTES", "crypto_kem_xwing_SHAREDSECRETBYTES", "crypto_kx_PUBLICKEYBYTES", "crypto_kx_SECRETKEYBYTES", "crypto_kx_SEEDBYTES", "crypto_kx_SESSIONKEYBYTES", "crypto_onetimeauth_BYTES", "crypto_onetimeauth_KEYBYTES", "crypto_onetimeauth_poly1305_BYTES", "crypto_onetimeauth_poly1305_KEYBYTES", "crypto_pwhash_ALG_ARGON2I13", "crypto_pwhash_ALG_ARGON2ID13", "crypto_pwhash_ALG_DEFAULT", "crypto_pwhash_BYTES_MAX", "crypto_pwhash_BYTES_MIN", "crypto_pwhash_MEMLIMIT_INTERACTIVE", "crypto_pwhash_MEMLIMIT_MAX", "crypto_pwhash_MEMLIMIT_MIN", "crypto_pwhash_MEMLIMIT_MODERATE", "crypto_pwhash_MEMLIMIT_SENSITIVE", "crypto_pwhash_OPSLIMIT_INTERACTIVE", "crypto_pwhash_OPSLIMIT_MAX", "crypto_pwhash_OPSLIMIT_MIN", "crypto_pwhash_OPSLIMIT_MODERATE", "crypto_pwhash_OPSLIMIT_SENSITIVE", "crypto_pwhash_PASSWD_MAX", "crypto_pwhash_PASSWD_MIN", "crypto_pwhash_SALTBYTES", "crypto_pwhash_STRBYTES", "crypto_pwhash_argon2i_BYTES_MAX", "crypto_pwhash_argon2i_BYTES_MIN", "crypto_pwhash_argon2i_MEMLIMIT_INTERACTIVE", "crypto_pwhash_argon2i_MEMLIMIT_MAX", "crypto_pwhash_argon2i_MEMLIMIT_MIN", "crypto_pwhash_argon2i_MEMLIMIT_MODERATE", "crypto_pwhash_argon2i_MEMLIMIT_SENSITIVE", "crypto_pwhash_argon2i_OPSLIMIT_INTERACTIVE", "crypto_pwhash_argon2i_OPSLIMIT_MAX", "crypto_pwhash_argon2i_OPSLIMIT_MIN", "crypto_pwhash_argon2i_OPSLIMIT_MODERATE", "crypto_pwhash_argon2i_OPSLIMIT_SENSITIVE", "crypto_pwhash_argon2i_PASSWD_MAX", "crypto_pwhash_argon2i_PASSWD_MIN", "crypto_pwhash_argon2i_SALTBYTES", "crypto_pwhash_argon2i_STRBYTES", "crypto_pwhash_argon2id_BYTES_MAX", "crypto_pwhash_argon2id_BYTES_MIN", "crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE", "crypto_pwhash_argon2id_MEMLIMIT_MAX", "crypto_pwhash_argon2id_MEMLIMIT_MIN", "crypto_pwhash_argon2id_MEMLIMIT_MODERATE", "crypto_pwhash_argon2id_MEMLIMIT_SENSITIVE", "crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE", "crypto_pwhash_argon2id_OPSLIMIT_MAX", "crypto_pwhash_argon2id_OPSLIMIT_MIN", "crypto_pwhash_argon2id_OPSLIMIT_MODERATE", "crypto_pwhash_argon2id_OPSLIMIT_SENSITIVE", "crypto_pwhash_argon2id_PASSWD_MAX", "crypto_pwhash_argon2id_PASSWD_MIN", "crypto_pwhash_argon2id_SALTBYTES", "crypto_pwhash_argon2id_STRBYTES", "crypto_pwhash_scryptsalsa208sha256_BYTES_MAX", "crypto_pwhash_scryptsalsa208sha256_BYTES_MIN", "crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_INTERACTIVE", "crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_MAX", "crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_MIN", "crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_SENSITIVE", "crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_INTERACTIVE", "crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_MAX", "crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_MIN", "crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_SENSITIVE", "crypto_pwhash_scryptsalsa208sha256_PASSWD_MAX", "crypto_pwhash_scryptsalsa208sha256_PASSWD_MIN", "crypto_pwhash_scryptsalsa208sha256_SALTBYTES", "crypto_pwhash_scryptsalsa208sha256_STRBYTES", "crypto_scalarmult_BYTES", "crypto_scalarmult_SCALARBYTES", "crypto_scalarmult_curve25519_BYTES", "crypto_scalarmult_curve25519_SCALARBYTES", "crypto_scalarmult_ed25519_BYTES", "crypto_scalarmult_ed25519_SCALARBYTES", "crypto_scalarmult_ristretto255_BYTES", "crypto_scalarmult_ristretto255_SCALARBYTES", "crypto_secretbox_KEYBYTES", "crypto_secretbox_MACBYTES", "crypto_secretbox_MESSAGEBYTES_MAX", "crypto_secretbox_NONCEBYTES", "crypto_secretbox_xchacha20poly1305_KEYBYTES", "crypto_secretbox_xchacha20poly1305_MACBYTES", "crypto_secretbox_xchacha20poly1305_MESSAGEBYTES_MAX", "crypto_secretbox_xchacha20poly1305_NONCEBYTES", "crypto_secretbox_xsalsa20poly1305_KEYBYTES", "crypto_secretbox_xsalsa20poly1305_MACBYTES", "crypto_secretbox_xsalsa20poly1305_MESSAGEBYTES_MAX", "crypto_secretbox_xsalsa20poly1305_NONCEBYTES", "crypto_secretstream_xchacha20poly1305_ABYTES", "crypto_secretstream_xchacha20poly1305_HEADERBYTES", "crypto_secretstream_xchacha20poly1305_KEYBYTES", "crypto_secretstream_xchacha20poly1305_MESSAGEBYTES_MAX", "crypto_secretstream_xchacha20poly1305_TAG_FINAL", "crypto_secretstream_xchacha20poly1305_TAG_MESSAGE", "crypto_secretstream_xchacha20poly1305_TAG_PUSH", "crypto_secretstream_xchacha20poly1305_TAG_REKEY", "crypto_shorthash_BYTES", "crypto_shorthash_KEYBYTES", "crypto_shorthash_siphash24_BYTES", "crypto_shorthash_siphash24_KEYBYTES", "crypto_shorthash_siphashx24_BYTES", "crypto_shorthash_siphashx24_KEYBYTES", "crypto_sign_BYTES", "crypto_sign_MESSAGEBYTES_MAX", "crypto_sign_PUBLICKEYBYTES", "crypto_sign_SECRETKEYBYTES", "crypto_sign_SEEDBYTES", "crypto_sign_ed25519_BYTES", "crypto_sign_ed25519_MESSAGEBYTES_MAX", "crypto_sign_ed25519_PUBLICKEYBYTES", "crypto_sign_ed25519_SECRETKEYBYTES", "crypto_sign_ed25519_SEEDBYTES", "crypto_stream_KEYBYTES", "crypto_stream_MESSAGEBYTES_MAX", "crypto_stream_NONCEBYTES", "crypto_stream_chacha20_IETF_KEYBYTES", "crypto_stream_chacha20_IETF_MESSAGEBYTES_MAX", "crypto_stream_chacha20_IETF_NONCEBYTES", "crypto_stream_chacha20_KEYBYTES", "crypto_stream_chacha20_MESSAGEBYTES_MAX", "crypto_stream_chacha20_NONCEBYTES", "crypto_stream_chacha20_ietf_KEYBYTES", "crypto_stream_chacha20_ietf_MESSAGEBYTES_MAX", "crypto_stream_chacha20_ietf_NONCEBYTES", "crypto_stream_salsa2012_KEYBYTES", "crypto_stream_salsa2012_MESSAGEBYTES_MAX", "crypto_stream_salsa2012_NONCEBYTES", "crypto_stream_salsa208_KEYBYTES", "crypto_stream_salsa208_MESSAGEBYTES_MAX", "crypto_stream_salsa208_NONCEBYTES", "crypto_stream_salsa20_KEYBYTES", "crypto_stream_salsa20_MESSAGEBYTES_MAX", "crypto_stream_salsa20_NONCEBYTES", "crypto_stream_xchacha20_KEYBYTES", "crypto_stream_xchacha20_MESSAGEBYTES_MAX", "crypto_stream_xchacha20_NONCEBYTES", "crypto_stream_xsalsa20_KEYBYTES", "crypto_stream_xsalsa20_MESSAGEBYTES_MAX", "crypto_stream_xsalsa20_NONCEBYTES", "crypto_verify_16_BYTES", "crypto_verify_32_BYTES", "crypto_verify_64_BYTES", "crypto_xof_shake128_BLOCKBYTES", "crypto_xof_shake128_STATEBYTES", "crypto_xof_shake256_BLOCKBYTES", "crypto_xof_shake256_STATEBYTES", "crypto_xof_turboshake128_BLOCKBYTES", "crypto_xof_turboshake128_STATEBYTES", "crypto_xof_turboshake256_BLOCKBYTES", "crypto_xof_turboshake256_STATEBYTES"];
+        for (_3 = 0; _3 < n3.length; _3++) "function" == typeof (c3 = r["_" + n3[_3].toLowerCase()]) && (t[n3[_3]] = c3());
+        var s3 = ["SODIUM_VERSION_STRING", "crypto_kem_PRIMITIVE", "crypto_pwhash_STRPREFIX", "crypto_pwhash_argon2i_STRPREFIX", "crypto_pwhash_argon2id_STRPREFIX", "crypto_pwhash_scryptsalsa208sha256_STRPREFIX"];
+        for (_3 = 0; _3 < s3.length; _3++) {
+          var c3;
+          "function" == typeof (c3 = r["_" + s3[_3].toLowerCase()]) && (t[s3[_3]] = r.UTF8ToString(c3()));
+        }
+      })();
+      var a2 = new Uint8Array([98, 97, 108, 108, 115]), _2 = t.randombytes_buf(t.crypto_secretbox_NONCEBYTES), n2 = t.randombytes_buf(t.crypto_secretbox_KEYBYTES), s2 = t.crypto_secretbox_easy(a2, _2, n2), c2 = t.crypto_secretbox_open_easy(s2, _2, n2);
+      if (!t.memcmp(a2, c2)) throw new Error("Initialization self-test failed");
+    });
+    m = { ORIGINAL: 1, ORIGINAL_NO_PADDING: 3, URLSAFE: 5, URLSAFE_NO_PADDING: 7 };
+    B.prototype.to_Uint8Array = function() {
+      var e = new Uint8Array(this.length);
+      return e.set(r.HEAPU8.subarray(this.address, this.address + this.length)), e;
+    }, t.add = o, t.base64_variants = m, t.compare = l, t.from_base64 = x, t.from_hex = b, t.from_string = v, t.increment = p, t.is_zero = h, t.memcmp = i, t.memzero = y, t.output_formats = T, t.pad = u, t.unpad = d, t.ready = s, t.symbols = c, t.to_base64 = E, t.to_hex = f, t.to_string = g;
+    libsodium_wrappers_default = t;
+  }
+});
+
+// action/main.ts
+var import_node_crypto9 = require("node:crypto");
+var import_node_fs4 = require("node:fs");
+var import_node_os2 = require("node:os");
+var import_node_path3 = require("node:path");
+
+// connector/base64.ts
+var BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+function decodeBase64Strict(text) {
+  if (!BASE64.test(text)) return void 0;
+  const unpadded = text.replace(/=+$/, "");
+  if (unpadded.length !== text.length && text.length % 4 !== 0) return void 0;
+  if (unpadded.length % 4 === 1) return void 0;
+  const bytes = Buffer.from(unpadded, "base64");
+  if (bytes.toString("base64").replace(/=+$/, "") !== unpadded) return void 0;
+  return bytes;
+}
+
+// connector/sender/outbox-file.ts
+var import_node_fs2 = require("node:fs");
+var import_node_path = require("node:path");
+
+// errors/catalogue.ts
+var ERROR_CATALOGUE = {
+  // options and configuration (the caller's mistake)
+  ERR_OPTION_INVALID: { hint: "check the named option against the docs" },
+  ERR_OPTION_UNKNOWN: { hint: "remove the unknown option or fix its spelling" },
+  ERR_FILE_NOT_FOUND: { hint: "check the path" },
+  ERR_FILE_UNREADABLE: { hint: "check the file permissions" },
+  ERR_FILE_EXISTS: { hint: "choose another path or pass --force" },
+  // pki
+  ERR_PKI_PEM_INVALID: { hint: "the file is not valid PEM of the expected type" },
+  ERR_PKI_KEY_INVALID: { hint: "the private key could not be read; check the file and its passphrase" },
+  ERR_PKI_KEY_MISMATCH: { hint: "the private key does not belong to the certificate" },
+  ERR_PKI_KEY_UNSUPPORTED: { hint: "use an RSA key of 2048 bits or more" },
+  ERR_PKI_CERT_INVALID: { hint: "the certificate could not be parsed" },
+  ERR_PKI_CERT_EXPIRED: { hint: "the certificate is past its notAfter date; issue a new one" },
+  ERR_PKI_CERT_NOT_YET_VALID: { hint: "the certificate notBefore is in the future; check the clock" },
+  ERR_PKI_CERT_UNTRUSTED: { hint: "the certificate was not issued by the expected CA" },
+  ERR_PKI_CA_NOT_FOUND: { hint: "create a CA first with `darkhook pki ca create --dir DIR`" },
+  ERR_PKI_CSR_INVALID: { hint: "the CSR is malformed or its signature does not verify" },
+  ERR_PKI_CSR_POLICY: { hint: "the CSR asks for something the signing policy forbids" },
+  ERR_PKI_IDENTITY_INVALID: { hint: "the identity file is not a valid Ziti identity JSON" },
+  ERR_PKI_JWT_MALFORMED: { hint: "the enrollment token is not a JWT (header.payload.signature)" },
+  ERR_PKI_JWT_SIGNATURE: { hint: "the enrollment token was not signed by this controller" },
+  ERR_PKI_JWT_KID_MISMATCH: { hint: "the token kid does not match the controller certificate" },
+  ERR_PKI_JWT_EXPIRED: { hint: "the enrollment token has expired; ask for a new one" },
+  ERR_PKI_JWT_CLAIMS: { hint: "the enrollment token lacks a required claim" },
+  ERR_PKI_JWT_METHOD_UNSUPPORTED: { hint: "only the ott enrollment method is supported" },
+  ERR_PKI_JWT_ALG_UNSUPPORTED: { hint: "the token uses an algorithm other than ES256/ES384/ES512/RS256" },
+  ERR_PKI_PKCS7_INVALID: { hint: "the CA bundle is not a base64 PKCS#7 certs-only SignedData" },
+  // ziti: channel codec (ERR_ZITI_CODEC_*)
+  ERR_ZITI_CODEC_BAD_MAGIC: { hint: "the peer is not an OpenZiti edge router channel (V2); check the router address and port" },
+  ERR_ZITI_CODEC_HEADERS_TOO_LARGE: { hint: "the peer sent a header section over the limit; raise maxHeadersBytes only if the peer is trusted" },
+  ERR_ZITI_CODEC_FRAME_TOO_LARGE: { hint: "a frame body is over the limit; raise maxBodyBytes only if the peer is trusted" },
+  ERR_ZITI_CODEC_TOO_MANY_HEADERS: { hint: "the peer sent more header entries than allowed; raise maxHeaderCount only if the peer is trusted" },
+  ERR_ZITI_CODEC_HEADER_INVALID: { hint: "a header is malformed (bad length or type); the peer is faulty or not OpenZiti" },
+  ERR_ZITI_CODEC_VALUE_INVALID: { hint: "a value given to the encoder does not fit its wire type; this is a bug in the caller" },
+  // ziti: end-to-end encryption (ERR_ZITI_E2E_*)
+  ERR_ZITI_E2E_NOT_READY: { hint: "await ensureCryptoReady() before using end-to-end encryption" },
+  ERR_ZITI_E2E_KEY_INVALID: { hint: "pass the 32-byte keys made by generateKxKeyPair() / *SessionKeys()" },
+  ERR_ZITI_E2E_PEER_KEY_INVALID: { hint: "the peer sent an unusable public key; the connection cannot be encrypted" },
+  ERR_ZITI_E2E_HEADER_INVALID: { hint: "the first Data from the peer was not a 24-byte secretstream header" },
+  ERR_ZITI_E2E_DECRYPT_FAILED: { hint: "a message was corrupted, reordered or replayed; the connection must close" },
+  ERR_ZITI_E2E_TAG_UNEXPECTED: { hint: "the peer used a secretstream tag other than MESSAGE; the connection must close" },
+  ERR_ZITI_E2E_DESTROYED: { hint: "the connection was closed; its E2E sender or receiver can no longer be used" },
+  ERR_ZITI_E2E_MULTIPART_INVALID: { hint: "the peer sent a malformed multipart Data body; the connection must close" },
+  // ziti: controller REST, enrollment, edge-router links, dial/bind (ERR_ZITI_*)
+  ERR_ZITI_CONTROLLER_UNAVAILABLE: { hint: "the controller could not be reached; check ztAPI in the identity and that the controller runs" },
+  ERR_ZITI_CONTROLLER_ERROR: { hint: "the controller answered something unexpected; see the message" },
+  ERR_ZITI_UNAUTHORIZED: { hint: "the controller did not accept this identity; it may be deleted or from another network" },
+  ERR_ZITI_FORBIDDEN: { hint: "the controller refused this request for this identity" },
+  ERR_ZITI_NOT_FOUND: { hint: "the controller has no such object" },
+  ERR_ZITI_REQUEST_REJECTED: { hint: "the controller rejected the request; see the message" },
+  ERR_ZITI_NO_EDGE_ROUTER: { hint: "no edge router is online for this identity and service; check edge-router and service-edge-router policies" },
+  ERR_ZITI_SERVICE_NOT_FOUND: { hint: "the service does not exist or no policy lets this identity see it" },
+  ERR_ZITI_SERVICE_NOT_PERMITTED: { hint: "add a Dial (or Bind) service policy for this identity" },
+  ERR_ZITI_ENROLL_REJECTED: { hint: "the token was already used or is unknown; ask for a new one" },
+  ERR_ZITI_ROUTER_UNAVAILABLE: { hint: "the edge router could not be reached; check the router and its advertised address" },
+  ERR_ZITI_HELLO_REJECTED: { hint: "the router did not accept the API session; darkhook re-authenticates once" },
+  ERR_ZITI_LINK_CLOSED: { hint: "the link to the router closed; connections on it are lost, listeners re-bind" },
+  ERR_ZITI_TIMEOUT: { hint: "the router did not answer in time" },
+  ERR_ZITI_SERVICE_UNAVAILABLE: { hint: "no host is bound to the service right now; retry later (this error is retryable)" },
+  ERR_ZITI_DIAL_REFUSED: { hint: "the router refused the dial; is a host bound to the service? the message has the router's reason" },
+  ERR_ZITI_BIND_REFUSED: { hint: "the router refused or dropped the bind; the listener retries" },
+  ERR_ZITI_CONN_CLOSED: { hint: "the connection is closed" },
+  ERR_ZITI_E2E_REQUIRED: { hint: 'the peer offers no end-to-end encryption; use encryption "auto" only for services that allow plaintext' },
+  ERR_ZITI_NATIVE_UNAVAILABLE: { hint: "npm install @openziti/ziti-sdk-nodejs (it needs a prebuilt binary for your platform), or drop --transport native" },
+  ERR_ZITI_CONTEXT_CLOSED: { hint: "the Ziti context was closed; create a new one" },
+  // webhooks: signatures, timestamps, batch envelopes (ERR_WEBHOOK_*)
+  ERR_WEBHOOK_HEADERS_MISSING: { hint: "send webhook-id, webhook-timestamp and webhook-signature (or x-hub-signature-256)" },
+  ERR_WEBHOOK_ID_INVALID: { hint: 'use a non-empty webhook-id without "."' },
+  ERR_WEBHOOK_TIMESTAMP_INVALID: { hint: "webhook-timestamp must be integer seconds since the epoch, e.g. 1614265330" },
+  ERR_WEBHOOK_TIMESTAMP_TOO_OLD: { hint: "resend with a fresh timestamp, or check the sender and receiver clocks" },
+  ERR_WEBHOOK_TIMESTAMP_TOO_NEW: { hint: "the sender clock is ahead; check NTP on both hosts" },
+  ERR_WEBHOOK_SIGNATURE_MISMATCH: { hint: "check both sides use the same secret and the raw, unmodified body" },
+  ERR_WEBHOOK_SECRET_INVALID: { hint: "use whsec_<base64>, whsk_<base64> or whpk_<base64> as made by darkhook" },
+  ERR_WEBHOOK_BATCH_INVALID: { hint: "see docs/batch-envelope.md for the envelope format" },
+  ERR_WEBHOOK_BATCH_TOO_LARGE: { hint: "send fewer or smaller events per batch, or raise the receiver limit" },
+  // fabric (ERR_FABRIC_*)
+  ERR_FABRIC_HOME_NOT_FOUND: { hint: "start the fabric once with `darkhook fabric up --home DIR`, or check --home" },
+  ERR_FABRIC_HOME_INVALID: { hint: "the fabric home is damaged; check fabric.json and pki/ in it, or start from a new --home" },
+  ERR_FABRIC_STORE_FAILED: { hint: "the fabric database could not be read or written; check fabric.db and its permissions" },
+  ERR_FABRIC_NAME_TAKEN: { hint: "choose another name, or delete the existing one first" },
+  ERR_FABRIC_NAME_INVALID: { hint: 'use 1-128 characters of letters, digits, ".", "_", "-" (names and attributes)' },
+  ERR_FABRIC_NOT_FOUND: { hint: "check the name with `darkhook fabric identity|service|policy list`" },
+  ERR_FABRIC_POLICY_INVALID: { hint: "use --type Dial or Bind, and roles like #attribute, #all, @name or @id" },
+  ERR_FABRIC_NOT_RUNNING: { hint: "the controller port is ephemeral (0) and no fabric is running; start `darkhook fabric up` first" },
+  ERR_FABRIC_LISTEN_FAILED: { hint: "the port is taken or not allowed; choose another with --ctrl-port / --router-port (0 = any free port)" },
+  ERR_FABRIC_CHANNEL_CLOSED: { hint: "the router channel to an SDK closed while a request was pending; the SDK reconnects" },
+  ERR_FABRIC_DIAL_TIMEOUT: { hint: "the hosting SDK did not answer the router's Dial in time; check the host is alive" },
+  // sender (ERR_SEND_*)
+  ERR_SEND_EVENT_INVALID: { hint: "check the event: a non-empty type, a Buffer/string/JSON body, valid header names and values, a known severity" },
+  ERR_SEND_CLOSED: { hint: "the sender was closed; create a new one" },
+  ERR_SEND_TIMEOUT: { hint: "the receiver did not answer in time; the message stays in the outbox and is retried" },
+  ERR_SEND_RESPONSE_TOO_LARGE: { hint: "the receiver answered with a body over the limit; check the service and path point at a darkhook receiver" },
+  ERR_SEND_REJECTED: { hint: "the receiver answered the test event with a non-2xx status; see the status and reason" },
+  ERR_SEND_PARKED: { hint: "the receiver refused the message (see the reason); fix the cause, then `darkhook outbox retry`" },
+  ERR_SEND_DEADLINE_EXCEEDED: { hint: "the messages stay in the outbox; run `darkhook send` again later or raise --deadline" },
+  ERR_SEND_OUTBOX_LOCKED: { hint: "another darkhook process uses this outbox; wait for it or pass another --outbox" },
+  ERR_SEND_OUTBOX_CORRUPT: { hint: "the outbox file is damaged; move it aside and re-send, or restore it from a backup" },
+  ERR_SEND_OUTBOX_UNAVAILABLE: { hint: "the outbox could not be opened; check the path and permissions (a .jsonl path needs no native module)" },
+  ERR_SEND_DUPLICATE_ID: { hint: "every message needs its own id; omit id to let darkhook make one" },
+  // receiver (ERR_RECEIVER_*)
+  ERR_RECEIVER_CALLER_FORBIDDEN: { hint: "add the sender identity to the receiver allow list (--allow), or dial with an allowed identity" },
+  ERR_RECEIVER_BODY_TOO_LARGE: { hint: "send a smaller body or batch, or raise the receiver maxBodyBytes" },
+  ERR_RECEIVER_NOT_FOUND: { hint: "POST to the receiver path (default /webhooks); check the sender --path" },
+  ERR_RECEIVER_REQUEST_INVALID: { hint: "the HTTP request is malformed (bad content-length or encoding); check any proxy in between" },
+  ERR_RECEIVER_STORE_FAILED: { hint: "the message store could not be opened or written; check the --store file, its folder and the disk" },
+  // cli
+  ERR_CLI_USAGE: { hint: "see `darkhook --help`" },
+  ERR_CLI_DEMO_FAILED: { hint: "a demo step did not prove what it should; rerun with --keep and --log-level debug" },
+  ERR_CLI_NOT_IMPLEMENTED: { hint: "this command is planned but not built yet" },
+  ERR_INTERNAL: { hint: "this is a bug in darkhook; please report it with the log" }
+};
+
+// errors/errors.ts
+var DarkhookError = class extends Error {
+  code;
+  hint;
+  constructor(code, message, options = {}) {
+    super(message, options.cause === void 0 ? void 0 : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.hint = options.hint ?? ERROR_CATALOGUE[code].hint;
+  }
+  /** A log-safe view: code, name, message and hint; never the cause's secrets. */
+  toJSON() {
+    return { name: this.name, code: this.code, message: this.message, hint: this.hint };
+  }
+};
+var OptionError = class extends DarkhookError {
+};
+var FileError = class extends DarkhookError {
+};
+var PkiError = class extends DarkhookError {
+};
+var ZitiError = class extends DarkhookError {
+};
+var WebhookError = class extends DarkhookError {
+  statusCode;
+  constructor(code, message, options = {}) {
+    super(code, message, options);
+    this.statusCode = options.statusCode ?? 400;
+  }
+};
+var SendError = class extends DarkhookError {
+  status;
+  ids;
+  constructor(code, message, options = {}) {
+    super(code, message, options);
+    this.status = options.status;
+    this.ids = Object.freeze([...options.ids ?? []]);
+  }
+};
+
+// connector/sender/outbox.ts
+var MAX_REASON_CHARS = 300;
+function clipReason(text) {
+  const line = text.replace(/[\r\n]+/g, " ");
+  return line.length > MAX_REASON_CHARS ? `${line.slice(0, MAX_REASON_CHARS - 1)}\u2026` : line;
+}
+
+// connector/sender/outbox-lock.ts
+var import_node_crypto = require("node:crypto");
+var import_node_fs = require("node:fs");
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === "EPERM";
+  }
+}
+function createWithContent(path, content) {
+  const temp = `${path}.${process.pid}.${(0, import_node_crypto.randomBytes)(4).toString("hex")}.tmp`;
+  (0, import_node_fs.writeFileSync)(temp, content, { mode: 384, flag: "wx" });
+  try {
+    (0, import_node_fs.linkSync)(temp, path);
+  } finally {
+    (0, import_node_fs.unlinkSync)(temp);
+  }
+}
+function acquireOutboxLock(path) {
+  const lockPath = `${path}.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      createWithContent(lockPath, String(process.pid));
+    } catch (err) {
+      if (err.code !== "EEXIST") {
+        throw new SendError("ERR_SEND_OUTBOX_UNAVAILABLE", `cannot create the outbox lock ${lockPath}`, { cause: err });
+      }
+      let owner = Number.NaN;
+      try {
+        owner = Number.parseInt((0, import_node_fs.readFileSync)(lockPath, "utf8"), 10);
+      } catch {
+      }
+      if (Number.isSafeInteger(owner) && owner > 0 && alive(owner)) {
+        throw new SendError("ERR_SEND_OUTBOX_LOCKED", `the outbox ${path} is in use by process ${owner}`);
+      }
+      try {
+        (0, import_node_fs.unlinkSync)(lockPath);
+      } catch {
+      }
+      continue;
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      try {
+        (0, import_node_fs.unlinkSync)(lockPath);
+      } catch {
+      }
+    };
+  }
+  throw new SendError("ERR_SEND_OUTBOX_LOCKED", `the outbox ${path} lock is contended`);
+}
+
+// connector/sender/severity.ts
+var SEVERITIES = ["low", "medium", "high", "critical"];
+function isSeverity(value) {
+  return typeof value === "string" && SEVERITIES.includes(value);
+}
+function severityDropReason(severity, minimum) {
+  if (minimum === void 0 || severity === void 0) return void 0;
+  if (SEVERITIES.indexOf(severity) >= SEVERITIES.indexOf(minimum)) return void 0;
+  return `severity ${severity} is below the minimum ${minimum}`;
+}
+function checkSeverity(value, where) {
+  if (value === void 0) return void 0;
+  if (!isSeverity(value)) throw new SendError("ERR_SEND_EVENT_INVALID", `${where} must be one of ${SEVERITIES.join(", ")}`);
+  return value;
+}
+
+// connector/sender/outbox-file.ts
+var EMPTY_TRUNCATE_BYTES = 1024 * 1024;
+function unavailable(path, cause) {
+  return new SendError("ERR_SEND_OUTBOX_UNAVAILABLE", `cannot write the outbox ${path}`, { cause });
+}
+function toPut(m2) {
+  const rec = {
+    op: "put",
+    id: m2.id,
+    type: m2.type,
+    body: m2.body.toString("base64"),
+    headers: { ...m2.headers },
+    createdAt: m2.createdAt,
+    // Claims are never journaled: a message inflight at a crash is pending again.
+    state: m2.state === "parked" ? "parked" : "pending",
+    attempts: m2.attempts,
+    nextAttemptAt: m2.nextAttemptAt
+  };
+  if (m2.severity !== void 0) rec.severity = m2.severity;
+  if (m2.lastError !== void 0) rec.lastError = m2.lastError;
+  if (m2.parkedReason !== void 0) rec.parkedReason = m2.parkedReason;
+  return rec;
+}
+function snapshot(m2) {
+  return {
+    id: m2.id,
+    type: m2.type,
+    body: m2.body,
+    headers: m2.headers,
+    severity: m2.severity,
+    createdAt: m2.createdAt,
+    state: m2.state,
+    attempts: m2.attempts,
+    nextAttemptAt: m2.nextAttemptAt,
+    lastError: m2.lastError,
+    parkedReason: m2.parkedReason
+  };
+}
+function toLine(r2) {
+  if (r2.op !== "put") return `${JSON.stringify(r2)}
+`;
+  const q2 = JSON.stringify;
+  let line = `{"op":"put","id":${q2(r2.id)},"type":${q2(r2.type)},"headers":${q2(r2.headers)},"createdAt":${q2(r2.createdAt)},"state":${q2(r2.state)},"attempts":${q2(r2.attempts)},"nextAttemptAt":${q2(r2.nextAttemptAt)}`;
+  if (r2.severity !== void 0) line += `,"severity":${q2(r2.severity)}`;
+  if (r2.lastError !== void 0) line += `,"lastError":${q2(r2.lastError)}`;
+  if (r2.parkedReason !== void 0) line += `,"parkedReason":${q2(r2.parkedReason)}`;
+  return `${line},"body":"${r2.body}"}
+`;
+}
+function fromPut(r2) {
+  if (typeof r2.id !== "string" || typeof r2.type !== "string" || typeof r2.body !== "string" || typeof r2.createdAt !== "number") {
+    throw new TypeError("put record lacks id, type, body or createdAt");
+  }
+  return {
+    id: r2.id,
+    type: r2.type,
+    body: Buffer.from(r2.body, "base64"),
+    headers: r2.headers ?? {},
+    severity: isSeverity(r2.severity) ? r2.severity : void 0,
+    createdAt: r2.createdAt,
+    state: r2.state === "parked" ? "parked" : "pending",
+    attempts: r2.attempts ?? 0,
+    nextAttemptAt: r2.nextAttemptAt ?? r2.createdAt,
+    lastError: r2.lastError,
+    parkedReason: r2.parkedReason
+  };
+}
+var FileOutbox = class _FileOutbox {
+  kind = "file";
+  path;
+  #messages = /* @__PURE__ */ new Map();
+  #unlock;
+  #fd;
+  #bytes = 0;
+  /** Ids of enqueues not yet on disk (waiting for their turn to write, or for their sync). */
+  #syncing = /* @__PURE__ */ new Set();
+  /** Settles when the latest enqueue is on disk and in the map, or failed (never rejects). */
+  #tail = Promise.resolve();
+  /** An enqueue's append is written and its fdatasync is running on the thread pool. */
+  #unsynced = false;
+  /** Enqueues not finished (writing, syncing or waiting for an earlier one). */
+  #enqueuing = 0;
+  #broken;
+  #closedAfterSync = false;
+  constructor(path, unlock) {
+    this.path = path;
+    this.#unlock = unlock;
+  }
+  /**
+   * Open (or create) the journal at `path`, taking its lock.
+   *
+   * @throws {SendError} ERR_SEND_OUTBOX_LOCKED, ERR_SEND_OUTBOX_CORRUPT, ERR_SEND_OUTBOX_UNAVAILABLE
+   */
+  static open(path) {
+    const full = (0, import_node_path.resolve)(path);
+    try {
+      (0, import_node_fs2.mkdirSync)((0, import_node_path.dirname)(full), { recursive: true, mode: 448 });
+    } catch (cause) {
+      throw unavailable(full, cause);
+    }
+    const unlock = acquireOutboxLock(full);
+    const outbox = new _FileOutbox(full, unlock);
+    try {
+      outbox.#load();
+      outbox.#compact();
+    } catch (err) {
+      unlock();
+      throw err instanceof SendError ? err : unavailable(full, err);
+    }
+    return outbox;
+  }
+  #load() {
+    let text;
+    try {
+      text = (0, import_node_fs2.readFileSync)(this.path, "utf8");
+    } catch (err) {
+      if (err.code === "ENOENT") return;
+      throw unavailable(this.path, err);
+    }
+    const lines = text.split("\n");
+    for (const [index, line] of lines.entries()) {
+      if (line.length === 0) continue;
+      try {
+        this.#apply(JSON.parse(line));
+      } catch (cause) {
+        if (index === lines.length - 1) break;
+        throw new SendError("ERR_SEND_OUTBOX_CORRUPT", `the outbox ${this.path} has an unreadable record on line ${index + 1}`, { cause });
+      }
+    }
+  }
+  #apply(r2) {
+    switch (r2.op) {
+      case "put":
+        this.#messages.set(r2.id, fromPut(r2));
+        return;
+      case "retry":
+        for (const id of r2.ids) {
+          const m2 = this.#messages.get(id);
+          if (m2 === void 0) continue;
+          m2.state = "pending";
+          m2.attempts += 1;
+          m2.nextAttemptAt = r2.at;
+          m2.lastError = r2.error;
+        }
+        return;
+      case "park":
+        for (const id of r2.ids) {
+          const m2 = this.#messages.get(id);
+          if (m2 === void 0) continue;
+          m2.state = "parked";
+          m2.parkedReason = r2.reason;
+          m2.lastError = r2.reason;
+        }
+        return;
+      case "unpark":
+        for (const id of r2.ids) {
+          const m2 = this.#messages.get(id);
+          if (m2?.state !== "parked") continue;
+          m2.state = "pending";
+          m2.attempts = 0;
+          m2.nextAttemptAt = r2.at;
+          m2.parkedReason = void 0;
+        }
+        return;
+      case "del":
+        for (const id of r2.ids) this.#messages.delete(id);
+        return;
+      default:
+        throw new TypeError(`unknown journal op ${r2.op}`);
+    }
+  }
+  /** Rewrite the journal with the live messages only, atomically, then reopen it for appending. */
+  #compact() {
+    const tmp = `${this.path}.tmp`;
+    const text = [...this.#messages.values()].map((m2) => toLine(toPut(m2))).join("");
+    for (const m2 of this.#messages.values()) if (m2.state === "inflight") m2.state = "pending";
+    const fd = (0, import_node_fs2.openSync)(tmp, "w", 384);
+    try {
+      (0, import_node_fs2.writeSync)(fd, text);
+      (0, import_node_fs2.fsyncSync)(fd);
+    } finally {
+      (0, import_node_fs2.closeSync)(fd);
+    }
+    (0, import_node_fs2.renameSync)(tmp, this.path);
+    const dirFd = (0, import_node_fs2.openSync)((0, import_node_path.dirname)(this.path), "r");
+    try {
+      (0, import_node_fs2.fsyncSync)(dirFd);
+    } finally {
+      (0, import_node_fs2.closeSync)(dirFd);
+    }
+    this.#fd = (0, import_node_fs2.openSync)(this.path, "a", 384);
+    this.#bytes = Buffer.byteLength(text);
+  }
+  /** Append and sync before returning (state changes: retry, park, unpark, del). */
+  #append(records) {
+    try {
+      if (this.#unsynced) (0, import_node_fs2.fdatasyncSync)(this.#open());
+    } catch (cause) {
+      throw this.#break(cause);
+    }
+    const fd = this.#write(records);
+    try {
+      (0, import_node_fs2.fdatasyncSync)(fd);
+    } catch (cause) {
+      throw this.#break(cause);
+    }
+  }
+  /** After a failed sync nothing written since the last good one can be trusted: refuse every later call. */
+  #break(cause) {
+    this.#broken ??= unavailable(this.path, cause);
+    return this.#broken;
+  }
+  /** Append whole records (no sync); a failed write is cut back so no torn record stays in the middle. */
+  #write(records) {
+    const fd = this.#open();
+    const data = Buffer.from(records.map(toLine).join(""), "utf8");
+    try {
+      for (let done = 0; done < data.length; ) done += (0, import_node_fs2.writeSync)(fd, data, done, data.length - done);
+    } catch (cause) {
+      try {
+        (0, import_node_fs2.ftruncateSync)(fd, this.#bytes);
+      } catch {
+      }
+      throw unavailable(this.path, cause);
+    }
+    this.#bytes += data.length;
+    return fd;
+  }
+  #open() {
+    if (this.#fd === void 0) throw new SendError("ERR_SEND_OUTBOX_UNAVAILABLE", `the outbox ${this.path} is closed`);
+    if (this.#broken !== void 0) throw this.#broken;
+    return this.#fd;
+  }
+  /**
+   * Append the messages, then fdatasync on the thread pool, so the event loop keeps running while
+   * the disk works. The messages become visible (`nextBatch`, `list`, `counts`) only once synced,
+   * and in call order even when several enqueues overlap.
+   */
+  async enqueue(messages) {
+    this.#open();
+    const seen = /* @__PURE__ */ new Set();
+    for (const m2 of messages) {
+      if (this.#messages.has(m2.id) || this.#syncing.has(m2.id) || seen.has(m2.id)) {
+        throw new SendError("ERR_SEND_DUPLICATE_ID", `the outbox already holds message ${m2.id}`, { ids: [m2.id] });
+      }
+      seen.add(m2.id);
+    }
+    const stored = messages.map((m2) => ({
+      id: m2.id,
+      type: m2.type,
+      body: m2.body,
+      headers: m2.headers,
+      severity: m2.severity,
+      createdAt: m2.createdAt,
+      state: "pending",
+      attempts: 0,
+      nextAttemptAt: m2.createdAt,
+      lastError: void 0,
+      parkedReason: void 0
+    }));
+    for (const m2 of stored) this.#syncing.add(m2.id);
+    const earlier = this.#tail;
+    const wait = this.#enqueuing > 0;
+    this.#enqueuing += 1;
+    const landed = (async () => {
+      try {
+        if (wait) await earlier;
+        const fd = this.#write(stored.map(toPut));
+        this.#unsynced = true;
+        try {
+          await new Promise((resolve3, reject) => (0, import_node_fs2.fdatasync)(fd, (err) => err === null ? resolve3() : reject(err)));
+        } catch (cause) {
+          if (!this.#closedAfterSync) throw this.#break(cause);
+        } finally {
+          this.#unsynced = false;
+        }
+        for (const m2 of stored) this.#messages.set(m2.id, m2);
+      } finally {
+        this.#enqueuing -= 1;
+        for (const m2 of stored) this.#syncing.delete(m2.id);
+      }
+    })();
+    this.#tail = landed.catch(() => void 0);
+    await landed;
+  }
+  head() {
+    for (const m2 of this.#messages.values()) {
+      if (m2.state === "pending") return { createdAt: m2.createdAt, attempts: m2.attempts, nextAttemptAt: m2.nextAttemptAt };
+    }
+    return void 0;
+  }
+  nextBatch(limit, now = Date.now()) {
+    this.#open();
+    const batch = [];
+    for (const m2 of this.#messages.values()) {
+      if (batch.length >= limit) break;
+      if (m2.state !== "pending") continue;
+      if (m2.nextAttemptAt > now) break;
+      batch.push(m2);
+    }
+    for (const m2 of batch) m2.state = "inflight";
+    return batch.map(snapshot);
+  }
+  release(ids) {
+    for (const id of ids) {
+      const m2 = this.#messages.get(id);
+      if (m2?.state === "inflight") m2.state = "pending";
+    }
+  }
+  markDelivered(ids) {
+    this.#delete(ids);
+  }
+  markRetry(ids, delayMs, error, now = Date.now()) {
+    const known = ids.filter((id) => this.#messages.has(id));
+    if (known.length === 0) return;
+    const record = { op: "retry", ids: known, at: now + delayMs, error: clipReason(error) };
+    this.#append([record]);
+    this.#apply(record);
+  }
+  park(ids, reason) {
+    const known = ids.filter((id) => this.#messages.has(id));
+    if (known.length === 0) return;
+    const record = { op: "park", ids: known, reason: clipReason(reason) };
+    this.#append([record]);
+    this.#apply(record);
+  }
+  list(state) {
+    this.#open();
+    return [...this.#messages.values()].filter((m2) => state === void 0 || m2.state === state).map(snapshot);
+  }
+  retryParked(ids) {
+    const chosen = (ids ?? [...this.#messages.keys()]).filter((id) => this.#messages.get(id)?.state === "parked");
+    if (chosen.length === 0) return 0;
+    const record = { op: "unpark", ids: chosen, at: Date.now() };
+    this.#append([record]);
+    this.#apply(record);
+    return chosen.length;
+  }
+  drop(ids) {
+    return this.#delete(ids);
+  }
+  #delete(ids) {
+    const known = [...new Set(ids)].filter((id) => this.#messages.has(id));
+    if (known.length === 0) return 0;
+    this.#append([{ op: "del", ids: known }]);
+    for (const id of known) this.#messages.delete(id);
+    if (this.#messages.size === 0 && this.#syncing.size === 0 && this.#bytes > EMPTY_TRUNCATE_BYTES) {
+      const fd = this.#open();
+      (0, import_node_fs2.ftruncateSync)(fd, 0);
+      (0, import_node_fs2.fsyncSync)(fd);
+      this.#bytes = 0;
+    }
+    return known.length;
+  }
+  counts() {
+    const counts = { pending: 0, inflight: 0, parked: 0 };
+    for (const m2 of this.#messages.values()) counts[m2.state] += 1;
+    return counts;
+  }
+  pendingAtLeast(n2) {
+    let pending = 0;
+    for (const m2 of this.#messages.values()) {
+      if (m2.state === "pending" && ++pending >= n2) return true;
+    }
+    return pending >= n2;
+  }
+  close() {
+    if (this.#fd === void 0) return;
+    if (this.#unsynced) {
+      try {
+        (0, import_node_fs2.fdatasyncSync)(this.#fd);
+        this.#closedAfterSync = true;
+      } catch (cause) {
+        this.#break(cause);
+      }
+    }
+    (0, import_node_fs2.closeSync)(this.#fd);
+    this.#fd = void 0;
+    this.#unlock();
+  }
+};
+
+// connector/sender/sender.ts
+var import_node_assert = __toESM(require("node:assert"), 1);
+var import_node_diagnostics_channel = require("node:diagnostics_channel");
+
+// connector/batch-rules.ts
+function batchInvalid(message, cause) {
+  return new WebhookError("ERR_WEBHOOK_BATCH_INVALID", message, { statusCode: 400, cause });
+}
+function batchTooLarge(message) {
+  return new WebhookError("ERR_WEBHOOK_BATCH_TOO_LARGE", message, { statusCode: 413 });
+}
+function isPlainObject(value) {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+function checkEventId(id, at2) {
+  if (typeof id !== "string" || id.length === 0 || id.includes(".")) throw batchInvalid(`${at2}.id must be a non-empty string without "."`);
+}
+function checkEventType(type, at2) {
+  if (typeof type !== "string" || type.length === 0) throw batchInvalid(`${at2}.type must be a non-empty string`);
+}
+function checkEventTimestamp(timestamp, at2) {
+  if (typeof timestamp !== "number" || !Number.isSafeInteger(timestamp) || timestamp < 0) {
+    throw batchInvalid(`${at2}.timestamp must be integer seconds since the epoch`);
+  }
+}
+function checkEventHeaders(headers, at2) {
+  if (headers === void 0) return;
+  if (!isPlainObject(headers)) throw batchInvalid(`${at2}.headers must be an object of strings`);
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.length === 0 || typeof value !== "string") throw batchInvalid(`${at2}.headers values must be strings`);
+  }
+}
+function checkUniqueIds(ids) {
+  const seen = /* @__PURE__ */ new Set();
+  for (const [index, id] of ids.entries()) {
+    if (seen.has(id)) throw batchInvalid(`events[${index}].id repeats an earlier event id`);
+    seen.add(id);
+  }
+}
+
+// connector/batch-binary.ts
+var BINARY_BATCH_MAGIC = Buffer.from("DHKB", "latin1");
+var BINARY_BATCH_VERSION = 1;
+var HEADER_BYTES = 12;
+var EVENT_FIXED_BYTES = 20;
+var MAX_SHORT = 65535;
+var TWO_32 = 2 ** 32;
+var utf8 = new TextDecoder("utf-8", { fatal: true });
+function sizeOf(ids, types, headers, events) {
+  let total = HEADER_BYTES;
+  for (let i2 = 0; i2 < events.length; i2++) {
+    total += EVENT_FIXED_BYTES + ids[i2].length + types[i2].length + (headers[i2]?.length ?? 0) + events[i2].body.byteLength;
+  }
+  return total;
+}
+function encodeBinaryBatch(events, maxBytes) {
+  const ids = events.map((e) => Buffer.from(e.id, "utf8"));
+  const types = events.map((e) => Buffer.from(e.type, "utf8"));
+  const headers = events.map((e) => e.headers === void 0 ? void 0 : Buffer.from(JSON.stringify(e.headers), "utf8"));
+  for (let i2 = 0; i2 < events.length; i2++) {
+    if (ids[i2].length > MAX_SHORT) throw batchInvalid(`events[${i2}].id is over ${MAX_SHORT} bytes`);
+    if (types[i2].length > MAX_SHORT) throw batchInvalid(`events[${i2}].type is over ${MAX_SHORT} bytes`);
+  }
+  const size = sizeOf(ids, types, headers, events);
+  if (size > maxBytes) throw batchTooLarge(`the encoded batch is ${size} bytes; the limit is ${maxBytes}`);
+  const out = Buffer.allocUnsafe(size);
+  BINARY_BATCH_MAGIC.copy(out, 0);
+  out.writeUInt8(BINARY_BATCH_VERSION, 4);
+  out.fill(0, 5, 8);
+  out.writeUInt32BE(events.length, 8);
+  let at2 = HEADER_BYTES;
+  for (let i2 = 0; i2 < events.length; i2++) {
+    const event = events[i2];
+    at2 = out.writeUInt16BE(ids[i2].length, at2);
+    at2 += ids[i2].copy(out, at2);
+    at2 = out.writeUInt16BE(types[i2].length, at2);
+    at2 += types[i2].copy(out, at2);
+    at2 = out.writeUInt32BE(Math.floor(event.timestamp / TWO_32), at2);
+    at2 = out.writeUInt32BE(event.timestamp % TWO_32, at2);
+    const h2 = headers[i2];
+    at2 = out.writeUInt32BE(h2?.length ?? 0, at2);
+    if (h2 !== void 0) at2 += h2.copy(out, at2);
+    at2 = out.writeUInt32BE(event.body.byteLength, at2);
+    out.set(event.body, at2);
+    at2 += event.body.byteLength;
+  }
+  return out;
+}
+
+// connector/options.ts
+function rejectUnknownKeys(options, known, where) {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new OptionError("ERR_OPTION_UNKNOWN", `${where}: unknown option "${key}"`);
+  }
+}
+function integerOption(value, fallback, min, path) {
+  if (value === void 0) return fallback;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+    throw new OptionError("ERR_OPTION_INVALID", `${path} must be an integer \u2265 ${min}`);
+  }
+  return value;
+}
+
+// connector/batch-envelope.ts
+var BATCH_CONTENT_TYPE = "application/vnd.darkhook.batch+json";
+var BATCH_BINARY_CONTENT_TYPE = "application/vnd.darkhook.batch";
+var BATCH_ENVELOPE_VERSION = 1;
+var DEFAULT_BATCH_FORMAT = "binary";
+var DEFAULT_MAX_BATCH_EVENTS = 500;
+var DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024;
+var ENCODE_KEYS = ["maxEvents", "maxBytes", "format"];
+var EVENT_KEYS = ["id", "type", "timestamp", "headers", "body"];
+function normaliseLimits(limits, where, known) {
+  rejectUnknownKeys(limits, known, where);
+  return {
+    maxEvents: integerOption(limits.maxEvents, DEFAULT_MAX_BATCH_EVENTS, 1, `${where}: maxEvents`),
+    maxBytes: integerOption(limits.maxBytes, DEFAULT_MAX_BATCH_BYTES, 1, `${where}: maxBytes`)
+  };
+}
+function checkEventFields(event, at2) {
+  for (const key of Object.keys(event)) if (!EVENT_KEYS.includes(key)) throw batchInvalid(`${at2} has unknown field "${key}"`);
+  checkEventId(event.id, at2);
+  checkEventType(event.type, at2);
+  checkEventTimestamp(event.timestamp, at2);
+  checkEventHeaders(event.headers, at2);
+}
+function formatOption(value, where) {
+  if (value === void 0) return DEFAULT_BATCH_FORMAT;
+  if (value !== "binary" && value !== "json") throw new OptionError("ERR_OPTION_INVALID", `${where}: format must be "binary" or "json"`);
+  return value;
+}
+function encodeBatch(events, options = {}) {
+  const { maxEvents, maxBytes } = normaliseLimits(options, "encodeBatch", ENCODE_KEYS);
+  const format = formatOption(options.format, "encodeBatch");
+  if (!Array.isArray(events) || events.length === 0) throw batchInvalid("a batch needs at least one event");
+  if (events.length > maxEvents) throw batchTooLarge(`a batch holds at most ${maxEvents} events; got ${events.length}`);
+  for (const [index, event] of events.entries()) {
+    const at2 = `events[${index}]`;
+    if (!isPlainObject(event)) throw batchInvalid(`${at2} must be an object`);
+    checkEventFields(event, at2);
+    if (!(event.body instanceof Uint8Array)) throw batchInvalid(`${at2}.body must be a Buffer`);
+  }
+  checkUniqueIds(events.map((e) => e.id));
+  if (format === "binary") return { body: encodeBinaryBatch(events, maxBytes), contentType: BATCH_BINARY_CONTENT_TYPE };
+  const wire = events.map((event) => {
+    const body3 = Buffer.from(event.body.buffer, event.body.byteOffset, event.body.byteLength).toString("base64");
+    return event.headers === void 0 ? { id: event.id, type: event.type, timestamp: event.timestamp, body: body3 } : { id: event.id, type: event.type, timestamp: event.timestamp, headers: event.headers, body: body3 };
+  });
+  const body2 = Buffer.from(JSON.stringify({ version: BATCH_ENVELOPE_VERSION, events: wire }), "utf8");
+  if (body2.length > maxBytes) throw batchTooLarge(`the encoded batch is ${body2.length} bytes; the limit is ${maxBytes}`);
+  return { body: body2, contentType: BATCH_CONTENT_TYPE };
+}
+
+// connector/signature-standard.ts
+var import_node_crypto4 = require("node:crypto");
+
+// connector/constant-time.ts
+var import_node_crypto2 = require("node:crypto");
+var encoder = new TextEncoder();
+function toBytes(value) {
+  return typeof value === "string" ? encoder.encode(value) : value;
+}
+function constantTimeEqual(a2, b2) {
+  const left = toBytes(a2);
+  const right = toBytes(b2);
+  if (left.byteLength !== right.byteLength) return false;
+  return (0, import_node_crypto2.timingSafeEqual)(left, right);
+}
+
+// connector/secrets.ts
+var import_node_crypto3 = require("node:crypto");
+var HMAC_SECRET_PREFIX = "whsec_";
+var SIGNING_KEY_PREFIX = "whsk_";
+var PUBLIC_KEY_PREFIX = "whpk_";
+var MIN_HMAC_SECRET_BYTES = 24;
+var PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
+var SPKI_ED25519_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
+var ED25519_BYTES = 32;
+function invalid(message, hint) {
+  return new WebhookError("ERR_WEBHOOK_SECRET_INVALID", message, { statusCode: 500, ...hint ? { hint } : {} });
+}
+function decodeAfterPrefix(secret, prefix) {
+  if (typeof secret !== "string" || !secret.startsWith(prefix)) {
+    throw invalid(`expected a secret starting with ${prefix}`);
+  }
+  const bytes = decodeBase64Strict(secret.slice(prefix.length));
+  if (bytes === void 0) throw invalid(`the ${prefix} secret is not valid base64`);
+  if (bytes.length === 0) throw invalid(`the ${prefix} secret is empty`);
+  return bytes;
+}
+function rawPublicKey(publicKey) {
+  return publicKey.export({ format: "der", type: "spki" }).subarray(SPKI_ED25519_PREFIX.length);
+}
+function parseHmacSecret(secret) {
+  if (typeof secret === "string" && !secret.startsWith(HMAC_SECRET_PREFIX) && decodeBase64Strict(secret)?.length) {
+    throw invalid("the secret lacks the whsec_ prefix", "if it is a base64 Standard Webhooks secret, prefix it with whsec_");
+  }
+  const key = decodeAfterPrefix(secret, HMAC_SECRET_PREFIX);
+  if (key.length < MIN_HMAC_SECRET_BYTES) {
+    throw invalid(`the whsec_ secret decodes to ${key.length} bytes; at least ${MIN_HMAC_SECRET_BYTES} are required`);
+  }
+  return key;
+}
+function parseSigningKey(secret) {
+  const bytes = decodeAfterPrefix(secret, SIGNING_KEY_PREFIX);
+  if (bytes.length !== ED25519_BYTES && bytes.length !== 2 * ED25519_BYTES) {
+    throw invalid(`the whsk_ key decodes to ${bytes.length} bytes; expected 32 (seed) or 64 (seed and public key)`);
+  }
+  const seed = bytes.subarray(0, ED25519_BYTES);
+  const privateKey = (0, import_node_crypto3.createPrivateKey)({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: "der", type: "pkcs8" });
+  const publicKey = (0, import_node_crypto3.createPublicKey)(privateKey);
+  if (bytes.length === 2 * ED25519_BYTES && !rawPublicKey(publicKey).equals(bytes.subarray(ED25519_BYTES))) {
+    throw invalid("the whsk_ key holds a public key that does not belong to its seed");
+  }
+  return { privateKey, publicKey };
+}
+function parsePublicKey(secret) {
+  const bytes = decodeAfterPrefix(secret, PUBLIC_KEY_PREFIX);
+  if (bytes.length !== ED25519_BYTES) {
+    throw invalid(`the whpk_ key decodes to ${bytes.length} bytes; expected 32`);
+  }
+  try {
+    return (0, import_node_crypto3.createPublicKey)({ key: Buffer.concat([SPKI_ED25519_PREFIX, bytes]), format: "der", type: "spki" });
+  } catch (cause) {
+    throw new WebhookError("ERR_WEBHOOK_SECRET_INVALID", "the whpk_ key is not an Ed25519 public key", { statusCode: 500, cause });
+  }
+}
+function parseWebhookSecret(secret) {
+  if (typeof secret === "string") {
+    if (secret.startsWith(SIGNING_KEY_PREFIX)) return { type: "ed25519-signing", ...parseSigningKey(secret) };
+    if (secret.startsWith(PUBLIC_KEY_PREFIX)) return { type: "ed25519-public", publicKey: parsePublicKey(secret) };
+  }
+  return { type: "hmac", key: parseHmacSecret(secret) };
+}
+
+// connector/signature-standard.ts
+var WEBHOOK_ID_HEADER = "webhook-id";
+var WEBHOOK_TIMESTAMP_HEADER = "webhook-timestamp";
+var WEBHOOK_SIGNATURE_HEADER = "webhook-signature";
+var SIGN_KEYS = ["id", "timestamp", "body", "secret"];
+function checkId(id) {
+  if (id.length === 0 || id.includes(".")) {
+    throw new WebhookError("ERR_WEBHOOK_ID_INVALID", 'webhook-id must be non-empty and contain no "."', { statusCode: 400 });
+  }
+}
+function signedContent(id, timestamp, body2) {
+  const bytes = typeof body2 === "string" ? Buffer.from(body2, "utf8") : Buffer.from(body2.buffer, body2.byteOffset, body2.byteLength);
+  return Buffer.concat([Buffer.from(`${id}.${timestamp}.`, "utf8"), bytes]);
+}
+function hmacBase64(key, content) {
+  return (0, import_node_crypto4.createHmac)("sha256", key).update(content).digest("base64");
+}
+function signStandard(input2) {
+  rejectUnknownKeys(input2, SIGN_KEYS, "signStandard");
+  const { id, timestamp, body: body2, secret } = input2;
+  checkId(id);
+  if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
+    throw new WebhookError("ERR_WEBHOOK_TIMESTAMP_INVALID", "timestamp must be integer seconds since the epoch", { statusCode: 400 });
+  }
+  const key = parseWebhookSecret(secret);
+  const content = signedContent(id, timestamp, body2);
+  if (key.type === "hmac") return `v1,${hmacBase64(key.key, content)}`;
+  if (key.type === "ed25519-signing") return `v1a,${(0, import_node_crypto4.sign)(null, content, key.privateKey).toString("base64")}`;
+  throw new WebhookError("ERR_WEBHOOK_SECRET_INVALID", "a whpk_ public key can verify but not sign; pass the whsk_ key", {
+    statusCode: 500
+  });
+}
+
+// connector/sender/ids.ts
+var import_node_crypto5 = require("node:crypto");
+var MESSAGE_ID_PREFIX = "msg_";
+var BATCH_ID_PREFIX = "batch_";
+var ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+function base32(bytes, length) {
+  let out = "";
+  let bits = 0;
+  let value = 0;
+  for (const byte of bytes) {
+    value = value << 8 | byte;
+    bits += 8;
+    while (bits >= 5 && out.length < length) {
+      out += ALPHABET[value >>> bits - 5 & 31];
+      bits -= 5;
+    }
+    value &= (1 << bits) - 1;
+  }
+  return out;
+}
+var POOL = Buffer.alloc(4096);
+var RANDOM_BYTES = 10;
+var poolAt = POOL.length;
+function random10() {
+  if (poolAt + RANDOM_BYTES > POOL.length) {
+    (0, import_node_crypto5.randomFillSync)(POOL);
+    poolAt = 0;
+  }
+  const bytes = POOL.subarray(poolAt, poolAt + RANDOM_BYTES);
+  poolAt += RANDOM_BYTES;
+  return bytes;
+}
+function ulid(now = Date.now()) {
+  let time = "";
+  let t2 = now;
+  for (let i2 = 0; i2 < 10; i2++) {
+    time = ALPHABET[t2 % 32] + time;
+    t2 = Math.floor(t2 / 32);
+  }
+  return time + base32(random10(), 16);
+}
+function newMessageId(now) {
+  return MESSAGE_ID_PREFIX + ulid(now);
+}
+function batchIdFor(ids) {
+  const digest = (0, import_node_crypto5.createHash)("sha256").update(ids.join("\n")).digest();
+  return BATCH_ID_PREFIX + base32(digest, 26);
+}
+
+// connector/sender/event.ts
+var EVENT_TYPE_HEADER = "webhook-event-type";
+var EVENT_KEYS2 = ["type", "body", "contentType", "headers", "severity", "id"];
+var TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+var HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+var ID = /^[\x21-\x2d\x2f-\x7e]{1,128}$/;
+var TYPE = /^[\x21-\x7e][\x20-\x7e]{0,199}$/;
+var RESERVED = /* @__PURE__ */ new Set([
+  "webhook-id",
+  "webhook-timestamp",
+  "webhook-signature",
+  EVENT_TYPE_HEADER,
+  "content-type",
+  "content-length",
+  "host",
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+  "expect"
+]);
+function invalidEvent(message) {
+  return new SendError("ERR_SEND_EVENT_INVALID", message);
+}
+function checkHeaders(headers, where, fail = invalidEvent) {
+  if (headers === null || typeof headers !== "object" || Array.isArray(headers)) throw fail(`${where} must be an object of strings`);
+  const out = {};
+  for (const [rawName, value] of Object.entries(headers)) {
+    const name = rawName.toLowerCase();
+    if (!TOKEN.test(name)) throw fail(`${where}: "${rawName}" is not a valid header name`);
+    if (RESERVED.has(name)) throw fail(`${where}: "${name}" is set by darkhook and cannot be given`);
+    if (typeof value !== "string" || !HEADER_VALUE.test(value)) throw fail(`${where}.${name} must be a string without CR, LF or NUL`);
+    out[name] = value;
+  }
+  return out;
+}
+function bodyBytes(body2) {
+  if (body2 instanceof Uint8Array) return { bytes: Buffer.from(body2), contentType: "application/octet-stream" };
+  if (typeof body2 === "string") return { bytes: Buffer.from(body2, "utf8"), contentType: "text/plain; charset=utf-8" };
+  let text;
+  try {
+    text = JSON.stringify(body2);
+  } catch (cause) {
+    throw new SendError("ERR_SEND_EVENT_INVALID", "event.body is not serialisable JSON", { cause });
+  }
+  if (text === void 0) throw invalidEvent("event.body must be bytes, a string or a JSON value");
+  return { bytes: Buffer.from(text, "utf8"), contentType: "application/json" };
+}
+function toOutboxMessage(event, defaults, now = Date.now()) {
+  if (event === null || typeof event !== "object") throw invalidEvent("an event must be an object");
+  for (const key of Object.keys(event)) if (!EVENT_KEYS2.includes(key)) throw invalidEvent(`event has unknown field "${key}"`);
+  if (typeof event.type !== "string" || !TYPE.test(event.type)) throw invalidEvent("event.type must be 1\u2013200 visible ASCII characters");
+  if (event.id !== void 0 && (typeof event.id !== "string" || !ID.test(event.id))) {
+    throw invalidEvent('event.id must be 1\u2013128 visible ASCII characters without "."');
+  }
+  const severity = checkSeverity(event.severity, "event.severity");
+  const { bytes, contentType } = bodyBytes(event.body);
+  const type = event.contentType ?? contentType;
+  if (typeof type !== "string" || type.length === 0 || !HEADER_VALUE.test(type)) throw invalidEvent("event.contentType must be a header value");
+  const headers = { ...defaults, ...event.headers === void 0 ? {} : checkHeaders(event.headers, "event.headers"), "content-type": type };
+  return { id: event.id ?? newMessageId(now), type: event.type, body: bytes, headers, severity, createdAt: now };
+}
+
+// connector/sender/transport.ts
+var import_node_http = __toESM(require("node:http"), 1);
+var DEFAULT_WEBHOOK_PATH = "/webhooks";
+var DEFAULT_REQUEST_TIMEOUT_MS = 3e4;
+var DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
+var SOCKET_METHODS = ["ref", "unref", "setKeepAlive", "setNoDelay", "setTimeout"];
+function asSocket(stream) {
+  const s2 = stream;
+  for (const name of SOCKET_METHODS) {
+    if (typeof s2[name] !== "function") {
+      Object.defineProperty(s2, name, { value: () => s2, configurable: true, writable: true });
+    }
+  }
+  return s2;
+}
+var DuplexAgent = class extends import_node_http.default.Agent {
+  #connect;
+  constructor(connect) {
+    super({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 });
+    this.#connect = connect;
+  }
+  createConnection(_options, callback) {
+    this.#connect().then(
+      (stream) => callback?.(null, asSocket(stream)),
+      (err) => callback?.(err, void 0)
+    );
+    return void 0;
+  }
+};
+function createTransport(options) {
+  const agent = new DuplexAgent(options.connect);
+  let current;
+  const post = (headers, body2) => new Promise((resolve3, reject) => {
+    const started = performance.now();
+    let settled = false;
+    const finish = (err, value) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      current = void 0;
+      if (err !== void 0) reject(err);
+      else resolve3(value);
+    };
+    const req = import_node_http.default.request(
+      {
+        agent,
+        method: "POST",
+        host: options.host,
+        path: options.path,
+        headers: { ...headers, "content-length": String(body2.length) }
+      },
+      (res) => {
+        const chunks = [];
+        let size = 0;
+        res.on("data", (chunk) => {
+          size += chunk.length;
+          if (size > options.maxResponseBytes) {
+            const err = new SendError("ERR_SEND_RESPONSE_TOO_LARGE", `the response body exceeded ${options.maxResponseBytes} bytes`, {
+              status: res.statusCode
+            });
+            finish(err);
+            req.destroy(err);
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on(
+          "end",
+          () => finish(void 0, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), ms: performance.now() - started })
+        );
+        res.on("error", (err) => finish(err));
+        res.on("close", () => finish(new SendError("ERR_SEND_TIMEOUT", "the connection closed before the response was complete")));
+      }
+    );
+    const timer = setTimeout(() => {
+      const err = new SendError("ERR_SEND_TIMEOUT", `no complete response within ${options.requestTimeoutMs} ms`);
+      finish(err);
+      req.destroy(err);
+    }, options.requestTimeoutMs);
+    req.on("error", (err) => finish(err));
+    current = req;
+    req.end(body2);
+  });
+  return {
+    post,
+    close() {
+      current?.destroy(new SendError("ERR_SEND_CLOSED", "the sender was closed"));
+      agent.destroy();
+    }
+  };
+}
+
+// connector/sender/options.ts
+var DEFAULT_BATCH_MAX_EVENTS = 500;
+var DEFAULT_BATCH_MAX_WAIT_MS = 5e3;
+var DEFAULT_RETRY_MIN_DELAY_MS = 500;
+var DEFAULT_RETRY_MAX_DELAY_MS = 6e4;
+var DEFAULT_DEADLINE_MS = 3e5;
+var KEYS = [
+  "outbox",
+  "connect",
+  "secret",
+  "path",
+  "host",
+  "batchMaxEvents",
+  "batchMaxWaitMs",
+  "batchMaxBytes",
+  "batchFormat",
+  "retryMinDelayMs",
+  "retryMaxDelayMs",
+  "deadlineMs",
+  "requestTimeoutMs",
+  "maxResponseBytes",
+  "minSeverity",
+  "headers"
+];
+function invalid2(message) {
+  return new OptionError("ERR_OPTION_INVALID", `createSender: ${message}`);
+}
+function normalizeSenderOptions(options) {
+  if (options === null || typeof options !== "object") throw invalid2("options must be an object");
+  rejectUnknownKeys(options, KEYS, "createSender");
+  const o2 = options;
+  const outbox = o2.outbox;
+  if (outbox === void 0 || typeof outbox.nextBatch !== "function" || typeof outbox.enqueue !== "function") {
+    throw invalid2("outbox must be an Outbox (openOutbox, FileOutbox.open)");
+  }
+  if (typeof o2.connect !== "function") throw invalid2("connect must be a function returning a Promise of a Duplex");
+  if (typeof o2.secret !== "string") throw invalid2("secret must be a whsec_ or whsk_ string");
+  const key = parseWebhookSecret(o2.secret);
+  if (key.type === "ed25519-public") throw invalid2("secret is a whpk_ public key, which cannot sign; pass the whsk_ key");
+  const path = o2.path ?? DEFAULT_WEBHOOK_PATH;
+  if (typeof path !== "string" || !/^\/[\x21-\x7e]*$/.test(path)) throw invalid2('path must start with "/" and hold no spaces');
+  const host = o2.host ?? "darkhook";
+  if (typeof host !== "string" || !/^[\x21-\x7e]+$/.test(host)) throw invalid2("host must be a non-empty header value");
+  const batchFormat = o2.batchFormat ?? DEFAULT_BATCH_FORMAT;
+  if (batchFormat !== "binary" && batchFormat !== "json") throw invalid2('batchFormat must be "binary" or "json"');
+  if (o2.minSeverity !== void 0 && !isSeverity(o2.minSeverity)) throw invalid2(`minSeverity must be one of ${SEVERITIES.join(", ")}`);
+  const retryMinDelayMs = integerOption(o2.retryMinDelayMs, DEFAULT_RETRY_MIN_DELAY_MS, 1, "createSender: retryMinDelayMs");
+  const retryMaxDelayMs = integerOption(o2.retryMaxDelayMs, Math.max(DEFAULT_RETRY_MAX_DELAY_MS, retryMinDelayMs), retryMinDelayMs, "createSender: retryMaxDelayMs");
+  return {
+    secret: o2.secret,
+    options: Object.freeze({
+      outbox: o2.outbox,
+      connect: o2.connect,
+      signatureScheme: key.type === "hmac" ? "v1" : "v1a",
+      path,
+      host,
+      batchMaxEvents: integerOption(o2.batchMaxEvents, DEFAULT_BATCH_MAX_EVENTS, 1, "createSender: batchMaxEvents"),
+      batchMaxWaitMs: integerOption(o2.batchMaxWaitMs, DEFAULT_BATCH_MAX_WAIT_MS, 0, "createSender: batchMaxWaitMs"),
+      batchMaxBytes: integerOption(o2.batchMaxBytes, DEFAULT_MAX_BATCH_BYTES, 1024, "createSender: batchMaxBytes"),
+      batchFormat,
+      retryMinDelayMs,
+      retryMaxDelayMs,
+      deadlineMs: integerOption(o2.deadlineMs, DEFAULT_DEADLINE_MS, 0, "createSender: deadlineMs"),
+      requestTimeoutMs: integerOption(o2.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS, 1, "createSender: requestTimeoutMs"),
+      maxResponseBytes: integerOption(o2.maxResponseBytes, DEFAULT_MAX_RESPONSE_BYTES, 1, "createSender: maxResponseBytes"),
+      minSeverity: o2.minSeverity,
+      headers: Object.freeze(checkHeaders(o2.headers ?? {}, "createSender: headers", (m2) => invalid2(m2.replace(/^createSender: /, ""))))
+    })
+  };
+}
+
+// connector/sender/retry.ts
+var RETRIABLE_4XX = /* @__PURE__ */ new Set([408, 425, 429]);
+var PERMANENT_5XX = /* @__PURE__ */ new Set([501, 505]);
+var RETRIABLE_CODES = /* @__PURE__ */ new Set([
+  "ERR_ZITI_CONTROLLER_UNAVAILABLE",
+  "ERR_ZITI_CONTROLLER_ERROR",
+  "ERR_ZITI_ROUTER_UNAVAILABLE",
+  "ERR_ZITI_NO_EDGE_ROUTER",
+  "ERR_ZITI_HELLO_REJECTED",
+  "ERR_ZITI_LINK_CLOSED",
+  "ERR_ZITI_TIMEOUT",
+  "ERR_ZITI_DIAL_REFUSED",
+  // No host bound right now (receiver down or restarting): it comes back, so wait for it.
+  "ERR_ZITI_SERVICE_UNAVAILABLE",
+  "ERR_ZITI_CONN_CLOSED",
+  "ERR_SEND_TIMEOUT",
+  "ERR_SEND_RESPONSE_TOO_LARGE"
+]);
+var MAX_RETRY_AFTER_MS = 864e5;
+function parseRetryAfter(value, now = Date.now()) {
+  const text = (Array.isArray(value) ? value[0] : value)?.trim();
+  if (text === void 0 || text === "") return void 0;
+  if (/^\d+$/.test(text)) return Math.min(Number(text) * 1e3, MAX_RETRY_AFTER_MS);
+  const at2 = Date.parse(text);
+  if (Number.isNaN(at2) || !/[a-z]/i.test(text)) return void 0;
+  return Math.min(Math.max(0, at2 - now), MAX_RETRY_AFTER_MS);
+}
+function backoffDelay(attempt, minMs, maxMs, random = Math.random) {
+  const ceiling = Math.min(maxMs, minMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+function snippet(body2) {
+  const text = body2.subarray(0, 200).toString("utf8").replace(/\s+/g, " ").trim();
+  return text === "" ? "" : `: ${text}`;
+}
+function classifyResponse(status, headers, body2, events, now = Date.now()) {
+  const reason = `HTTP ${status}${snippet(body2)}`;
+  if (status >= 200 && status < 300) return { type: "delivered" };
+  if (status === 413 && events > 1) return { type: "split", reason };
+  if (status === 429 || status === 503) return { type: "retry", reason, retryAfterMs: parseRetryAfter(headers["retry-after"], now) };
+  if (RETRIABLE_4XX.has(status) || status >= 500 && !PERMANENT_5XX.has(status)) return { type: "retry", reason };
+  return { type: "park", reason };
+}
+function classifyError(err) {
+  if (err instanceof DarkhookError) {
+    if (RETRIABLE_CODES.has(err.code)) return { type: "retry", reason: `${err.code}: ${err.message}` };
+    return { type: "fatal", error: err };
+  }
+  const e = err;
+  return { type: "retry", reason: `${e.code ?? e.name ?? "Error"}: ${e.message ?? String(err)}` };
+}
+
+// connector/sender/sender.ts
+var SENDER_CHANNELS = Object.freeze({
+  enqueued: "darkhook:sender:enqueued",
+  filtered: "darkhook:sender:filtered",
+  request: "darkhook:sender:request",
+  delivered: "darkhook:sender:delivered",
+  retry: "darkhook:sender:retry",
+  split: "darkhook:sender:split",
+  parked: "darkhook:sender:parked",
+  fatal: "darkhook:sender:fatal"
+});
+var ch = {
+  enqueued: (0, import_node_diagnostics_channel.channel)(SENDER_CHANNELS.enqueued),
+  filtered: (0, import_node_diagnostics_channel.channel)(SENDER_CHANNELS.filtered),
+  request: (0, import_node_diagnostics_channel.channel)(SENDER_CHANNELS.request),
+  delivered: (0, import_node_diagnostics_channel.channel)(SENDER_CHANNELS.delivered),
+  retry: (0, import_node_diagnostics_channel.channel)(SENDER_CHANNELS.retry),
+  split: (0, import_node_diagnostics_channel.channel)(SENDER_CHANNELS.split),
+  parked: (0, import_node_diagnostics_channel.channel)(SENDER_CHANNELS.parked),
+  fatal: (0, import_node_diagnostics_channel.channel)(SENDER_CHANNELS.fatal)
+};
+var EVENT_OVERHEAD_BYTES = 128;
+var BatchingSender = class {
+  options;
+  #secret;
+  #transport;
+  #delivered = [];
+  #parked = [];
+  #filtered = [];
+  #waiters = /* @__PURE__ */ new Set();
+  #requests = 0;
+  #lastError;
+  #limit;
+  #timer;
+  #pumping;
+  #again = false;
+  #fatal;
+  #closed = false;
+  constructor(options) {
+    const { options: normalized, secret } = normalizeSenderOptions(options);
+    this.options = normalized;
+    this.#secret = secret;
+    this.#limit = normalized.batchMaxEvents;
+    this.#transport = createTransport(normalized);
+  }
+  async send(event) {
+    const [result] = await this.sendMany([event]);
+    return result;
+  }
+  async sendMany(events) {
+    if (this.#closed) throw new SendError("ERR_SEND_CLOSED", "the sender was closed");
+    const now = Date.now();
+    const messages = events.map((e) => toOutboxMessage(e, this.options.headers, now));
+    const results = [];
+    const kept = messages.filter((m2) => {
+      const reason = severityDropReason(m2.severity, this.options.minSeverity);
+      results.push(reason === void 0 ? { id: m2.id, queued: true } : { id: m2.id, queued: false, reason });
+      if (reason !== void 0) {
+        this.#filtered.push({ id: m2.id, reason });
+        if (ch.filtered.hasSubscribers) ch.filtered.publish({ id: m2.id, type: m2.type, reason });
+      }
+      return reason === void 0;
+    });
+    if (kept.length > 0) {
+      await this.options.outbox.enqueue(kept);
+      if (ch.enqueued.hasSubscribers) ch.enqueued.publish({ ids: kept.map((m2) => m2.id) });
+      this.#kick();
+    }
+    return results;
+  }
+  async flush() {
+    if (this.#closed) throw new SendError("ERR_SEND_CLOSED", "the sender was closed");
+    if (this.#fatal !== void 0) throw this.#fatal;
+    const deadline = Date.now() + this.options.deadlineMs;
+    const exceeded = await new Promise((resolve3, reject) => {
+      const waiter = {
+        deadline,
+        resolve: (value) => {
+          clearTimeout(waiter.timer);
+          this.#waiters.delete(waiter);
+          resolve3(value);
+        },
+        reject: (err) => {
+          clearTimeout(waiter.timer);
+          this.#waiters.delete(waiter);
+          reject(err);
+        },
+        timer: setTimeout(() => waiter.resolve(true), this.options.deadlineMs)
+      };
+      this.#waiters.add(waiter);
+      this.#kick();
+    });
+    return this.#report(exceeded);
+  }
+  async close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== void 0) clearTimeout(this.#timer);
+    await this.#pumping;
+    this.#transport.close();
+    for (const w2 of this.#waiters) w2.resolve(this.#pendingCount() > 0);
+  }
+  #report(deadlineExceeded) {
+    const pending = this.#pendingCount();
+    return Object.freeze({
+      delivered: [...this.#delivered],
+      parked: this.#parked.map((p2) => ({ ...p2 })),
+      filtered: this.#filtered.map((f2) => ({ ...f2 })),
+      pending,
+      requests: this.#requests,
+      deadlineExceeded: deadlineExceeded && pending > 0,
+      ...this.#lastError === void 0 ? {} : { lastError: this.#lastError }
+    });
+  }
+  #pendingCount() {
+    const c2 = this.options.outbox.counts();
+    return c2.pending + c2.inflight;
+  }
+  /** Make sure the pump runs (again) soon. */
+  #kick() {
+    if (this.#closed || this.#fatal !== void 0) return;
+    if (this.#pumping !== void 0) {
+      this.#again = true;
+      return;
+    }
+    if (this.#timer !== void 0) {
+      clearTimeout(this.#timer);
+      this.#timer = void 0;
+    }
+    this.#pumping = this.#pump().catch((err) => this.#fail(err instanceof Error ? err : new Error(String(err)))).finally(() => {
+      this.#pumping = void 0;
+      if (this.#again) this.#kick();
+    });
+  }
+  /** Send batches while one is ready; then sleep until the next one will be. One batch in flight, ever. */
+  async #pump() {
+    for (; ; ) {
+      this.#again = false;
+      if (this.#closed || this.#fatal !== void 0) return;
+      const { outbox, batchMaxWaitMs } = this.options;
+      const now = Date.now();
+      const head = outbox.head();
+      if (head === void 0) {
+        for (const w2 of this.#waiters) w2.resolve(false);
+        return;
+      }
+      const urgent = this.#waiters.size > 0 || head.attempts > 0 || outbox.pendingAtLeast(this.#limit);
+      const readyAt = urgent ? head.nextAttemptAt : Math.max(head.nextAttemptAt, head.createdAt + batchMaxWaitMs);
+      if (readyAt > now) {
+        for (const w2 of this.#waiters) if (readyAt > w2.deadline) w2.resolve(true);
+        this.#timer = setTimeout(() => {
+          this.#timer = void 0;
+          this.#kick();
+        }, readyAt - now);
+        return;
+      }
+      const batch = outbox.nextBatch(this.#limit, now);
+      import_node_assert.default.ok(batch.length > 0, "a due head must yield a batch");
+      await this.#deliver(this.#fitBytes(batch));
+    }
+  }
+  /** Keep the longest prefix whose envelope stays under `batchMaxBytes`; give the rest back. */
+  #fitBytes(batch) {
+    let total = 32;
+    let keep = 0;
+    for (const m2 of batch) {
+      const body2 = this.options.batchFormat === "json" ? Math.ceil(m2.body.length / 3) * 4 : m2.body.length;
+      total += body2 + JSON.stringify(m2.headers).length + m2.id.length + m2.type.length + EVENT_OVERHEAD_BYTES;
+      if (keep > 0 && total > this.options.batchMaxBytes) break;
+      keep += 1;
+    }
+    if (keep < batch.length) this.options.outbox.release(batch.slice(keep).map((m2) => m2.id));
+    return batch.slice(0, keep);
+  }
+  async #deliver(batch) {
+    const { outbox } = this.options;
+    const ids = batch.map((m2) => m2.id);
+    let outcome2;
+    let requestId = ids[0];
+    try {
+      const request = this.#build(batch);
+      requestId = request.id;
+      this.#requests += 1;
+      if (ch.request.hasSubscribers) ch.request.publish({ requestId, events: batch.length, attempt: Math.max(...batch.map((m2) => m2.attempts)) + 1 });
+      const res = await this.#transport.post(request.headers, request.body);
+      outcome2 = classifyResponse(res.status, res.headers, res.body, batch.length);
+    } catch (err) {
+      const code = err.code;
+      outcome2 = code === "ERR_WEBHOOK_BATCH_TOO_LARGE" ? { type: "split", reason: "the encoded batch is over batchMaxBytes" } : classifyError(err);
+    }
+    switch (outcome2.type) {
+      case "delivered":
+        outbox.markDelivered(ids);
+        this.#delivered.push(...ids);
+        if (ch.delivered.hasSubscribers) ch.delivered.publish({ requestId, ids });
+        return;
+      case "retry": {
+        const attempt = Math.max(...batch.map((m2) => m2.attempts)) + 1;
+        const delayMs = outcome2.retryAfterMs ?? backoffDelay(attempt, this.options.retryMinDelayMs, this.options.retryMaxDelayMs);
+        outbox.markRetry(ids, delayMs, outcome2.reason);
+        this.#lastError = outcome2.reason;
+        if (ch.retry.hasSubscribers) ch.retry.publish({ requestId, ids, attempt, delayMs, reason: outcome2.reason });
+        return;
+      }
+      case "split":
+        outbox.release(ids);
+        this.#limit = Math.max(1, Math.floor(batch.length / 2));
+        if (ch.split.hasSubscribers) ch.split.publish({ requestId, events: batch.length, limit: this.#limit, reason: outcome2.reason });
+        return;
+      case "park":
+        outbox.park(ids, outcome2.reason);
+        for (const id of ids) this.#parked.push({ id, reason: outcome2.reason });
+        if (ch.parked.hasSubscribers) ch.parked.publish({ requestId, ids, reason: outcome2.reason });
+        return;
+      case "fatal":
+        outbox.release(ids);
+        this.#fail(outcome2.error);
+        return;
+    }
+  }
+  /** The request for a batch: one event as a plain signed webhook, several as a signed envelope. */
+  #build(batch) {
+    const timestamp = Math.floor(Date.now() / 1e3);
+    let id;
+    let body2;
+    let headers;
+    if (batch.length === 1) {
+      const m2 = batch[0];
+      id = m2.id;
+      body2 = m2.body;
+      headers = { ...m2.headers, [EVENT_TYPE_HEADER]: m2.type };
+    } else {
+      id = batchIdFor(batch.map((m2) => m2.id));
+      const encoded = encodeBatch(
+        batch.map((m2) => ({ id: m2.id, type: m2.type, timestamp: Math.floor(m2.createdAt / 1e3), body: m2.body, headers: { ...m2.headers } })),
+        { maxEvents: batch.length, maxBytes: this.options.batchMaxBytes, format: this.options.batchFormat }
+      );
+      body2 = encoded.body;
+      headers = { "content-type": encoded.contentType };
+    }
+    headers[WEBHOOK_ID_HEADER] = id;
+    headers[WEBHOOK_TIMESTAMP_HEADER] = String(timestamp);
+    headers[WEBHOOK_SIGNATURE_HEADER] = signStandard({ id, timestamp, body: body2, secret: this.#secret });
+    return { id, headers, body: body2 };
+  }
+  #fail(err) {
+    this.#fatal = err;
+    if (ch.fatal.hasSubscribers) ch.fatal.publish({ code: err.code, message: err.message });
+    for (const w2 of this.#waiters) w2.reject(err);
+  }
+};
+function createSender(options) {
+  return new BatchingSender(options);
+}
+
+// connector/sender/test-event.ts
+var TEST_EVENT_TYPE = "darkhook.test";
+async function sendTestEvent(options) {
+  rejectUnknownKeys(options, ["connect", "secret", "path", "host", "requestTimeoutMs"], "sendTestEvent");
+  const transport = createTransport({
+    connect: options.connect,
+    path: options.path ?? DEFAULT_WEBHOOK_PATH,
+    host: options.host ?? "darkhook",
+    requestTimeoutMs: integerOption(options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS, 1, "sendTestEvent: requestTimeoutMs"),
+    maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES
+  });
+  try {
+    const id = newMessageId();
+    const timestamp = Math.floor(Date.now() / 1e3);
+    const body2 = Buffer.from(JSON.stringify({ test: true, sentAt: new Date(timestamp * 1e3).toISOString() }));
+    const res = await transport.post(
+      {
+        "content-type": "application/json",
+        [EVENT_TYPE_HEADER]: TEST_EVENT_TYPE,
+        [WEBHOOK_ID_HEADER]: id,
+        [WEBHOOK_TIMESTAMP_HEADER]: String(timestamp),
+        [WEBHOOK_SIGNATURE_HEADER]: signStandard({ id, timestamp, body: body2, secret: options.secret })
+      },
+      body2
+    );
+    if (res.status < 200 || res.status >= 300) {
+      const reason = res.body.subarray(0, 200).toString("utf8").replace(/\s+/g, " ").trim();
+      throw new SendError("ERR_SEND_REJECTED", `the receiver answered the test event with HTTP ${res.status}${reason ? `: ${reason}` : ""}`, {
+        status: res.status,
+        ids: [id]
+      });
+    }
+    return Object.freeze({ id, status: res.status, ms: Math.round(res.ms) });
+  } finally {
+    transport.close();
+  }
+}
+
+// connector/ziti/context.ts
+var import_node_diagnostics_channel6 = require("node:diagnostics_channel");
+
+// pki/identity.ts
+var import_node_path2 = require("node:path");
+var import_node_url = require("node:url");
+
+// pki/files.ts
+var import_node_fs3 = require("node:fs");
+var import_promises = require("node:fs/promises");
+function fileError(err, path, action) {
+  const code = err?.code;
+  if (code === "ENOENT") return new FileError("ERR_FILE_NOT_FOUND", `${path} does not exist`, { cause: err });
+  if (code === "EEXIST") return new FileError("ERR_FILE_EXISTS", `${path} already exists`, { cause: err });
+  return new FileError("ERR_FILE_UNREADABLE", `${path} could not be ${action === "read" ? "read" : "written"}`, {
+    cause: err
+  });
+}
+async function readText(path) {
+  try {
+    return await (0, import_promises.readFile)(path, "utf8");
+  } catch (err) {
+    throw fileError(err, path, "read");
+  }
+}
+function readTextSync(path) {
+  try {
+    return (0, import_node_fs3.readFileSync)(path, "utf8");
+  } catch (err) {
+    throw fileError(err, path, "read");
+  }
+}
+
+// pki/keys.ts
+var import_node_crypto6 = require("node:crypto");
+var import_node_util = require("node:util");
+var generateKeyPairAsync = (0, import_node_util.promisify)(import_node_crypto6.generateKeyPair);
+var PRIVATE_KEY_LABEL = /-----BEGIN (RSA |EC |ENCRYPTED )?PRIVATE KEY-----/;
+function readPrivateKey(pem, passphrase, what = "the private key") {
+  if (typeof pem !== "string" || !PRIVATE_KEY_LABEL.test(pem)) {
+    throw new PkiError("ERR_PKI_PEM_INVALID", `expected ${what} as a PEM "PRIVATE KEY" block`);
+  }
+  const encrypted = pem.includes("ENCRYPTED PRIVATE KEY") || pem.includes("Proc-Type: 4,ENCRYPTED");
+  if (encrypted && passphrase === void 0) {
+    throw new PkiError("ERR_PKI_KEY_INVALID", `${what} is encrypted and no passphrase was given`);
+  }
+  try {
+    return (0, import_node_crypto6.createPrivateKey)({ key: pem, format: "pem", ...passphrase === void 0 ? {} : { passphrase } });
+  } catch (cause) {
+    const message = encrypted ? `${what} could not be decrypted: wrong passphrase` : `${what} could not be parsed`;
+    throw new PkiError("ERR_PKI_KEY_INVALID", message, { cause });
+  }
+}
+function keysMatch(privateKey, publicKey) {
+  const a2 = (0, import_node_crypto6.createPublicKey)(privateKey).export({ type: "spki", format: "der" });
+  const b2 = publicKey.export({ type: "spki", format: "der" });
+  return a2.equals(b2);
+}
+
+// pki/pem.ts
+var import_node_crypto7 = require("node:crypto");
+var BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+var BASE64_BODY = /^[A-Za-z0-9+/=\s]*$/;
+function pemBlocks(text) {
+  const blocks = [];
+  for (const match of text.matchAll(BLOCK)) {
+    const label = match[1];
+    const body2 = (match[2] ?? "").replace(/^[A-Za-z-]+:.*$/gm, "");
+    if (!BASE64_BODY.test(body2)) throw new PkiError("ERR_PKI_PEM_INVALID", `the ${label} PEM block is not base64`);
+    blocks.push({ label, der: Buffer.from(body2.replace(/\s+/g, ""), "base64") });
+  }
+  return blocks;
+}
+function derToPem(der, label) {
+  const b64 = Buffer.from(der).toString("base64");
+  const lines = b64.match(/.{1,64}/g) ?? [];
+  return `-----BEGIN ${label}-----
+${lines.join("\n")}
+-----END ${label}-----
+`;
+}
+function firstBlockDer(text, label, what) {
+  const block = pemBlocks(text).find((b2) => b2.label === label);
+  if (block === void 0 || block.der.length === 0) {
+    throw new PkiError("ERR_PKI_PEM_INVALID", `expected ${what} (a PEM "${label}" block)`);
+  }
+  return block.der;
+}
+function splitPemBundle(pem) {
+  return pemBlocks(pem).filter((b2) => b2.label === "CERTIFICATE").map((b2) => derToPem(b2.der, "CERTIFICATE"));
+}
+function parseCertificate(certPem, what = "a certificate") {
+  if (typeof certPem !== "string") throw new PkiError("ERR_PKI_PEM_INVALID", `expected ${what} as PEM text`);
+  const der = firstBlockDer(certPem, "CERTIFICATE", what);
+  try {
+    return new import_node_crypto7.X509Certificate(der);
+  } catch (cause) {
+    throw new PkiError("ERR_PKI_CERT_INVALID", `${what} could not be parsed`, { cause });
+  }
+}
+
+// pki/identity.ts
+function invalid3(message, cause) {
+  return new PkiError("ERR_PKI_IDENTITY_INVALID", message, cause === void 0 ? {} : { cause });
+}
+function resolveValue(value, field, baseDir) {
+  if (typeof value !== "string" || value.trim() === "") throw invalid3(`${field} must be a non-empty string`);
+  if (value.startsWith("pem:")) return value.slice(4);
+  if (value.trimStart().startsWith("-----BEGIN")) return value;
+  let path;
+  if (value.startsWith("file://")) {
+    const rest = value.slice("file://".length);
+    path = rest.startsWith("/") ? (0, import_node_url.fileURLToPath)(`file://${rest}`) : rest;
+  } else if (/^[a-z][a-z0-9+.-]*:/i.test(value) && !/^[a-z]:[\\/]/i.test(value)) {
+    throw invalid3(`${field} uses an unsupported scheme "${value.slice(0, value.indexOf(":"))}:" (pem:, file:// or a path)`);
+  } else {
+    path = value;
+  }
+  const full = (0, import_node_path2.isAbsolute)(path) ? path : (0, import_node_path2.resolve)(baseDir, path);
+  try {
+    return readTextSync(full);
+  } catch (err) {
+    if (err instanceof FileError) throw new FileError(err.code, `${field}: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+function stringList(value, field) {
+  if (value === void 0 || value === null) return null;
+  if (!Array.isArray(value) || !value.every((v2) => typeof v2 === "string")) throw invalid3(`${field} must be null or an array of strings`);
+  return [...value];
+}
+function parseIdentity(json, baseDir = process.cwd()) {
+  let doc = json;
+  if (typeof json === "string") {
+    try {
+      doc = JSON.parse(json);
+    } catch (cause) {
+      throw invalid3("the identity is not JSON", cause);
+    }
+  }
+  if (doc === null || typeof doc !== "object" || Array.isArray(doc)) throw invalid3("the identity must be a JSON object");
+  const o2 = doc;
+  const ztAPI = o2["ztAPI"];
+  if (typeof ztAPI !== "string" || !URL.canParse(ztAPI)) throw invalid3("ztAPI must be a URL string");
+  const enableHa = o2["enableHa"] ?? false;
+  if (typeof enableHa !== "boolean") throw invalid3("enableHa must be a boolean");
+  const id = o2["id"];
+  if (id === null || typeof id !== "object" || Array.isArray(id)) throw invalid3("id must be an object with key, cert and ca");
+  const ids = id;
+  const identity = {
+    ztAPI,
+    ztAPIs: stringList(o2["ztAPIs"], "ztAPIs"),
+    configTypes: stringList(o2["configTypes"], "configTypes"),
+    key: resolveValue(ids["key"], "id.key", baseDir),
+    cert: resolveValue(ids["cert"], "id.cert", baseDir),
+    ca: resolveValue(ids["ca"], "id.ca", baseDir),
+    enableHa
+  };
+  validatePems(identity);
+  return identity;
+}
+function validatePems(identity) {
+  const check = (field, fn) => {
+    try {
+      return fn();
+    } catch (cause) {
+      throw invalid3(`${field} is not ${field === "id.key" ? "an unencrypted PEM private key" : "PEM certificates"}`, cause);
+    }
+  };
+  const key = check("id.key", () => readPrivateKey(identity.key, void 0, "id.key"));
+  const cert = check("id.cert", () => parseCertificate(identity.cert, "id.cert"));
+  const cas = splitPemBundle(identity.ca);
+  if (cas.length === 0) throw invalid3("id.ca holds no PEM certificate");
+  for (const ca2 of cas) check("id.ca", () => parseCertificate(ca2, "id.ca"));
+  if (!keysMatch(key, cert.publicKey)) throw new PkiError("ERR_PKI_KEY_MISMATCH", "id.key does not belong to id.cert");
+}
+async function readIdentityFile(path) {
+  return parseIdentity(await readText(path), (0, import_node_path2.dirname)((0, import_node_path2.resolve)(path)));
+}
+
+// connector/ziti/constants.ts
+var ContentType = {
+  Hello: 0,
+  Ping: 1,
+  Result: 2,
+  Latency: 3,
+  LatencyResponse: 4,
+  Heartbeat: 5,
+  Connect: 60783,
+  StateConnected: 60784,
+  StateClosed: 60785,
+  Data: 60786,
+  Dial: 60787,
+  DialSuccess: 60788,
+  DialFailed: 60789,
+  Bind: 60790,
+  Unbind: 60791,
+  UpdateBind: 60794,
+  HealthEvent: 60795,
+  TraceRoute: 60796,
+  TraceRouteResponse: 60797,
+  ConnInspectRequest: 60798,
+  ConnInspectResponse: 60799,
+  BindSuccess: 60800,
+  UpdateTokenSuccess: 60801,
+  UpdateTokenFailure: 60802,
+  UpdateToken: 60803,
+  InspectRequest: 60804,
+  InspectResponse: 60805,
+  /** 2.1+ routers only: sessionless dial with an OIDC token. */
+  ConnectV2: 60806
+};
+var HeaderId = {
+  /** string, set by the router in the hello reply. */
+  ConnectionId: 0,
+  /** int32 sequence of the request this message answers; −1 means "not a reply". */
+  ReplyFor: 1,
+  /** bool, on Result. */
+  ResultSuccess: 2,
+  /** string `version|revision|buildDate|os|arch`. */
+  HelloVersion: 4,
+  /** string: the router's id, in the hello reply. */
+  Id: 8,
+  /** uint64 latency-probe time or 16-byte trace UUID; copied into replies. */
+  Reflected: 128,
+  ConnId: 1e3,
+  Seq: 1001,
+  SessionToken: 1002,
+  PublicKey: 1003,
+  /** uint16. */
+  Cost: 1004,
+  /** byte: 0 default, 1 required, 2 failed. */
+  Precedence: 1005,
+  TerminatorIdentity: 1006,
+  TerminatorIdentitySecret: 1007,
+  CallerId: 1008,
+  CryptoMethod: 1009,
+  /** uint32 bit set of {@link EdgeFlag}. */
+  Flags: 1010,
+  AppData: 1011,
+  /** bool in Bind and its replies; uint32 in Dial. */
+  RouterProvidedConnId: 1012,
+  HealthStatus: 1013,
+  /** uint32 {@link EdgeErrorCode}, paired with StructuredError (2.0+ routers). */
+  ErrorCode: 1014,
+  /** uint64 milliseconds. */
+  Timestamp: 1015,
+  TraceHopCount: 1016,
+  TraceHopType: 1017,
+  TraceHopId: 1018,
+  TraceSourceRequestId: 1019,
+  TraceError: 1020,
+  ListenerId: 1021,
+  /** byte: 0 invalid, 1 dial, 2 bind, 3 unknown. */
+  ConnType: 1022,
+  SupportsInspect: 1023,
+  SupportsBindSuccess: 1024,
+  ConnectionMarker: 1025,
+  CircuitId: 1026,
+  StickinessToken: 1027,
+  UseXgressToSdk: 1028,
+  /** string slice (see `decodeStringSlice`). */
+  InspectRequestedValues: 1031,
+  SupportsPostureChecks: 1032,
+  /** JSON `{message, code, retryHint, …}` (see `parseStructuredError`). */
+  StructuredError: 1033,
+  DialerIdentityId: 1034,
+  DialerIdentityName: 1035,
+  /** 2.1+: big-endian minimal byte string of a capability bit mask. */
+  RouterCapabilities: 1039
+};
+var EdgeFlag = {
+  FIN: 1,
+  TRACE_UUID: 2,
+  MULTIPART: 4,
+  STREAM: 8,
+  MULTIPART_MSG: 16
+};
+var FRAME_MAGIC = Buffer.from([3, 6, 9, 12]);
+var UNSUPPORTED_VERSION_MAGIC = Buffer.from([3, 6, 9, 10]);
+var FRAME_HEADER_BYTES = 20;
+var MAX_FRAME_HEADERS_BYTES = 64 * 1024;
+var MAX_FRAME_BODY_BYTES = 16 * 1024 * 1024;
+var MAX_HEADER_COUNT = 256;
+
+// connector/ziti/controller-client.ts
+var import_node_diagnostics_channel2 = require("node:diagnostics_channel");
+var import_node_os = require("node:os");
+
+// connector/ziti/rest.ts
+var import_strict = __toESM(require("node:assert/strict"), 1);
+var import_node_https = __toESM(require("node:https"), 1);
+var DEFAULT_REST_TIMEOUT_MS = 15e3;
+var MAX_REST_RESPONSE_BYTES = 16 * 1024 * 1024;
+function apiErrorOf(res) {
+  const err = res.json?.error;
+  return err !== null && typeof err === "object" ? err : void 0;
+}
+var RestClient = class {
+  #agent;
+  #tls;
+  constructor(tls2) {
+    this.#tls = tls2;
+    this.#agent = new import_node_https.default.Agent({
+      keepAlive: true,
+      maxSockets: 8,
+      ca: tls2.ca,
+      cert: tls2.cert,
+      key: tls2.key,
+      rejectUnauthorized: tls2.pinnedSha256 === void 0
+    });
+  }
+  /**
+   * Send one request and read the whole response.
+   * @throws ERR_ZITI_CONTROLLER_UNAVAILABLE when the controller cannot be reached, the TLS handshake
+   *   fails, or the request times out; ERR_ZITI_CONTROLLER_ERROR when a pinned certificate differs.
+   */
+  request(req) {
+    (0, import_strict.default)(
+      this.#tls.pinnedSha256 === void 0 || req.body === void 0 && !Object.keys(req.headers ?? {}).some((h2) => /^(zt-session|authorization|cookie)$/i.test(h2)),
+      "a pinned request must carry no body and no credentials"
+    );
+    const timeoutMs = req.timeoutMs ?? DEFAULT_REST_TIMEOUT_MS;
+    const where = `${req.method} ${req.url.origin}${req.url.pathname}`;
+    return new Promise((resolve3, reject) => {
+      const headers = { ...req.headers };
+      if (req.body !== void 0) headers["content-length"] = String(Buffer.byteLength(req.body));
+      const r2 = import_node_https.default.request(req.url, { method: req.method, headers, agent: this.#agent, timeout: timeoutMs }, (res) => {
+        const pin = this.#tls.pinnedSha256;
+        if (pin !== void 0) {
+          const peer = res.socket.getPeerX509Certificate();
+          const seen = peer?.fingerprint256.replaceAll(":", "").toLowerCase();
+          if (seen !== pin.toLowerCase()) {
+            res.destroy();
+            reject(new ZitiError("ERR_ZITI_CONTROLLER_ERROR", `${where}: controller certificate does not match the pinned one`));
+            return;
+          }
+        }
+        const chunks = [];
+        let size = 0;
+        res.on("data", (chunk) => {
+          size += chunk.length;
+          if (size > MAX_REST_RESPONSE_BYTES) {
+            res.destroy(new ZitiError("ERR_ZITI_CONTROLLER_ERROR", `${where}: response larger than ${MAX_REST_RESPONSE_BYTES} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on("error", (err) => reject(wrapNetworkError(where, err)));
+        res.on("end", () => {
+          const body2 = Buffer.concat(chunks);
+          let json;
+          if (/\bjson\b/i.test(String(res.headers["content-type"] ?? "")) && body2.length > 0) {
+            try {
+              json = JSON.parse(body2.toString("utf8"));
+            } catch (cause) {
+              reject(new ZitiError("ERR_ZITI_CONTROLLER_ERROR", `${where}: invalid JSON in response`, { cause }));
+              return;
+            }
+          }
+          resolve3({ status: res.statusCode ?? 0, headers: res.headers, body: body2, json });
+        });
+      });
+      r2.on("timeout", () => r2.destroy(new ZitiError("ERR_ZITI_CONTROLLER_UNAVAILABLE", `${where}: no answer within ${timeoutMs} ms`)));
+      r2.on("error", (err) => reject(wrapNetworkError(where, err)));
+      r2.end(req.body);
+    });
+  }
+  /** Close idle keep-alive sockets. */
+  close() {
+    this.#agent.destroy();
+  }
+};
+function wrapNetworkError(where, err) {
+  if (err instanceof ZitiError) return err;
+  const code = err.code ?? "unknown";
+  return new ZitiError("ERR_ZITI_CONTROLLER_UNAVAILABLE", `${where}: ${code}: ${err.message}`, { cause: err });
+}
+
+// connector/ziti/controller-client.ts
+var SERVICES_PAGE_LIMIT = 500;
+var SDK_INFO = { type: "darkhook-ts", version: "0.1.0" };
+var authChannel = (0, import_node_diagnostics_channel2.channel)("darkhook:ziti:auth");
+var ControllerClient = class {
+  #rest;
+  #base;
+  #session;
+  #authenticating;
+  constructor(identity) {
+    this.#base = clientApiBase(identity.ztAPI);
+    this.#rest = new RestClient({ ca: identity.ca, cert: identity.cert, key: identity.key });
+  }
+  /** The Client API base URL, e.g. `https://127.0.0.1:1280/edge/client/v1`. */
+  get baseUrl() {
+    return this.#base.href.replace(/\/$/, "");
+  }
+  /** The current API session, if authenticated. */
+  get apiSession() {
+    return this.#session;
+  }
+  /** `GET /version`. @throws ERR_ZITI_CONTROLLER_UNAVAILABLE, ERR_ZITI_CONTROLLER_ERROR */
+  async version() {
+    const res = await this.#rest.request({ method: "GET", url: this.#url("version") });
+    return dataOf(expectOk(res, "version"));
+  }
+  /**
+   * Authenticate with the identity certificate (`POST /authenticate?method=cert`) and keep the session.
+   * @throws ERR_ZITI_UNAUTHORIZED when the controller does not accept the certificate (unknown,
+   *   deleted or foreign identity); ERR_ZITI_CONTROLLER_UNAVAILABLE
+   */
+  async authenticate() {
+    this.#authenticating ??= this.#doAuthenticate().finally(() => {
+      this.#authenticating = void 0;
+    });
+    return this.#authenticating;
+  }
+  async #doAuthenticate() {
+    const body2 = JSON.stringify({
+      sdkInfo: { type: SDK_INFO.type, version: SDK_INFO.version, appId: "darkhook" },
+      envInfo: { os: (0, import_node_os.platform)(), arch: (0, import_node_os.arch)(), osRelease: (0, import_node_os.release)(), hostname: (0, import_node_os.hostname)() }
+    });
+    const res = await this.#rest.request({
+      method: "POST",
+      url: this.#url("authenticate", { method: "cert" }),
+      headers: { "content-type": "application/json" },
+      body: body2
+    });
+    const session = parseApiSession(dataOf(expectOk(res, "authenticate")));
+    this.#session = session;
+    authChannel.publish({ event: "authenticated", identity: session.identityName, expiresAt: session.expiresAt });
+    return session;
+  }
+  /** Refresh the API session's idle timer (`GET /current-api-session`). @throws as `authenticate` */
+  async refreshApiSession() {
+    const res = await this.#authed("GET", this.#url("current-api-session"));
+    const session = parseApiSession(dataOf(res));
+    this.#session = session;
+    return session;
+  }
+  /** End the API session (`DELETE /current-api-session`); errors are ignored (it may be gone already). */
+  async logout() {
+    const token = this.#session?.token;
+    this.#session = void 0;
+    if (token === void 0) return;
+    await this.#rest.request({ method: "DELETE", url: this.#url("current-api-session"), headers: { "zt-session": token } }).catch(() => void 0);
+  }
+  /** Every service this identity may Dial or Bind. @throws ERR_ZITI_UNAUTHORIZED, ERR_ZITI_CONTROLLER_* */
+  async services(nameFilter) {
+    const out = [];
+    for (let offset = 0; ; offset += SERVICES_PAGE_LIMIT) {
+      const query = { limit: String(SERVICES_PAGE_LIMIT), offset: String(offset) };
+      if (nameFilter !== void 0) query["filter"] = `name="${nameFilter.replaceAll('"', '\\"')}"`;
+      const res = await this.#authed("GET", this.#url("services", query));
+      const page = dataOf(res);
+      if (!Array.isArray(page)) throw protocolError("services", "data is not a list");
+      out.push(...page.map(parseService));
+      const total = res.json.meta?.pagination?.totalCount;
+      if (page.length < SERVICES_PAGE_LIMIT || total === void 0 || out.length >= total) return out;
+    }
+  }
+  /**
+   * The service called `name`, as this identity sees it.
+   * @throws ERR_ZITI_SERVICE_NOT_FOUND when no policy lets this identity see it
+   */
+  async serviceByName(name) {
+    const found = (await this.services(name)).find((s2) => s2.name === name);
+    if (found === void 0) {
+      throw new ZitiError("ERR_ZITI_SERVICE_NOT_FOUND", `service "${name}" does not exist or this identity has no policy for it`);
+    }
+    return found;
+  }
+  /**
+   * Create a Dial or Bind session for a service (`POST /sessions`). Check `permissions` first: a
+   * controller answers a session it will not grant with a generic 400 ("service not found").
+   * @throws ERR_ZITI_NO_EDGE_ROUTER when no edge router serves both identity and service;
+   *   ERR_ZITI_REQUEST_REJECTED when the controller refuses the session
+   */
+  async createSession(serviceId, type) {
+    const res = await this.#authed("POST", this.#url("sessions"), JSON.stringify({ serviceId, type }));
+    return parseServiceSession(dataOf(res));
+  }
+  /** Edge routers this identity may use (`GET /current-identity/edge-routers`). */
+  async edgeRouters() {
+    const res = await this.#authed("GET", this.#url("current-identity/edge-routers"));
+    const data = dataOf(res);
+    return Array.isArray(data) ? data.map(parseRouter) : [];
+  }
+  /** When the identity's services last changed (`GET /current-api-session/service-updates`). */
+  async servicesChangedAt() {
+    const res = await this.#authed("GET", this.#url("current-api-session/service-updates"));
+    const d2 = dataOf(res);
+    return d2?.lastChangeAt;
+  }
+  /** Close keep-alive sockets; does not log out. */
+  close() {
+    this.#rest.close();
+  }
+  async #authed(method, url, body2) {
+    for (let attempt = 0; ; attempt++) {
+      const session = this.#session ?? await this.authenticate();
+      const headers = { "zt-session": session.token };
+      if (body2 !== void 0) headers["content-type"] = "application/json";
+      const res = await this.#rest.request({ method, url, headers, body: body2 });
+      if (res.status === 401 && attempt === 0) {
+        this.#session = void 0;
+        continue;
+      }
+      return expectOk(res, url.pathname);
+    }
+  }
+  #url(path, query = {}) {
+    const url = new URL(path, `${this.#base.href.replace(/\/?$/, "/")}`);
+    for (const [k2, v2] of Object.entries(query)) url.searchParams.set(k2, v2);
+    return url;
+  }
+};
+function clientApiBase(ztAPI) {
+  const withScheme = /^[a-z]+:\/\//i.test(ztAPI) ? ztAPI : `https://${ztAPI}`;
+  const url = new URL(withScheme);
+  if (url.pathname === "/" || url.pathname === "") url.pathname = "/edge/client/v1";
+  return url;
+}
+function expectOk(res, what) {
+  if (res.status >= 200 && res.status < 300) return res;
+  const api = apiErrorOf(res);
+  const detail = api?.message !== void 0 ? `${api.code ?? "ERROR"}: ${api.message}` : `HTTP ${res.status}`;
+  const text = `${what}: ${detail}`;
+  if (res.status === 401) throw new ZitiError("ERR_ZITI_UNAUTHORIZED", text);
+  if (res.status === 403) throw new ZitiError("ERR_ZITI_FORBIDDEN", text);
+  if (res.status === 404) throw new ZitiError("ERR_ZITI_NOT_FOUND", text);
+  if (api?.code === "NO_EDGE_ROUTERS_AVAILABLE") throw new ZitiError("ERR_ZITI_NO_EDGE_ROUTER", text);
+  if (res.status >= 500) throw new ZitiError("ERR_ZITI_CONTROLLER_ERROR", text);
+  throw new ZitiError("ERR_ZITI_REQUEST_REJECTED", text);
+}
+function dataOf(res) {
+  const json = res.json;
+  if (json === void 0 || typeof json !== "object" || json === null) throw protocolError("response", "not a JSON envelope");
+  return json.data;
+}
+function protocolError(what, why) {
+  return new ZitiError("ERR_ZITI_CONTROLLER_ERROR", `${what}: unexpected response: ${why}`);
+}
+function str(v2, what) {
+  if (typeof v2 !== "string") throw protocolError(what, "missing string field");
+  return v2;
+}
+function parseApiSession(d2) {
+  const o2 = d2 ?? {};
+  const identity = o2["identity"] ?? {};
+  const exp = typeof o2["expiresAt"] === "string" ? new Date(o2["expiresAt"]) : void 0;
+  return {
+    id: str(o2["id"], "api session id"),
+    token: str(o2["token"], "api session token"),
+    identityId: str(o2["identityId"] ?? identity["id"], "identity id"),
+    identityName: typeof identity["name"] === "string" ? identity["name"] : "",
+    expiresAt: exp !== void 0 && !Number.isNaN(exp.getTime()) ? exp : void 0
+  };
+}
+function parseService(d2) {
+  const o2 = d2 ?? {};
+  const perms = Array.isArray(o2["permissions"]) ? o2["permissions"].filter((p2) => p2 === "Dial" || p2 === "Bind") : [];
+  return {
+    id: str(o2["id"], "service id"),
+    name: str(o2["name"], "service name"),
+    permissions: perms,
+    encryptionRequired: o2["encryptionRequired"] !== false,
+    config: o2["config"] ?? {}
+  };
+}
+function parseRouter(d2) {
+  const o2 = d2 ?? {};
+  const protocols = o2["supportedProtocols"] ?? o2["urls"] ?? {};
+  return {
+    name: typeof o2["name"] === "string" ? o2["name"] : "",
+    hostname: typeof o2["hostname"] === "string" ? o2["hostname"] : void 0,
+    supportedProtocols: protocols,
+    isOnline: o2["isOnline"] !== false
+  };
+}
+function parseServiceSession(d2) {
+  const o2 = d2 ?? {};
+  const type = o2["type"] === "Bind" ? "Bind" : "Dial";
+  return {
+    id: str(o2["id"], "session id"),
+    token: str(o2["token"], "session token"),
+    type,
+    serviceId: str(o2["serviceId"] ?? o2["service"]?.["id"], "session serviceId"),
+    edgeRouters: Array.isArray(o2["edgeRouters"]) ? o2["edgeRouters"].map(parseRouter) : []
+  };
+}
+
+// connector/ziti/controller-types.ts
+function routerTlsAddress(router) {
+  const raw = router.supportedProtocols["tls"];
+  if (raw === void 0) return void 0;
+  const m2 = /^tls:(?:\/\/)?(\[[^\]]+\]|[^:]+):(\d+)$/.exec(raw);
+  if (m2 === null) return void 0;
+  return { host: m2[1].replace(/^\[|\]$/g, ""), port: Number(m2[2]) };
+}
+
+// connector/ziti/e2e.ts
+var import_node_diagnostics_channel3 = require("node:diagnostics_channel");
+
+// connector/ziti/e2e-backend.ts
+var E2E_HEADER_BYTES = 24;
+var E2E_ABYTES = 17;
+var E2E_KEY_BYTES = 32;
+var TAG_MESSAGE = 0;
+
+// connector/ziti/e2e-native.ts
+var import_strict2 = __toESM(require("node:assert/strict"), 1);
+var loading;
+var NativeState = class {
+  lib;
+  state;
+  #live = true;
+  constructor(lib) {
+    this.lib = lib;
+    this.state = Buffer.alloc(lib.crypto_secretstream_xchacha20poly1305_STATEBYTES);
+  }
+  checkLive() {
+    import_strict2.default.ok(this.#live, "secretstream state used after wipe()");
+  }
+  wipe() {
+    if (!this.#live) return;
+    this.#live = false;
+    this.lib.sodium_memzero(this.state);
+  }
+};
+var NativePush = class extends NativeState {
+  header = Buffer.alloc(E2E_HEADER_BYTES);
+  constructor(lib, key) {
+    super(lib);
+    lib.crypto_secretstream_xchacha20poly1305_init_push(this.state, this.header, key);
+  }
+  push(plain) {
+    this.checkLive();
+    const sealed = Buffer.allocUnsafe(plain.byteLength + E2E_ABYTES);
+    this.lib.crypto_secretstream_xchacha20poly1305_push(this.state, sealed, plain, null, TAG_MESSAGE);
+    return sealed;
+  }
+};
+var NativePull = class extends NativeState {
+  #tag = Buffer.alloc(1);
+  constructor(lib, key, header) {
+    super(lib);
+    lib.crypto_secretstream_xchacha20poly1305_init_pull(this.state, header, key);
+  }
+  pull(cipher) {
+    this.checkLive();
+    const message = Buffer.allocUnsafe(cipher.byteLength - E2E_ABYTES);
+    try {
+      this.lib.crypto_secretstream_xchacha20poly1305_pull(this.state, message, this.#tag, cipher, null);
+    } catch {
+      return void 0;
+    }
+    return { message, tag: this.#tag[0] };
+  }
+};
+function sessionKeys(kx, own, peer) {
+  const keys = { rx: new Uint8Array(E2E_KEY_BYTES), tx: new Uint8Array(E2E_KEY_BYTES) };
+  kx(keys.rx, keys.tx, own.publicKey, own.privateKey, peer);
+  return keys;
+}
+function checkSizes(lib) {
+  const expected = [
+    ["HEADERBYTES", lib.crypto_secretstream_xchacha20poly1305_HEADERBYTES, E2E_HEADER_BYTES],
+    ["ABYTES", lib.crypto_secretstream_xchacha20poly1305_ABYTES, E2E_ABYTES],
+    ["KEYBYTES", lib.crypto_secretstream_xchacha20poly1305_KEYBYTES, E2E_KEY_BYTES],
+    ["TAG_MESSAGE", lib.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE, TAG_MESSAGE],
+    ["kx PUBLICKEYBYTES", lib.crypto_kx_PUBLICKEYBYTES, E2E_KEY_BYTES],
+    ["kx SESSIONKEYBYTES", lib.crypto_kx_SESSIONKEYBYTES, E2E_KEY_BYTES]
+  ];
+  for (const [what, got, want] of expected) {
+    if (got !== want) throw new RangeError(`sodium-native ${what} is ${String(got)}, expected ${want}`);
+  }
+}
+function makeBackend(lib) {
+  const backend = {
+    name: "native",
+    kxKeyPair: () => {
+      const pair = { publicKey: new Uint8Array(E2E_KEY_BYTES), privateKey: new Uint8Array(E2E_KEY_BYTES) };
+      lib.crypto_kx_keypair(pair.publicKey, pair.privateKey);
+      return pair;
+    },
+    kxClientSessionKeys: (own, server) => sessionKeys((rx, tx, pk, sk, peer) => lib.crypto_kx_client_session_keys(rx, tx, pk, sk, peer), own, server),
+    kxServerSessionKeys: (own, client) => sessionKeys((rx, tx, pk, sk, peer) => lib.crypto_kx_server_session_keys(rx, tx, pk, sk, peer), own, client),
+    initPush: (key) => new NativePush(lib, key),
+    initPull: (key, header) => new NativePull(lib, key, header)
+  };
+  return Object.freeze(backend);
+}
+function loadNativeBackend() {
+  loading ??= import("sodium-native").then(({ default: lib }) => {
+    checkSizes(lib);
+    return makeBackend(lib);
+  }).catch((cause) => {
+    loading = void 0;
+    throw cause;
+  });
+  return loading;
+}
+
+// connector/ziti/e2e-wasm.ts
+var import_strict3 = __toESM(require("node:assert/strict"), 1);
+var STATE_BYTES = 52;
+var sodium;
+var loading2;
+function freeState(address) {
+  if (!Number.isInteger(address) || address <= 0) return;
+  const lib = sodium?.libsodium;
+  if (lib?.HEAPU8 instanceof Uint8Array && typeof lib._free === "function") {
+    lib.HEAPU8.fill(0, address, address + STATE_BYTES);
+    lib._free(address);
+  }
+}
+var stateRegistry = new FinalizationRegistry(freeState);
+function addressOf(state) {
+  const raw = state;
+  return typeof raw === "number" ? raw : state.address;
+}
+function toBuffer(bytes) {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+var WasmState = class {
+  #state;
+  constructor(state) {
+    this.#state = state;
+    stateRegistry.register(this, addressOf(state), this);
+  }
+  get state() {
+    import_strict3.default.ok(this.#state !== void 0, "secretstream state used after wipe()");
+    return this.#state;
+  }
+  wipe() {
+    if (this.#state === void 0) return;
+    stateRegistry.unregister(this);
+    freeState(addressOf(this.#state));
+    this.#state = void 0;
+  }
+};
+var WasmPush = class extends WasmState {
+  header;
+  #lib;
+  constructor(lib, key) {
+    const { state, header } = lib.crypto_secretstream_xchacha20poly1305_init_push(key);
+    super(state);
+    this.header = toBuffer(header);
+    this.#lib = lib;
+  }
+  push(plain) {
+    return toBuffer(this.#lib.crypto_secretstream_xchacha20poly1305_push(this.state, plain, null, TAG_MESSAGE));
+  }
+};
+var WasmPull = class extends WasmState {
+  #lib;
+  constructor(lib, key, header) {
+    super(lib.crypto_secretstream_xchacha20poly1305_init_pull(header, key));
+    this.#lib = lib;
+  }
+  pull(cipher) {
+    const result = this.#lib.crypto_secretstream_xchacha20poly1305_pull(this.state, cipher, null);
+    return result === false ? void 0 : { message: toBuffer(result.message), tag: result.tag };
+  }
+};
+function sessionKeys2(shared) {
+  return { rx: shared.sharedRx, tx: shared.sharedTx };
+}
+function makeBackend2(lib) {
+  const backend = {
+    name: "wasm",
+    kxKeyPair: () => {
+      const { publicKey, privateKey } = lib.crypto_kx_keypair();
+      return { publicKey, privateKey };
+    },
+    kxClientSessionKeys: (own, server) => sessionKeys2(lib.crypto_kx_client_session_keys(own.publicKey, own.privateKey, server)),
+    kxServerSessionKeys: (own, client) => sessionKeys2(lib.crypto_kx_server_session_keys(own.publicKey, own.privateKey, client)),
+    initPush: (key) => new WasmPush(lib, key),
+    initPull: (key, header) => new WasmPull(lib, key, header)
+  };
+  return Object.freeze(backend);
+}
+function loadWasmBackend() {
+  loading2 ??= Promise.resolve().then(() => (init_libsodium_wrappers(), libsodium_wrappers_exports)).then(async ({ default: lib }) => {
+    await lib.ready;
+    sodium = lib;
+    return makeBackend2(lib);
+  }).catch((cause) => {
+    loading2 = void 0;
+    throw cause;
+  });
+  return loading2;
+}
 
 // connector/ziti/multipart.ts
 var LENGTH_PREFIX_BYTES = 2;
@@ -5406,45 +5842,78 @@ function parseMultipart(body2) {
 }
 
 // connector/ziti/e2e.ts
-var E2E_HEADER_BYTES = 24;
-var E2E_ABYTES = 17;
-var E2E_KEY_BYTES = 32;
-var TAG_MESSAGE = 0;
-var STATE_BYTES = 52;
+var e2eChannel = (0, import_node_diagnostics_channel3.channel)("darkhook:ziti:e2e");
+var LOAD_FAILURE = {
+  auto: "neither sodium-native nor libsodium-wrappers could be loaded",
+  native: "sodium-native could not be loaded",
+  wasm: "libsodium-wrappers could not be loaded"
+};
+var active;
 var readyPromise;
-var isReady = false;
-function ensureCryptoReady() {
-  readyPromise ??= libsodium_wrappers_default.ready.then(
-    () => {
-      isReady = true;
+var readyChoice;
+function backendChoice(options) {
+  if (options === void 0) return "auto";
+  if (typeof options !== "object" || options === null) {
+    throw new OptionError("ERR_OPTION_INVALID", "ensureCryptoReady(options): options must be an object");
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== "backend") throw new OptionError("ERR_OPTION_UNKNOWN", `ensureCryptoReady(options): options.${key} is not an option`);
+  }
+  const backend = options.backend ?? "auto";
+  if (backend !== "auto" && backend !== "native" && backend !== "wasm") {
+    throw new OptionError("ERR_OPTION_INVALID", 'ensureCryptoReady(options): options.backend must be "auto", "native" or "wasm"');
+  }
+  return backend;
+}
+async function loadBackend(choice) {
+  if (choice === "native") return { backend: await loadNativeBackend() };
+  if (choice === "wasm") return { backend: await loadWasmBackend() };
+  try {
+    return { backend: await loadNativeBackend() };
+  } catch (nativeError) {
+    return { backend: await loadWasmBackend(), nativeError };
+  }
+}
+function ensureCryptoReady(options) {
+  const choice = backendChoice(options);
+  if (readyPromise !== void 0 && (choice === "auto" || choice === readyChoice)) return readyPromise;
+  const promise = loadBackend(choice).then(
+    ({ backend, nativeError }) => {
+      if (readyPromise !== promise) return;
+      active = backend;
+      if (e2eChannel.hasSubscribers) {
+        e2eChannel.publish({ event: "backend", backend: backend.name, requested: choice, ...nativeError === void 0 ? {} : { nativeError } });
+      }
     },
     (cause) => {
-      readyPromise = void 0;
-      throw new ZitiError("ERR_ZITI_E2E_NOT_READY", "libsodium failed to initialise", { cause });
+      if (readyPromise === promise) {
+        readyPromise = void 0;
+        readyChoice = void 0;
+      }
+      throw new ZitiError("ERR_ZITI_E2E_NOT_READY", `libsodium failed to initialise: ${LOAD_FAILURE[choice]}`, { cause });
     }
   );
-  return readyPromise;
+  readyPromise = promise;
+  readyChoice = choice;
+  return promise;
 }
 function requireReady() {
-  if (!isReady) {
+  if (active === void 0) {
     throw new ZitiError("ERR_ZITI_E2E_NOT_READY", "ensureCryptoReady() must be awaited before using E2E crypto");
   }
+  return active;
 }
 function checkLocalKey(key, name) {
   if (!(key instanceof Uint8Array) || key.byteLength !== E2E_KEY_BYTES) {
     throw new ZitiError("ERR_ZITI_E2E_KEY_INVALID", `${name} must be a ${E2E_KEY_BYTES}-byte Uint8Array`);
   }
 }
-function toBuffer(bytes) {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
 function generateKxKeyPair() {
-  requireReady();
-  const { publicKey, privateKey } = libsodium_wrappers_default.crypto_kx_keypair();
-  return { publicKey, privateKey };
+  return requireReady().kxKeyPair();
 }
-function sessionKeys(kx, own, peerPublicKey, peer) {
-  requireReady();
+function sessionKeys3(role, own, peerPublicKey) {
+  const backend = requireReady();
+  const peer = role === "client" ? "server" : "client";
   checkLocalKey(own?.publicKey, "own.publicKey");
   checkLocalKey(own.privateKey, "own.privateKey");
   if (!(peerPublicKey instanceof Uint8Array) || peerPublicKey.byteLength !== E2E_KEY_BYTES) {
@@ -5452,30 +5921,16 @@ function sessionKeys(kx, own, peerPublicKey, peer) {
     throw new ZitiError("ERR_ZITI_E2E_PEER_KEY_INVALID", `${peer} public key must be ${E2E_KEY_BYTES} bytes, got ${got}`);
   }
   try {
-    const { sharedRx, sharedTx } = kx(own.publicKey, own.privateKey, peerPublicKey);
-    return { rx: sharedRx, tx: sharedTx };
+    return role === "client" ? backend.kxClientSessionKeys(own, peerPublicKey) : backend.kxServerSessionKeys(own, peerPublicKey);
   } catch (cause) {
     throw new ZitiError("ERR_ZITI_E2E_PEER_KEY_INVALID", `${peer} public key is a low-order point`, { cause });
   }
 }
 function clientSessionKeys(own, serverPublicKey) {
-  return sessionKeys((pk, sk, peer) => libsodium_wrappers_default.crypto_kx_client_session_keys(pk, sk, peer), own, serverPublicKey, "server");
+  return sessionKeys3("client", own, serverPublicKey);
 }
 function serverSessionKeys(own, clientPublicKey) {
-  return sessionKeys((pk, sk, peer) => libsodium_wrappers_default.crypto_kx_server_session_keys(pk, sk, peer), own, clientPublicKey, "client");
-}
-function freeState(address) {
-  if (!Number.isInteger(address) || address <= 0) return;
-  const lib = libsodium_wrappers_default.libsodium;
-  if (lib?.HEAPU8 instanceof Uint8Array && typeof lib._free === "function") {
-    lib.HEAPU8.fill(0, address, address + STATE_BYTES);
-    lib._free(address);
-  }
-}
-var stateRegistry = new FinalizationRegistry(freeState);
-function addressOf(state) {
-  const raw = state;
-  return typeof raw === "number" ? raw : state.address;
+  return sessionKeys3("server", own, clientPublicKey);
 }
 function destroyedError(role) {
   return new ZitiError("ERR_ZITI_E2E_DESTROYED", `the E2E ${role} was destroyed`);
@@ -5483,37 +5938,36 @@ function destroyedError(role) {
 var E2ESender = class {
   /** The 24 random header bytes the peer needs to open this stream; not secret. */
   header;
-  #state;
+  #stream;
   /**
    * @param txKey the connection's `tx` session key (32 bytes).
    * @throws {ZitiError} `ERR_ZITI_E2E_KEY_INVALID`, `ERR_ZITI_E2E_NOT_READY`.
    */
   constructor(txKey) {
-    requireReady();
+    const backend = requireReady();
     checkLocalKey(txKey, "txKey");
-    const { state, header } = libsodium_wrappers_default.crypto_secretstream_xchacha20poly1305_init_push(txKey);
-    this.header = toBuffer(header);
-    this.#state = state;
-    stateRegistry.register(this, addressOf(state), this);
+    this.#stream = backend.initPush(txKey);
+    this.header = this.#stream.header;
   }
   /**
-   * Encrypts one message (tag MESSAGE); the result, `plain.length + 17` bytes, is one Data body.
+   * Encrypts one message (tag MESSAGE) into a new Buffer of `plain.length + 17` bytes: one Data body.
    * @throws {ZitiError} `ERR_ZITI_E2E_DESTROYED` after `destroy()`.
+   * @throws {OptionError} `ERR_OPTION_INVALID` when `plain` is not a Uint8Array.
    */
   seal(plain) {
-    if (this.#state === void 0) throw destroyedError("sender");
-    return toBuffer(libsodium_wrappers_default.crypto_secretstream_xchacha20poly1305_push(this.#state, plain, null, TAG_MESSAGE));
+    const stream = this.#stream;
+    if (stream === void 0) throw destroyedError("sender");
+    if (!(plain instanceof Uint8Array)) throw new OptionError("ERR_OPTION_INVALID", "seal(plain): plain must be a Uint8Array");
+    return stream.push(plain);
   }
-  /** Wipes and frees the stream state; call when the connection closes. Idempotent. */
+  /** Wipes (and for WebAssembly frees) the stream state; call when the connection closes. Idempotent. */
   destroy() {
-    if (this.#state === void 0) return;
-    stateRegistry.unregister(this);
-    freeState(addressOf(this.#state));
-    this.#state = void 0;
+    this.#stream?.wipe();
+    this.#stream = void 0;
   }
 };
 var E2EReceiver = class {
-  #state;
+  #stream;
   #poisoned = false;
   /**
    * @param rxKey the connection's `rx` session key (32 bytes).
@@ -5521,21 +5975,20 @@ var E2EReceiver = class {
    * @throws {ZitiError} `ERR_ZITI_E2E_HEADER_INVALID`, `ERR_ZITI_E2E_KEY_INVALID`, `ERR_ZITI_E2E_NOT_READY`.
    */
   constructor(rxKey, header) {
-    requireReady();
+    const backend = requireReady();
     checkLocalKey(rxKey, "rxKey");
     if (!(header instanceof Uint8Array) || header.byteLength !== E2E_HEADER_BYTES) {
       const got = header instanceof Uint8Array ? `${header.byteLength} bytes` : typeof header;
       throw new ZitiError("ERR_ZITI_E2E_HEADER_INVALID", `E2E header must be exactly ${E2E_HEADER_BYTES} bytes, got ${got}`);
     }
-    this.#state = libsodium_wrappers_default.crypto_secretstream_xchacha20poly1305_init_pull(header, rxKey);
-    stateRegistry.register(this, addressOf(this.#state), this);
+    this.#stream = backend.initPull(rxKey, header);
   }
   /** True once a message failed to open; every later `open()` fails too. */
   get poisoned() {
     return this.#poisoned;
   }
   /**
-   * Authenticates and decrypts one Data body (`tag ‖ ciphertext ‖ MAC`).
+   * Authenticates and decrypts one Data body (`tag ‖ ciphertext ‖ MAC`) into a new Buffer.
    * @throws {ZitiError} `ERR_ZITI_E2E_DECRYPT_FAILED` (shorter than 17 bytes, bad MAC, reordered,
    *   replayed, or the receiver is already poisoned), `ERR_ZITI_E2E_TAG_UNEXPECTED` (a tag other than
    *   MESSAGE), `ERR_ZITI_E2E_DESTROYED` (after `destroy()`).
@@ -5544,26 +5997,24 @@ var E2EReceiver = class {
     if (this.#poisoned) {
       throw new ZitiError("ERR_ZITI_E2E_DECRYPT_FAILED", "E2E receiver is unusable after an earlier failure");
     }
-    const state = this.#state;
-    if (state === void 0) throw destroyedError("receiver");
+    const stream = this.#stream;
+    if (stream === void 0) throw destroyedError("receiver");
     if (!(cipher instanceof Uint8Array) || cipher.byteLength < E2E_ABYTES) {
       throw this.#poison("ERR_ZITI_E2E_DECRYPT_FAILED", `E2E message shorter than ${E2E_ABYTES} bytes`);
     }
-    const result = libsodium_wrappers_default.crypto_secretstream_xchacha20poly1305_pull(state, cipher, null);
-    if (result === false) {
+    const result = stream.pull(cipher);
+    if (result === void 0) {
       throw this.#poison("ERR_ZITI_E2E_DECRYPT_FAILED", "E2E message failed authentication");
     }
     if (result.tag !== TAG_MESSAGE) {
       throw this.#poison("ERR_ZITI_E2E_TAG_UNEXPECTED", `E2E message carries secretstream tag ${result.tag}`);
     }
-    return toBuffer(result.message);
+    return result.message;
   }
-  /** Wipes and frees the stream state; call when the connection closes. Idempotent. */
+  /** Wipes (and for WebAssembly frees) the stream state; call when the connection closes. Idempotent. */
   destroy() {
-    if (this.#state === void 0) return;
-    stateRegistry.unregister(this);
-    freeState(addressOf(this.#state));
-    this.#state = void 0;
+    this.#stream?.wipe();
+    this.#stream = void 0;
   }
   #poison(code, message) {
     this.#poisoned = true;
@@ -5573,7 +6024,7 @@ var E2EReceiver = class {
 };
 
 // connector/ziti/edge-link.ts
-var import_node_diagnostics_channel3 = require("node:diagnostics_channel");
+var import_node_diagnostics_channel4 = require("node:diagnostics_channel");
 var import_node_events = require("node:events");
 var import_node_tls = __toESM(require("node:tls"), 1);
 
@@ -5958,7 +6409,7 @@ var DEFAULT_LINK_CONNECT_TIMEOUT_MS = 1e4;
 var DEFAULT_REQUEST_TIMEOUT_MS2 = 1e4;
 var DEFAULT_PROBE_INTERVAL_MS = 3e4;
 var HELLO_REFUSAL_WINDOW_MS = 1e3;
-var linkChannel = (0, import_node_diagnostics_channel3.channel)("darkhook:ziti:link");
+var linkChannel = (0, import_node_diagnostics_channel4.channel)("darkhook:ziti:link");
 var EdgeLink = class _EdgeLink extends import_node_events.EventEmitter {
   routerId;
   routerVersion;
@@ -6472,11 +6923,11 @@ var ZitiConnection = class extends import_node_stream.Duplex {
 
 // connector/ziti/listener.ts
 var import_node_crypto8 = require("node:crypto");
-var import_node_diagnostics_channel4 = require("node:diagnostics_channel");
+var import_node_diagnostics_channel5 = require("node:diagnostics_channel");
 var import_node_events2 = require("node:events");
 var DEFAULT_REBIND_MIN_DELAY_MS = 250;
 var DEFAULT_REBIND_MAX_DELAY_MS = 15e3;
-var bindChannel = (0, import_node_diagnostics_channel4.channel)("darkhook:ziti:bind");
+var bindChannel = (0, import_node_diagnostics_channel5.channel)("darkhook:ziti:bind");
 var ZitiListener = class extends import_node_events2.EventEmitter {
   service;
   #ctx;
@@ -6729,7 +7180,7 @@ function ms(value, name, fallback, zeroOk = false) {
 }
 
 // connector/ziti/context.ts
-var dialChannel = (0, import_node_diagnostics_channel5.channel)("darkhook:ziti:dial");
+var dialChannel = (0, import_node_diagnostics_channel6.channel)("darkhook:ziti:dial");
 var SERVICE_CACHE_TTL_MS = 6e4;
 var PREWARM_MAX_ROUTERS = 3;
 var ZitiContext = class _ZitiContext {

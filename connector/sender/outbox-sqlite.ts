@@ -220,8 +220,14 @@ export class SqliteOutbox implements Outbox {
     this.#settle(ids);
   }
 
+  /** Committed without waiting for the disk (synchronous=NORMAL for this one commit): the next synced commit carries it. */
   markDelivered(ids: readonly string[]): void {
-    this.#forIds(ids, 'DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))');
+    this.#run(() => this.#db.pragma('synchronous = NORMAL'));
+    try {
+      this.#forIds(ids, 'DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))');
+    } finally {
+      this.#run(() => this.#db.pragma('synchronous = FULL'));
+    }
     this.#settle(ids);
   }
 

@@ -49,7 +49,8 @@ export interface OutboxHead {
 
 /**
  * A durable, ordered store of outgoing messages. Every mutating call is on disk when it returns
- * (both implementations survive SIGKILL). Messages claimed by `nextBatch` are `inflight`; an outbox
+ * (both implementations survive SIGKILL), except `markDelivered`, whose deletion may reach the disk
+ * a little later: lost to a crash, it only means the messages are sent again under the same ids. Messages claimed by `nextBatch` are `inflight`; an outbox
  * opened after a crash returns them to `pending`. Calls are synchronous, except `enqueue`, which
  * resolves at its durability point: the file outbox syncs new messages on the thread pool (a batch
  * of 500 is ~0.7 MB to flush), so a producer's event loop keeps running meanwhile.
@@ -73,7 +74,7 @@ export interface Outbox {
   nextBatch(limit: number, now?: number): OutboxMessage[];
   /** Return inflight messages to pending without counting an attempt (nothing reached the receiver). */
   release(ids: readonly string[]): void;
-  /** Delete delivered messages. */
+  /** Delete delivered messages (not synced before returning: a lost deletion only causes a resend). */
   markDelivered(ids: readonly string[]): void;
   /** Count a failed attempt and make the messages due again after `delayMs`. */
   markRetry(ids: readonly string[], delayMs: number, error: string, now?: number): void;

@@ -3786,16 +3786,28 @@ function snapshot(m2) {
     parkedReason: m2.parkedReason
   };
 }
-function toLine(r2) {
-  if (r2.op !== "put") return `${JSON.stringify(r2)}
-`;
+function lineParts(r2) {
+  if (r2.op !== "put") return [`${JSON.stringify(r2)}
+`, "", ""];
   const q2 = JSON.stringify;
   let line = `{"op":"put","id":${q2(r2.id)},"type":${q2(r2.type)},"headers":${q2(r2.headers)},"createdAt":${q2(r2.createdAt)},"state":${q2(r2.state)},"attempts":${q2(r2.attempts)},"nextAttemptAt":${q2(r2.nextAttemptAt)}`;
   if (r2.severity !== void 0) line += `,"severity":${q2(r2.severity)}`;
   if (r2.lastError !== void 0) line += `,"lastError":${q2(r2.lastError)}`;
   if (r2.parkedReason !== void 0) line += `,"parkedReason":${q2(r2.parkedReason)}`;
-  return `${line},"body":"${r2.body}"}
-`;
+  return [`${line},"body":"`, r2.body, '"}\n'];
+}
+function encodeLines(records) {
+  const parts = records.map(lineParts);
+  let size = 0;
+  for (const [text, base64, close] of parts) size += Buffer.byteLength(text, "utf8") + base64.length + close.length;
+  const out = Buffer.allocUnsafe(size);
+  let at2 = 0;
+  for (const [text, base64, close] of parts) {
+    at2 += out.write(text, at2, "utf8");
+    at2 += out.write(base64, at2, "latin1");
+    at2 += out.write(close, at2, "latin1");
+  }
+  return out;
 }
 function fromPut(r2) {
   if (typeof r2.id !== "string" || typeof r2.type !== "string" || typeof r2.body !== "string" || typeof r2.createdAt !== "number") {
@@ -3824,12 +3836,12 @@ var FileOutbox = class _FileOutbox {
   #bytes = 0;
   /** Ids of enqueues not yet on disk (waiting for their turn to write, or for their sync). */
   #syncing = /* @__PURE__ */ new Set();
-  /** Settles when the latest enqueue is on disk and in the map, or failed (never rejects). */
+  /** Settles when the latest asynchronous append is on disk, or failed (never rejects). */
   #tail = Promise.resolve();
-  /** An enqueue's append is written and its fdatasync is running on the thread pool. */
+  /** An asynchronous append is written and its fdatasync is running on the thread pool. */
   #unsynced = false;
-  /** Enqueues not finished (writing, syncing or waiting for an earlier one). */
-  #enqueuing = 0;
+  /** Asynchronous appends not finished (waiting for their turn, or syncing). */
+  #queued = 0;
   #broken;
   #closedAfterSync = false;
   constructor(path, unlock) {
@@ -3922,11 +3934,11 @@ var FileOutbox = class _FileOutbox {
   /** Rewrite the journal with the live messages only, atomically, then reopen it for appending. */
   #compact() {
     const tmp = `${this.path}.tmp`;
-    const text = [...this.#messages.values()].map((m2) => toLine(toPut(m2))).join("");
+    const data = encodeLines([...this.#messages.values()].map(toPut));
     for (const m2 of this.#messages.values()) if (m2.state === "inflight") m2.state = "pending";
     const fd = (0, import_node_fs2.openSync)(tmp, "w", 384);
     try {
-      (0, import_node_fs2.writeSync)(fd, text);
+      for (let done = 0; done < data.length; ) done += (0, import_node_fs2.writeSync)(fd, data, done, data.length - done);
       (0, import_node_fs2.fsyncSync)(fd);
     } finally {
       (0, import_node_fs2.closeSync)(fd);
@@ -3939,7 +3951,7 @@ var FileOutbox = class _FileOutbox {
       (0, import_node_fs2.closeSync)(dirFd);
     }
     this.#fd = (0, import_node_fs2.openSync)(this.path, "a", 384);
-    this.#bytes = Buffer.byteLength(text);
+    this.#bytes = data.length;
   }
   /** Append and sync before returning (state changes: retry, park, unpark, del). */
   #append(records) {
@@ -3963,7 +3975,7 @@ var FileOutbox = class _FileOutbox {
   /** Append whole records (no sync); a failed write is cut back so no torn record stays in the middle. */
   #write(records) {
     const fd = this.#open();
-    const data = Buffer.from(records.map(toLine).join(""), "utf8");
+    const data = encodeLines(records);
     try {
       for (let done = 0; done < data.length; ) done += (0, import_node_fs2.writeSync)(fd, data, done, data.length - done);
     } catch (cause) {
@@ -4009,13 +4021,27 @@ var FileOutbox = class _FileOutbox {
       parkedReason: void 0
     }));
     for (const m2 of stored) this.#syncing.add(m2.id);
+    try {
+      await this.#appendLater(() => stored.map(toPut));
+      for (const m2 of stored) this.#messages.set(m2.id, m2);
+    } finally {
+      for (const m2 of stored) this.#syncing.delete(m2.id);
+    }
+  }
+  /**
+   * Append after the earlier asynchronous appends, then fdatasync on the thread pool; resolves once
+   * on disk. One unsynced append at a time, so a crash can tear only the journal's last record; with
+   * nothing queued before it, the write happens in this call (before its first await). Appends settle
+   * in call order.
+   */
+  #appendLater(records) {
     const earlier = this.#tail;
-    const wait = this.#enqueuing > 0;
-    this.#enqueuing += 1;
-    const landed = (async () => {
+    const wait = this.#queued > 0;
+    this.#queued += 1;
+    const done = (async () => {
       try {
         if (wait) await earlier;
-        const fd = this.#write(stored.map(toPut));
+        const fd = this.#write(records());
         this.#unsynced = true;
         try {
           await new Promise((resolve3, reject) => (0, import_node_fs2.fdatasync)(fd, (err) => err === null ? resolve3() : reject(err)));
@@ -4024,14 +4050,12 @@ var FileOutbox = class _FileOutbox {
         } finally {
           this.#unsynced = false;
         }
-        for (const m2 of stored) this.#messages.set(m2.id, m2);
       } finally {
-        this.#enqueuing -= 1;
-        for (const m2 of stored) this.#syncing.delete(m2.id);
+        this.#queued -= 1;
       }
     })();
-    this.#tail = landed.catch(() => void 0);
-    await landed;
+    this.#tail = done.catch(() => void 0);
+    return done;
   }
   head() {
     for (const m2 of this.#messages.values()) {
@@ -4057,8 +4081,13 @@ var FileOutbox = class _FileOutbox {
       if (m2?.state === "inflight") m2.state = "pending";
     }
   }
+  /**
+   * Forget delivered messages. Their `del` record is synced on the thread pool and not waited for:
+   * if a crash loses it, the messages are sent again under the same ids and the receiver answers
+   * 202 (at least once), so nothing here needs to block the sender.
+   */
   markDelivered(ids) {
-    this.#delete(ids);
+    this.#delete(ids, false);
   }
   markRetry(ids, delayMs, error, now = Date.now()) {
     const known = ids.filter((id) => this.#messages.has(id));
@@ -4089,10 +4118,11 @@ var FileOutbox = class _FileOutbox {
   drop(ids) {
     return this.#delete(ids);
   }
-  #delete(ids) {
+  #delete(ids, wait = true) {
     const known = [...new Set(ids)].filter((id) => this.#messages.has(id));
     if (known.length === 0) return 0;
-    this.#append([{ op: "del", ids: known }]);
+    if (wait) this.#append([{ op: "del", ids: known }]);
+    else this.#appendLater(() => [{ op: "del", ids: known }]).catch(() => void 0);
     for (const id of known) this.#messages.delete(id);
     if (this.#messages.size === 0 && this.#syncing.size === 0 && this.#bytes > EMPTY_TRUNCATE_BYTES) {
       const fd = this.#open();

@@ -58,8 +58,13 @@ function toPut(m: OutboxMessage): PutRecord {
   return rec;
 }
 
-/** A copy the caller may keep (field by field: spreading 500 messages per batch was a measurable cost). */
-function snapshot(m: Mutable): OutboxMessage {
+type Life = Pick<Mutable, 'state' | 'attempts' | 'nextAttemptAt' | 'lastError' | 'parkedReason'>;
+
+/**
+ * A message with this delivery state, listed field by field: one object shape for every message
+ * (spreading 500 messages per batch was a measurable cost).
+ */
+function withLife(m: NewOutboxMessage, life: Life): Mutable {
   return {
     id: m.id,
     type: m.type,
@@ -67,12 +72,17 @@ function snapshot(m: Mutable): OutboxMessage {
     headers: m.headers,
     severity: m.severity,
     createdAt: m.createdAt,
-    state: m.state,
-    attempts: m.attempts,
-    nextAttemptAt: m.nextAttemptAt,
-    lastError: m.lastError,
-    parkedReason: m.parkedReason,
+    state: life.state,
+    attempts: life.attempts,
+    nextAttemptAt: life.nextAttemptAt,
+    lastError: life.lastError,
+    parkedReason: life.parkedReason,
   };
+}
+
+/** A copy the caller may keep. */
+function snapshot(m: Mutable): OutboxMessage {
+  return withLife(m, m);
 }
 
 /**
@@ -332,20 +342,7 @@ export class FileOutbox implements Outbox {
       }
       seen.add(m.id);
     }
-    // Listed field by field (no spread): one object shape for every stored message.
-    const stored: Mutable[] = messages.map((m) => ({
-      id: m.id,
-      type: m.type,
-      body: m.body,
-      headers: m.headers,
-      severity: m.severity,
-      createdAt: m.createdAt,
-      state: 'pending',
-      attempts: 0,
-      nextAttemptAt: m.createdAt,
-      lastError: undefined,
-      parkedReason: undefined,
-    }));
+    const stored = messages.map((m) => withLife(m, { state: 'pending', attempts: 0, nextAttemptAt: m.createdAt, lastError: undefined, parkedReason: undefined }));
     for (const m of stored) this.#syncing.add(m.id);
     try {
       await this.#appendLater(() => stored.map(toPut));

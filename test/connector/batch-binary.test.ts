@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { BATCH_BINARY_CONTENT_TYPE, type BatchEvent, decodeBatch, encodeBatch } from '../../connector/index.js';
 import { WebhookError } from '../../errors/index.js';
+import { rejectsWith } from './helpers.js';
 
 /** Fixed seed: a failure is reproducible. */
 const FC = { seed: 0x5eed_b47c, numRuns: 500 } as const;
@@ -19,14 +20,6 @@ function eventBytes(id: string, type: string, timestamp: number, headers: string
   return [...u16(Buffer.byteLength(id)), ...ascii(id), ...u16(Buffer.byteLength(type)), ...ascii(type), ...u64(timestamp), ...u32(Buffer.byteLength(headers)), ...ascii(headers), ...u32(body.length), ...body];
 }
 
-function rejectsWith(fn: () => unknown, code: string, statusCode: number): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof WebhookError, String(err));
-    assert.equal(err.code, code);
-    assert.equal(err.statusCode, statusCode);
-    return true;
-  });
-}
 const decode = (bytes: number[] | Buffer, maxEvents?: number): BatchEvent[] =>
   decodeBatch(Buffer.from(bytes), BATCH_BINARY_CONTENT_TYPE, maxEvents === undefined ? {} : { maxEvents });
 

@@ -12,7 +12,7 @@ import {
   signStandard,
   verifyStandard,
 } from '../../connector/index.js';
-import { WebhookError } from '../../errors/index.js';
+import { rejectsWith } from './helpers.js';
 
 const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 
@@ -20,14 +20,6 @@ function event(n: number, body: Buffer = Buffer.from(`{"n":${n}}`)): BatchEvent 
   return { id: `evt_${n}`, type: 'push', timestamp: 1_700_000_000 + n, body };
 }
 
-function rejectsWith(fn: () => unknown, code: string, statusCode: number): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof WebhookError, String(err));
-    assert.equal(err.code, code);
-    assert.equal(err.statusCode, statusCode);
-    return true;
-  });
-}
 
 /** Encode a hand-written envelope object as a request body. */
 function raw(envelope: unknown): Buffer {

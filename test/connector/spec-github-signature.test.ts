@@ -2,16 +2,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { signGithub, verifyGithub } from '../../connector/index.js';
-import { WebhookError } from '../../errors/index.js';
+import { rejectsWith } from './helpers.js';
 
 // The documented test values: secret, payload and expected header.
 const SECRET = "It's a Secret to Everybody";
 const PAYLOAD = 'Hello, World!';
 const EXPECTED = 'sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17';
 
-function rejectsWith(fn: () => unknown, code: string, statusCode: number): void {
-  assert.throws(fn, (err: unknown) => err instanceof WebhookError && err.code === code && err.statusCode === statusCode);
-}
 
 test('signGithub reproduces the documented signature', () => {
   assert.equal(signGithub(PAYLOAD, SECRET), EXPECTED);

@@ -17,6 +17,7 @@ import {
   verifyStandard,
 } from '../../connector/index.js';
 import { WebhookError } from '../../errors/index.js';
+import { rejectsWith } from './helpers.js';
 
 // The fixed vector every reference library tests ("sign function works" in libraries/javascript/src/webhook.test.ts,
 // TestWebhookSign in libraries/go/webhook_test.go, testSignFunctionWorks in libraries/php/tests/WebhookTest.php).
@@ -45,14 +46,6 @@ function verifyRef(overrides: Partial<VerifyStandardInput> = {}): void {
   });
 }
 
-function rejectsWith(fn: () => unknown, code: string, statusCode?: number): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof WebhookError, `expected WebhookError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    if (statusCode !== undefined) assert.equal(err.statusCode, statusCode);
-    return true;
-  });
-}
 
 describe('reference vector (libraries/*: sign function works)', () => {
   test('signStandard reproduces the reference signature', () => {

@@ -3771,7 +3771,7 @@ function toPut(m2) {
   if (m2.parkedReason !== void 0) rec.parkedReason = m2.parkedReason;
   return rec;
 }
-function snapshot(m2) {
+function withLife(m2, life) {
   return {
     id: m2.id,
     type: m2.type,
@@ -3779,12 +3779,15 @@ function snapshot(m2) {
     headers: m2.headers,
     severity: m2.severity,
     createdAt: m2.createdAt,
-    state: m2.state,
-    attempts: m2.attempts,
-    nextAttemptAt: m2.nextAttemptAt,
-    lastError: m2.lastError,
-    parkedReason: m2.parkedReason
+    state: life.state,
+    attempts: life.attempts,
+    nextAttemptAt: life.nextAttemptAt,
+    lastError: life.lastError,
+    parkedReason: life.parkedReason
   };
+}
+function snapshot(m2) {
+  return withLife(m2, m2);
 }
 function lineParts(r2) {
   if (r2.op !== "put") return [`${JSON.stringify(r2)}
@@ -4007,19 +4010,7 @@ var FileOutbox = class _FileOutbox {
       }
       seen.add(m2.id);
     }
-    const stored = messages.map((m2) => ({
-      id: m2.id,
-      type: m2.type,
-      body: m2.body,
-      headers: m2.headers,
-      severity: m2.severity,
-      createdAt: m2.createdAt,
-      state: "pending",
-      attempts: 0,
-      nextAttemptAt: m2.createdAt,
-      lastError: void 0,
-      parkedReason: void 0
-    }));
+    const stored = messages.map((m2) => withLife(m2, { state: "pending", attempts: 0, nextAttemptAt: m2.createdAt, lastError: void 0, parkedReason: void 0 }));
     for (const m2 of stored) this.#syncing.add(m2.id);
     try {
       await this.#appendLater(() => stored.map(toPut));

@@ -21,7 +21,8 @@ const EVENT_FIXED_BYTES = 20;
 const MAX_SHORT = 0xffff;
 const TWO_32 = 2 ** 32;
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the id, not a marker to strip (it would make two ids one).
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Bytes `encodeBinaryBatch` would produce for these (already checked) events. */
 function sizeOf(ids: Buffer[], types: Buffer[], headers: (Buffer | undefined)[], events: readonly BatchEvent[]): number {

@@ -16,14 +16,19 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** `id` is usable as an event id: non-empty, no `.` (the `webhook-id` rule). */
+/** With the `u` flag a surrogate pair is one code point, so this matches only a lone (ill-formed) half. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/** `id` is usable as an event id: non-empty, no `.` (the `webhook-id` rule), well-formed Unicode. */
 export function checkEventId(id: unknown, at: string): asserts id is string {
-  if (typeof id !== 'string' || id.length === 0 || id.includes('.')) throw batchInvalid(`${at}.id must be a non-empty string without "."`);
+  if (typeof id !== 'string' || id.length === 0 || id.includes('.') || LONE_SURROGATE.test(id)) {
+    throw batchInvalid(`${at}.id must be a non-empty, well-formed string without "."`);
+  }
 }
 
-/** `type` is a non-empty string. */
+/** `type` is a non-empty, well-formed string (UTF-8 cannot carry a lone surrogate unchanged). */
 export function checkEventType(type: unknown, at: string): asserts type is string {
-  if (typeof type !== 'string' || type.length === 0) throw batchInvalid(`${at}.type must be a non-empty string`);
+  if (typeof type !== 'string' || type.length === 0 || LONE_SURROGATE.test(type)) throw batchInvalid(`${at}.type must be a non-empty, well-formed string`);
 }
 
 /** `timestamp` is integer seconds since the epoch. */

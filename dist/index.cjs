@@ -3619,6 +3619,7 @@ var ERROR_CATALOGUE = {
   // receiver (ERR_RECEIVER_*)
   ERR_RECEIVER_CALLER_FORBIDDEN: { hint: "add the sender identity to the receiver allow list (--allow), or dial with an allowed identity" },
   ERR_RECEIVER_BODY_TOO_LARGE: { hint: "send a smaller body or batch, or raise the receiver maxBodyBytes" },
+  ERR_RECEIVER_MEDIA_TYPE_UNSUPPORTED: { hint: "the sender uses a batch form this receiver does not know: upgrade the receiver, or send --batch-format json" },
   ERR_RECEIVER_NOT_FOUND: { hint: "POST to the receiver path (default /webhooks); check the sender --path" },
   ERR_RECEIVER_REQUEST_INVALID: { hint: "the HTTP request is malformed (bad content-length or encoding); check any proxy in between" },
   ERR_RECEIVER_STORE_FAILED: { hint: "the message store could not be opened or written; check the --store file, its folder and the disk" },
@@ -3847,6 +3848,8 @@ var FileOutbox = class _FileOutbox {
   #queued = 0;
   #broken;
   #closedAfterSync = false;
+  /** Ids `markDelivered` removed whose `del` record is not written yet. */
+  #lazyDeletes = [];
   constructor(path, unlock) {
     this.path = path;
     this.#unlock = unlock;
@@ -3985,6 +3988,7 @@ var FileOutbox = class _FileOutbox {
       try {
         (0, import_node_fs2.ftruncateSync)(fd, this.#bytes);
       } catch {
+        throw this.#break(cause);
       }
       throw unavailable(this.path, cause);
     }
@@ -4037,7 +4041,7 @@ var FileOutbox = class _FileOutbox {
         try {
           await new Promise((resolve3, reject) => (0, import_node_fs2.fdatasync)(fd, (err) => err === null ? resolve3() : reject(err)));
         } catch (cause) {
-          if (!this.#closedAfterSync) throw this.#break(cause);
+          if (!(this.#closedAfterSync && cause.code === "EBADF")) throw this.#break(cause);
         } finally {
           this.#unsynced = false;
         }
@@ -4080,6 +4084,12 @@ var FileOutbox = class _FileOutbox {
   markDelivered(ids) {
     this.#delete(ids, false);
   }
+  /** The deletions `markDelivered` has not written yet, as one record (taken: written by the caller). */
+  #takeLazyDeletes() {
+    const ids = this.#lazyDeletes;
+    this.#lazyDeletes = [];
+    return ids.length === 0 ? [] : [{ op: "del", ids }];
+  }
   markRetry(ids, delayMs, error, now = Date.now()) {
     const known = ids.filter((id) => this.#messages.has(id));
     if (known.length === 0) return;
@@ -4110,15 +4120,25 @@ var FileOutbox = class _FileOutbox {
     return this.#delete(ids);
   }
   #delete(ids, wait = true) {
+    this.#open();
     const known = [...new Set(ids)].filter((id) => this.#messages.has(id));
     if (known.length === 0) return 0;
-    if (wait) this.#append([{ op: "del", ids: known }]);
-    else this.#appendLater(() => [{ op: "del", ids: known }]).catch(() => void 0);
+    if (wait) {
+      this.#append([{ op: "del", ids: known }]);
+    } else {
+      const first = this.#lazyDeletes.length === 0;
+      this.#lazyDeletes.push(...known);
+      if (first) this.#appendLater(() => this.#takeLazyDeletes()).catch(() => void 0);
+    }
     for (const id of known) this.#messages.delete(id);
     if (this.#messages.size === 0 && this.#syncing.size === 0 && this.#bytes > EMPTY_TRUNCATE_BYTES) {
-      const fd = this.#open();
-      (0, import_node_fs2.ftruncateSync)(fd, 0);
-      (0, import_node_fs2.fsyncSync)(fd);
+      try {
+        const fd = this.#open();
+        (0, import_node_fs2.ftruncateSync)(fd, 0);
+        (0, import_node_fs2.fsyncSync)(fd);
+      } catch (cause) {
+        throw this.#break(cause);
+      }
       this.#bytes = 0;
     }
     return known.length;
@@ -4137,13 +4157,18 @@ var FileOutbox = class _FileOutbox {
   }
   close() {
     if (this.#fd === void 0) return;
-    if (this.#unsynced) {
-      try {
+    try {
+      if (this.#unsynced) {
         (0, import_node_fs2.fdatasyncSync)(this.#fd);
         this.#closedAfterSync = true;
-      } catch (cause) {
-        this.#break(cause);
       }
+      const deletes = this.#takeLazyDeletes();
+      if (deletes.length > 0 && this.#broken === void 0) {
+        this.#write(deletes);
+        (0, import_node_fs2.fdatasyncSync)(this.#fd);
+      }
+    } catch (cause) {
+      this.#break(cause);
     }
     (0, import_node_fs2.closeSync)(this.#fd);
     this.#fd = void 0;
@@ -4165,11 +4190,14 @@ function batchTooLarge(message) {
 function isPlainObject(value) {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
+var LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 function checkEventId(id, at2) {
-  if (typeof id !== "string" || id.length === 0 || id.includes(".")) throw batchInvalid(`${at2}.id must be a non-empty string without "."`);
+  if (typeof id !== "string" || id.length === 0 || id.includes(".") || LONE_SURROGATE.test(id)) {
+    throw batchInvalid(`${at2}.id must be a non-empty, well-formed string without "."`);
+  }
 }
 function checkEventType(type, at2) {
-  if (typeof type !== "string" || type.length === 0) throw batchInvalid(`${at2}.type must be a non-empty string`);
+  if (typeof type !== "string" || type.length === 0 || LONE_SURROGATE.test(type)) throw batchInvalid(`${at2}.type must be a non-empty, well-formed string`);
 }
 function checkEventTimestamp(timestamp, at2) {
   if (typeof timestamp !== "number" || !Number.isSafeInteger(timestamp) || timestamp < 0) {
@@ -4198,7 +4226,7 @@ var HEADER_BYTES = 12;
 var EVENT_FIXED_BYTES = 20;
 var MAX_SHORT = 65535;
 var TWO_32 = 2 ** 32;
-var utf8 = new TextDecoder("utf-8", { fatal: true });
+var utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 function sizeOf(ids, types, headers, events) {
   let total = HEADER_BYTES;
   for (let i2 = 0; i2 < events.length; i2++) {
@@ -4731,9 +4759,24 @@ function snippet(body2) {
   const text = body2.subarray(0, 200).toString("utf8").replace(/\s+/g, " ").trim();
   return text === "" ? "" : `: ${text}`;
 }
+function acknowledgedEvents(body2) {
+  try {
+    const answer = JSON.parse(body2.toString("utf8"));
+    const { stored, duplicates } = answer ?? {};
+    return Number.isSafeInteger(stored) && Number.isSafeInteger(duplicates) ? stored + duplicates : void 0;
+  } catch {
+    return void 0;
+  }
+}
 function classifyResponse(status, headers, body2, events, now = Date.now()) {
   const reason = `HTTP ${status}${snippet(body2)}`;
-  if (status >= 200 && status < 300) return { type: "delivered" };
+  if (status >= 200 && status < 300) {
+    const taken = events > 1 ? acknowledgedEvents(body2) : void 0;
+    if (taken !== void 0 && taken !== events) {
+      return { type: "park", reason: `${reason}: the receiver acknowledged ${taken} of ${events} events (does it know this batch form? try --batch-format json)` };
+    }
+    return { type: "delivered" };
+  }
   if (status === 413 && events > 1) return { type: "split", reason };
   if (status === 429 || status === 503) return { type: "retry", reason, retryAfterMs: parseRetryAfter(headers["retry-after"], now) };
   if (RETRIABLE_4XX.has(status) || status >= 500 && !PERMANENT_5XX.has(status)) return { type: "retry", reason };
@@ -5900,7 +5943,7 @@ function ensureCryptoReady(options) {
   if (readyPromise !== void 0 && (choice === "auto" || choice === readyChoice)) return readyPromise;
   const promise = loadBackend(choice).then(
     ({ backend, nativeError }) => {
-      if (readyPromise !== promise) return;
+      if (readyPromise !== promise) return readyPromise;
       active = backend;
       if (e2eChannel.hasSubscribers) {
         e2eChannel.publish({ event: "backend", backend: backend.name, requested: choice, ...nativeError === void 0 ? {} : { nativeError } });

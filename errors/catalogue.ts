@@ -115,6 +115,7 @@ export const ERROR_CATALOGUE = {
   // receiver (ERR_RECEIVER_*)
   ERR_RECEIVER_CALLER_FORBIDDEN: { hint: 'add the sender identity to the receiver allow list (--allow), or dial with an allowed identity' },
   ERR_RECEIVER_BODY_TOO_LARGE: { hint: 'send a smaller body or batch, or raise the receiver maxBodyBytes' },
+  ERR_RECEIVER_MEDIA_TYPE_UNSUPPORTED: { hint: 'the sender uses a batch form this receiver does not know: upgrade the receiver, or send --batch-format json' },
   ERR_RECEIVER_NOT_FOUND: { hint: 'POST to the receiver path (default /webhooks); check the sender --path' },
   ERR_RECEIVER_REQUEST_INVALID: { hint: 'the HTTP request is malformed (bad content-length or encoding); check any proxy in between' },
   ERR_RECEIVER_STORE_FAILED: { hint: 'the message store could not be opened or written; check the --store file, its folder and the disk' },

@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { batchFormatOf, decodeBatch } from '../connector/batch-envelope.js';
 import { WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, verifyStandard } from '../connector/signature-standard.js';
 import { EVENT_TYPE_HEADER } from '../connector/sender/event.js';
+import { ReceiverError } from '../errors/index.js';
 import type { NewStoredMessage } from './store.js';
 
 /** Type stored for a single event that came without `webhook-event-type` (other Standard Webhooks producers). */
@@ -55,6 +56,7 @@ function storedHeaders(headers: IncomingHttpHeaders): Record<string, string> {
  * @throws {WebhookError} ERR_WEBHOOK_HEADERS_MISSING, ERR_WEBHOOK_ID_INVALID, ERR_WEBHOOK_TIMESTAMP_INVALID
  *   (400), ERR_WEBHOOK_SIGNATURE_MISMATCH, ERR_WEBHOOK_TIMESTAMP_TOO_OLD/TOO_NEW (401),
  *   ERR_WEBHOOK_BATCH_INVALID (400), ERR_WEBHOOK_BATCH_TOO_LARGE (413)
+ * @throws {ReceiverError} ERR_RECEIVER_MEDIA_TYPE_UNSUPPORTED (415: an `application/vnd.darkhook.*` form it does not know)
  */
 export function verifyRequest(input: VerifyRequestInput): VerifiedRequest {
   const { headers, body, caller } = input;
@@ -71,7 +73,12 @@ export function verifyRequest(input: VerifyRequestInput): VerifiedRequest {
   // verifyStandard returned: id and timestamp are present and well-formed.
   const requestId = id!;
   const contentType = single(headers['content-type']) ?? '';
-  if (batchFormatOf(contentType) !== undefined) {
+  const format = batchFormatOf(contentType);
+  if (format === undefined && /^\s*application\/vnd\.darkhook\./i.test(contentType)) {
+    // A darkhook form from a newer sender: stored as one opaque event it would be acknowledged and lost.
+    throw new ReceiverError('ERR_RECEIVER_MEDIA_TYPE_UNSUPPORTED', `content type ${contentType.split(';')[0]!.trim()} is not a form this receiver knows`, { statusCode: 415 });
+  }
+  if (format !== undefined) {
     const events = decodeBatch(body, contentType, { maxBytes: input.maxBodyBytes });
     return {
       requestId,

@@ -161,6 +161,8 @@ export class FileOutbox implements Outbox {
   #queued = 0;
   #broken: SendError | undefined;
   #closedAfterSync = false;
+  /** Ids `markDelivered` removed whose `del` record is not written yet. */
+  #lazyDeletes: string[] = [];
 
   private constructor(path: string, unlock: () => void) {
     this.path = path;
@@ -314,7 +316,8 @@ export class FileOutbox implements Outbox {
       try {
         ftruncateSync(fd, this.#bytes);
       } catch {
-        // The journal is unusable either way; the original error says why.
+        // The torn bytes stay: any later append would land after them, so refuse every later call.
+        throw this.#break(cause);
       }
       throw unavailable(this.path, cause);
     }
@@ -370,8 +373,8 @@ export class FileOutbox implements Outbox {
         try {
           await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err === null ? resolve() : reject(err))));
         } catch (cause) {
-          // close() synced everything before closing the descriptor under this call: it is on disk.
-          if (!this.#closedAfterSync) throw this.#break(cause);
+          // close() synced everything, then closed the descriptor under this call: only EBADF is expected then.
+          if (!(this.#closedAfterSync && (cause as NodeJS.ErrnoException).code === 'EBADF')) throw this.#break(cause);
         } finally {
           this.#unsynced = false;
         }
@@ -419,6 +422,13 @@ export class FileOutbox implements Outbox {
     this.#delete(ids, false);
   }
 
+  /** The deletions `markDelivered` has not written yet, as one record (taken: written by the caller). */
+  #takeLazyDeletes(): JournalRecord[] {
+    const ids = this.#lazyDeletes;
+    this.#lazyDeletes = [];
+    return ids.length === 0 ? [] : [{ op: 'del', ids }];
+  }
+
   markRetry(ids: readonly string[], delayMs: number, error: string, now: number = Date.now()): void {
     const known = ids.filter((id) => this.#messages.has(id));
     if (known.length === 0) return;
@@ -454,21 +464,33 @@ export class FileOutbox implements Outbox {
   }
 
   #delete(ids: readonly string[], wait = true): number {
+    this.#open();
     const known = [...new Set(ids)].filter((id) => this.#messages.has(id));
     if (known.length === 0) return 0;
-    // A failed background sync breaks the outbox (#break): the next call reports it.
-    if (wait) this.#append([{ op: 'del', ids: known }]);
-    else this.#appendLater(() => [{ op: 'del', ids: known }]).catch(() => undefined);
+    if (wait) {
+      this.#append([{ op: 'del', ids: known }]);
+    } else {
+      // Queued behind the asynchronous appends and synced on the thread pool; deletions made meanwhile
+      // join the same record. A failed sync breaks the outbox (#break): the next call reports it.
+      const first = this.#lazyDeletes.length === 0;
+      this.#lazyDeletes.push(...known);
+      if (first) this.#appendLater(() => this.#takeLazyDeletes()).catch(() => undefined);
+    }
     for (const id of known) this.#messages.delete(id);
     if (this.#messages.size === 0 && this.#syncing.size === 0 && this.#bytes > EMPTY_TRUNCATE_BYTES) {
       // Nothing live: the whole journal is history. Truncating an empty outbox is always consistent.
-      const fd = this.#open();
-      ftruncateSync(fd, 0);
-      fsyncSync(fd);
+      try {
+        const fd = this.#open();
+        ftruncateSync(fd, 0);
+        fsyncSync(fd);
+      } catch (cause) {
+        throw this.#break(cause);
+      }
       this.#bytes = 0;
     }
     return known.length;
   }
+
 
   counts(): OutboxCounts {
     const counts = { pending: 0, inflight: 0, parked: 0 };
@@ -486,14 +508,20 @@ export class FileOutbox implements Outbox {
 
   close(): void {
     if (this.#fd === undefined) return;
-    if (this.#unsynced) {
-      // An enqueue still waiting for its sync: make it durable now, before the descriptor goes.
-      try {
+    try {
+      // An append still waiting for its sync: make it durable now, before the descriptor goes.
+      if (this.#unsynced) {
         fdatasyncSync(this.#fd);
         this.#closedAfterSync = true;
-      } catch (cause) {
-        this.#break(cause);
       }
+      // Deletions not written yet: write them now rather than resend those messages after a restart.
+      const deletes = this.#takeLazyDeletes();
+      if (deletes.length > 0 && this.#broken === undefined) {
+        this.#write(deletes);
+        fdatasyncSync(this.#fd);
+      }
+    } catch (cause) {
+      this.#break(cause);
     }
     closeSync(this.#fd);
     this.#fd = undefined;

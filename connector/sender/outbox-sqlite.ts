@@ -249,7 +249,11 @@ export class SqliteOutbox implements Outbox {
 
   list(state?: OutboxState): OutboxMessage[] {
     return this.#run(() => {
-      const rows = this.#sql('SELECT * FROM messages ORDER BY seq').all() as Row[];
+      // Claims are in memory: pending and inflight are both stored as pending and told apart here.
+      const stored = state === undefined ? undefined : state === 'parked' ? 'parked' : 'pending';
+      const rows = (
+        stored === undefined ? this.#sql('SELECT * FROM messages ORDER BY seq').all() : this.#sql('SELECT * FROM messages WHERE state = ? ORDER BY seq').all(stored)
+      ) as Row[];
       return rows.map((r) => toMessage({ ...r, state: this.#state(r) })).filter((m) => state === undefined || m.state === state);
     });
   }

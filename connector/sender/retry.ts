@@ -61,10 +61,32 @@ function snippet(body: Buffer): string {
   return text === '' ? '' : `: ${text}`;
 }
 
+/**
+ * The events a darkhook receiver says it took (`stored + duplicates` of its JSON answer), or
+ * undefined when the answer does not say (another kind of receiver).
+ */
+function acknowledgedEvents(body: Buffer): number | undefined {
+  try {
+    const answer = JSON.parse(body.toString('utf8')) as { stored?: unknown; duplicates?: unknown };
+    const { stored, duplicates } = answer ?? {};
+    return Number.isSafeInteger(stored) && Number.isSafeInteger(duplicates) ? (stored as number) + (duplicates as number) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Decide on an HTTP answer to a request that carried `events` events. */
 export function classifyResponse(status: number, headers: Record<string, string | string[] | undefined>, body: Buffer, events: number, now: number = Date.now()): Outcome {
   const reason = `HTTP ${status}${snippet(body)}`;
-  if (status >= 200 && status < 300) return { type: 'delivered' };
+  if (status >= 200 && status < 300) {
+    // A receiver that took a batch for a single event (one that predates this batch form) answers 2xx
+    // for 1 of N events: deleting them would lose the rest. Park instead, and say why.
+    const taken = events > 1 ? acknowledgedEvents(body) : undefined;
+    if (taken !== undefined && taken !== events) {
+      return { type: 'park', reason: `${reason}: the receiver acknowledged ${taken} of ${events} events (does it know this batch form? try --batch-format json)` };
+    }
+    return { type: 'delivered' };
+  }
   if (status === 413 && events > 1) return { type: 'split', reason };
   if (status === 429 || status === 503) return { type: 'retry', reason, retryAfterMs: parseRetryAfter(headers['retry-after'], now) };
   if (RETRIABLE_4XX.has(status) || (status >= 500 && !PERMANENT_5XX.has(status))) return { type: 'retry', reason };

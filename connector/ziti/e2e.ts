@@ -76,8 +76,7 @@ async function loadBackend(choice: BackendChoice): Promise<{ backend: CryptoBack
 /**
  * Loads libsodium once, native if it can (see {@link CryptoReadyOptions}); later calls without a
  * different `backend` return the same promise. Await it before any other function of this module.
- * When calls with different backends overlap, the last one wins and the earlier ones resolve without
- * changing anything; senders and receivers keep the backend they were made with. Each switch is
+ * When calls with different backends overlap, the last one wins and the earlier ones settle with it; senders and receivers keep the backend they were made with. Each switch is
  * published on `diagnostics_channel` `darkhook:ziti:e2e`, with the addon's load error on a fallback.
  * @throws {OptionError} (synchronously) `ERR_OPTION_INVALID`, `ERR_OPTION_UNKNOWN` for bad `options`.
  * @throws {ZitiError} (rejects) `ERR_ZITI_E2E_NOT_READY` when the requested libsodium cannot load
@@ -94,7 +93,8 @@ export function ensureCryptoReady(options?: CryptoReadyOptions): Promise<void> {
   if (readyPromise !== undefined && (choice === 'auto' || choice === readyChoice)) return readyPromise;
   const promise: Promise<void> = loadBackend(choice).then(
     ({ backend, nativeError }) => {
-      if (readyPromise !== promise) return; // overtaken by a later call
+      // Overtaken by a later call: settle with it, so that no caller resumes before a backend is active.
+      if (readyPromise !== promise) return readyPromise;
       active = backend;
       if (e2eChannel.hasSubscribers) {
         e2eChannel.publish({ event: 'backend', backend: backend.name, requested: choice, ...(nativeError === undefined ? {} : { nativeError }) });

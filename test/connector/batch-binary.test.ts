@@ -104,6 +104,18 @@ describe('binary: malformed input is 400 ERR_WEBHOOK_BATCH_INVALID', () => {
     rejectsWith(() => decode([...header(3), ...Array(100).fill(0xff)], 2), 'ERR_WEBHOOK_BATCH_TOO_LARGE', 413);
   });
 
+  test('ids keep a leading U+FEFF; lone surrogates are refused in both forms (UTF-8 cannot carry them)', () => {
+    const { body, contentType } = encodeBatch([{ id: '\uFEFFmsg_1', type: 't', timestamp: 1, body: Buffer.alloc(0) }, { id: 'msg_1', type: 't', timestamp: 1, body: Buffer.alloc(0) }]);
+    assert.deepEqual(decodeBatch(body, contentType).map((e) => e.id), ['\uFEFFmsg_1', 'msg_1']);
+    for (const format of ['binary', 'json'] as const) {
+      rejectsWith(() => encodeBatch([{ id: 'msg_\uD800', type: 't', timestamp: 1, body: Buffer.alloc(0) }], { format }), 'ERR_WEBHOOK_BATCH_INVALID', 400);
+      rejectsWith(() => encodeBatch([{ id: 'msg_1', type: '\uDC00', timestamp: 1, body: Buffer.alloc(0) }], { format }), 'ERR_WEBHOOK_BATCH_INVALID', 400);
+    }
+    // A surrogate pair is well-formed and survives.
+    const pair = encodeBatch([{ id: 'msg_\u{1F600}', type: 't', timestamp: 1, body: Buffer.alloc(0) }]);
+    assert.equal(decodeBatch(pair.body, pair.contentType)[0]?.id, 'msg_\u{1F600}');
+  });
+
   test('an id or type over 65,535 bytes cannot be encoded', () => {
     const long = 'x'.repeat(65_536);
     rejectsWith(() => encodeBatch([{ id: long, type: 't', timestamp: 1, body: Buffer.alloc(0) }]), 'ERR_WEBHOOK_BATCH_INVALID', 400);

@@ -154,6 +154,14 @@ describe('receiver over the embedded fabric', { timeout: 120_000 }, () => {
     assert.equal(wrongPath.json['code'], 'ERR_RECEIVER_NOT_FOUND');
   });
 
+  it('refuses a darkhook form it does not know with 415 instead of storing it as one opaque event', async () => {
+    const body = Buffer.from('DHKB\x09 a future form');
+    const res = await send(signedHeaders({ id: 'batch_future', body, secret, contentType: 'application/vnd.darkhook.batch.v9' }), body);
+    assert.equal(res.status, 415);
+    assert.equal(res.json['code'], 'ERR_RECEIVER_MEDIA_TYPE_UNSUPPORTED');
+    assert.equal(receiver.store.has('batch_future'), false);
+  });
+
   it('stores each event of a batch by its own id: new + duplicate → 200 with the new ones; all duplicates → 202', async () => {
     const ts = now();
     const event = (id: string) => ({ id, type: 'push', timestamp: ts, body: Buffer.from(`{"id":"${id}"}`), headers: { 'content-type': 'application/json' } });

@@ -195,6 +195,23 @@ describe('FileOutbox journal', () => {
     assert.throws(() => FileOutbox.open(path), { code: 'ERR_SEND_OUTBOX_CORRUPT' });
   });
 
+  test('close() writes the deletions markDelivered had queued behind an append still syncing', async (t) => {
+    const tmp = tempDir();
+    t.after(tmp.remove);
+    const path = join(tmp.dir, 'o.jsonl');
+    const a = FileOutbox.open(path);
+    await a.enqueue([message(1), message(2), message(3)]);
+    a.nextBatch(3, 10_000);
+    const late = a.enqueue([message(4)]); // written now, its sync on the thread pool
+    a.markDelivered(['msg_1', 'msg_2', 'msg_3']); // queued behind it
+    a.close();
+    await late;
+    const b = FileOutbox.open(path);
+    t.after(() => b.close());
+    assert.deepEqual(b.list().map((m) => m.id), ['msg_4'], 'delivered messages stay deleted');
+    assert.throws(() => a.markDelivered(['msg_4']), { code: 'ERR_SEND_OUTBOX_UNAVAILABLE' }, 'a closed outbox refuses');
+  });
+
   test('messages are not visible before their sync, and close() makes a pending enqueue durable', async (t) => {
     const tmp = tempDir();
     t.after(tmp.remove);

@@ -66,6 +66,21 @@ describe('retry rules', () => {
     assert.equal(backoffDelay(30, 100, 10_000, () => 0), 5_000);
   });
 
+  test('a 2xx that acknowledges fewer events than the batch carried parks it instead of deleting it', () => {
+    const answer = (json: unknown): Buffer => Buffer.from(JSON.stringify(json));
+    // An older receiver stores an unknown batch form as one event: 1 of 3.
+    const partial = classifyResponse(200, {}, answer({ id: 'batch_x', stored: 1, duplicates: 0 }), 3);
+    assert.equal(partial.type, 'park');
+    assert.match((partial as { reason: string }).reason, /acknowledged 1 of 3 events/);
+    assert.equal(classifyResponse(200, {}, answer({ id: 'batch_x', stored: 2, duplicates: 1 }), 3).type, 'delivered');
+    assert.equal(classifyResponse(202, {}, answer({ id: 'batch_x', stored: 0, duplicates: 3 }), 3).type, 'delivered');
+    // Receivers that do not count (another implementation, an empty body) are taken at their word.
+    assert.equal(classifyResponse(200, {}, Buffer.from('ok'), 3).type, 'delivered');
+    assert.equal(classifyResponse(204, {}, Buffer.alloc(0), 3).type, 'delivered');
+    // A single event is the whole request: no count to check.
+    assert.equal(classifyResponse(200, {}, answer({ stored: 0, duplicates: 0 }), 1).type, 'delivered');
+  });
+
   test('status classification follows ARCHITECTURE.md', () => {
     const kind = (status: number, events = 1, headers = {}) => classifyResponse(status, headers, Buffer.alloc(0), events).type;
     assert.deepEqual([200, 202, 204].map((s) => kind(s)), ['delivered', 'delivered', 'delivered']);

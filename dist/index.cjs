@@ -3697,27 +3697,60 @@ function createWithContent(path, content) {
     (0, import_node_fs.unlinkSync)(temp);
   }
 }
+function contentOf(path) {
+  try {
+    return (0, import_node_fs.readFileSync)(path, "utf8");
+  } catch {
+    return void 0;
+  }
+}
+function held(content) {
+  const owner = Number.parseInt(content ?? "", 10);
+  return Number.isSafeInteger(owner) && owner > 0 && alive(owner);
+}
+function removeStaleLock(lockPath, stale) {
+  const guard = `${lockPath}.takeover`;
+  try {
+    createWithContent(guard, String(process.pid));
+  } catch (err) {
+    if (err.code !== "EEXIST") throw err;
+    if (!held(contentOf(guard))) {
+      try {
+        (0, import_node_fs.unlinkSync)(guard);
+      } catch {
+      }
+    }
+    return false;
+  }
+  try {
+    if (contentOf(lockPath) === stale) (0, import_node_fs.unlinkSync)(lockPath);
+    return true;
+  } finally {
+    (0, import_node_fs.unlinkSync)(guard);
+  }
+}
+function pause(ms2) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms2);
+}
+var LOCK_ATTEMPTS = 20;
+var LOCK_RETRY_MS = 5;
 function acquireOutboxLock(path) {
   const lockPath = `${path}.lock`;
-  for (let attempt = 0; attempt < 2; attempt++) {
+  for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt++) {
     try {
       createWithContent(lockPath, String(process.pid));
     } catch (err) {
       if (err.code !== "EEXIST") {
         throw new SendError("ERR_SEND_OUTBOX_UNAVAILABLE", `cannot create the outbox lock ${lockPath}`, { cause: err });
       }
-      let owner = Number.NaN;
+      const owner = contentOf(lockPath);
+      if (held(owner)) throw new SendError("ERR_SEND_OUTBOX_LOCKED", `the outbox ${path} is in use by process ${owner}`);
       try {
-        owner = Number.parseInt((0, import_node_fs.readFileSync)(lockPath, "utf8"), 10);
-      } catch {
+        if (owner === void 0 || removeStaleLock(lockPath, owner)) continue;
+      } catch (cause) {
+        throw new SendError("ERR_SEND_OUTBOX_UNAVAILABLE", `cannot take over the outbox lock ${lockPath}`, { cause });
       }
-      if (Number.isSafeInteger(owner) && owner > 0 && alive(owner)) {
-        throw new SendError("ERR_SEND_OUTBOX_LOCKED", `the outbox ${path} is in use by process ${owner}`);
-      }
-      try {
-        (0, import_node_fs.unlinkSync)(lockPath);
-      } catch {
-      }
+      pause(LOCK_RETRY_MS);
       continue;
     }
     let released = false;

@@ -112,7 +112,6 @@ class Reader {
     try {
       return utf8.decode(bytes);
     } catch (cause) {
-      if ((cause as { code?: unknown }).code === 'ERR_WEBHOOK_BATCH_INVALID') throw cause;
       throw batchInvalid(`${what} is not UTF-8`, cause);
     }
   }

@@ -5,7 +5,7 @@
  *
  *   npm run build && node build/bench/sender-batched.js
  *   BENCH_BATCHES=40 BENCH_SINGLES=500 for longer runs; BENCH_OUTBOXES=jsonl,db and
- *   BENCH_RECEIVERS=verify,durable choose what runs;
+ *   BENCH_RECEIVERS=verify,durable and BENCH_PHASES=single,raw,sender,drain choose what runs;
  *   BENCH_PROF=<dir> writes a --cpu-prof profile of the fabric and receiver processes there.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -33,6 +33,7 @@ const BATCHES = Number(process.env['BENCH_BATCHES'] ?? 20);
 const SINGLES = Number(process.env['BENCH_SINGLES'] ?? 300);
 const OUTBOXES = (process.env['BENCH_OUTBOXES'] ?? 'jsonl,db').split(',');
 const RECEIVERS = (process.env['BENCH_RECEIVERS'] ?? 'verify,durable').split(',');
+const PHASES = new Set((process.env['BENCH_PHASES'] ?? 'single,raw,sender,drain').split(','));
 const BODY = Buffer.from(JSON.stringify({ alert: 'x'.repeat(1010) }).slice(0, 1024));
 const GOAL_BATCHED_EVENTS_PER_S = 100_000;
 const GOAL_SINGLE_RATIO = 0.5;
@@ -249,36 +250,49 @@ for (const target of Object.values(targets)) {
 
 const results: Record<string, number> = {};
 for (const [name, target] of Object.entries(targets)) {
-  say(`${name} receiver — single-event requests (one signed event per request, kept-alive connection, no outbox):`);
-  results[`${name} single mtls`] = rate('direct mTLS', SINGLES, await rawSingles(target.mtls, secret, SINGLES));
-  results[`${name} single ziti`] = rate('Ziti (E2E, embedded router)', SINGLES, await rawSingles(target.ziti, secret, SINGLES));
-  say(`${name} receiver — batches of ${BATCH_EVENTS} without an outbox (${BATCHES} × encode + sign + POST):`);
-  rate('direct mTLS', BATCH_EVENTS * BATCHES, await withCpu(BATCHES, 'batch', () => rawBatches(target.mtls, secret)));
-  rate('Ziti', BATCH_EVENTS * BATCHES, await withCpu(BATCHES, 'batch', () => rawBatches(target.ziti, secret)));
-  say(`${name} receiver — the whole sender (${BATCHES} × sendMany(${BATCH_EVENTS}) → outbox → batches of ${BATCH_EVENTS}, one in flight):`);
-  for (const kind of OUTBOXES) {
-    const file = `outbox.${kind}`;
-    results[`${name} ${kind} mtls`] = rate(`direct mTLS, ${kind} outbox`, BATCH_EVENTS * BATCHES, await withCpu(BATCHES, 'batch', () => viaSender(target.mtls, secret, file)));
-    results[`${name} ${kind} ziti`] = rate(`Ziti, ${kind} outbox`, BATCH_EVENTS * BATCHES, await withCpu(BATCHES, 'batch', () => viaSender(target.ziti, secret, file)));
+  if (PHASES.has('single')) {
+    say(`${name} receiver — single-event requests (one signed event per request, kept-alive connection, no outbox):`);
+    results[`${name} single mtls`] = rate('direct mTLS', SINGLES, await rawSingles(target.mtls, secret, SINGLES));
+    results[`${name} single ziti`] = rate('Ziti (E2E, embedded router)', SINGLES, await rawSingles(target.ziti, secret, SINGLES));
   }
-  say(`${name} receiver — draining a backlog of ${BATCH_EVENTS * BATCHES} events already in the outbox (one flush):`);
-  for (const kind of OUTBOXES) {
-    const file = `outbox.${kind}`;
-    rate(`direct mTLS, ${kind} outbox`, BATCH_EVENTS * BATCHES, await withCpu(BATCHES, 'batch', await backlog(target.mtls, secret, file)));
-    results[`${name} ${kind} drain`] = rate(`Ziti, ${kind} outbox`, BATCH_EVENTS * BATCHES, await withCpu(BATCHES, 'batch', await backlog(target.ziti, secret, file)));
+  if (PHASES.has('raw')) {
+    say(`${name} receiver — batches of ${BATCH_EVENTS} without an outbox (${BATCHES} × encode + sign + POST):`);
+    rate('direct mTLS', BATCH_EVENTS * BATCHES, await withCpu(BATCHES, 'batch', () => rawBatches(target.mtls, secret)));
+    rate('Ziti', BATCH_EVENTS * BATCHES, await withCpu(BATCHES, 'batch', () => rawBatches(target.ziti, secret)));
+  }
+  if (PHASES.has('sender')) {
+    say(`${name} receiver — the whole sender (${BATCHES} × sendMany(${BATCH_EVENTS}) → outbox → batches of ${BATCH_EVENTS}, one in flight):`);
+    for (const kind of OUTBOXES) {
+      const file = `outbox.${kind}`;
+      results[`${name} ${kind} mtls`] = rate(`direct mTLS, ${kind} outbox`, BATCH_EVENTS * BATCHES, await withCpu(BATCHES, 'batch', () => viaSender(target.mtls, secret, file)));
+      results[`${name} ${kind} ziti`] = rate(`Ziti, ${kind} outbox`, BATCH_EVENTS * BATCHES, await withCpu(BATCHES, 'batch', () => viaSender(target.ziti, secret, file)));
+    }
+  }
+  if (PHASES.has('drain')) {
+    say(`${name} receiver — draining a backlog of ${BATCH_EVENTS * BATCHES} events already in the outbox (one flush):`);
+    for (const kind of OUTBOXES) {
+      const file = `outbox.${kind}`;
+      rate(`direct mTLS, ${kind} outbox`, BATCH_EVENTS * BATCHES, await withCpu(BATCHES, 'batch', await backlog(target.mtls, secret, file)));
+      results[`${name} ${kind} drain`] = rate(`Ziti, ${kind} outbox`, BATCH_EVENTS * BATCHES, await withCpu(BATCHES, 'batch', await backlog(target.ziti, secret, file)));
+    }
   }
 }
 
 say('');
 say('against the goals (whole sender, best outbox):');
 for (const name of Object.keys(targets)) {
-  const [kind, zitiRate] = OUTBOXES.map((k) => [k, results[`${name} ${k} ziti`]!] as const).sort((a, b) => b[1] - a[1])[0]!;
-  const mtls = results[`${name} ${kind} mtls`]!;
-  say(`  batched over Ziti into the ${name} receiver (${kind} outbox): ${Math.round(zitiRate).toLocaleString('en')} events/s = ${(zitiRate / GOAL_BATCHED_EVENTS_PER_S).toFixed(2)} × the ${GOAL_BATCHED_EVENTS_PER_S.toLocaleString('en')} goal; ${(zitiRate / mtls).toFixed(2)} × direct mTLS`);
+  const best = OUTBOXES.map((k) => [k, results[`${name} ${k} ziti`]] as const)
+    .filter((entry): entry is readonly [string, number] => entry[1] !== undefined)
+    .sort((a, b) => b[1] - a[1])[0];
+  const kind = best?.[0] ?? OUTBOXES[0]!;
+  if (best !== undefined) {
+    const mtls = results[`${name} ${kind} mtls`]!;
+    say(`  batched over Ziti into the ${name} receiver (${kind} outbox): ${Math.round(best[1]).toLocaleString('en')} events/s = ${(best[1] / GOAL_BATCHED_EVENTS_PER_S).toFixed(2)} × the ${GOAL_BATCHED_EVENTS_PER_S.toLocaleString('en')} goal; ${(best[1] / mtls).toFixed(2)} × direct mTLS`);
+  }
   const drain = results[`${name} ${kind} drain`];
   if (drain !== undefined) say(`    draining a backlog over Ziti into the ${name} receiver: ${Math.round(drain).toLocaleString('en')} events/s = ${(drain / GOAL_BATCHED_EVENTS_PER_S).toFixed(2)} × the goal`);
-  const single = results[`${name} single ziti`]! / results[`${name} single mtls`]!;
-  say(`  single-event requests into the ${name} receiver, Ziti / direct mTLS: ${single.toFixed(2)} (goal ≥ ${GOAL_SINGLE_RATIO})`);
+  const [singleZiti, singleMtls] = [results[`${name} single ziti`], results[`${name} single mtls`]];
+  if (singleZiti !== undefined && singleMtls !== undefined) say(`  single-event requests into the ${name} receiver, Ziti / direct mTLS: ${(singleZiti / singleMtls).toFixed(2)} (goal ≥ ${GOAL_SINGLE_RATIO})`);
 }
 
 await ziti.close();

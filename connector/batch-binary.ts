@@ -73,47 +73,63 @@ export function encodeBinaryBatch(events: readonly BatchEvent[], maxBytes: numbe
   return out;
 }
 
-function isAscii(bytes: Buffer): boolean {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i]! > 0x7f) return false;
+function isAscii(bytes: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (bytes[i]! > 0x7f) return false;
   return true;
 }
 
-/** A bounds-checked reader over the request bytes; every overrun is ERR_WEBHOOK_BATCH_INVALID. */
+/** Names of the fields, for the "ends inside" error (built only when the batch is bad). */
+type Field = 'id length' | 'id' | 'type length' | 'type' | 'timestamp' | 'headers length' | 'headers' | 'body length' | 'body';
+
+/**
+ * A bounds-checked reader over the request bytes; every overrun is ERR_WEBHOOK_BATCH_INVALID. It
+ * reads integers in place (no view per field) and names the event and field only on error.
+ */
 class Reader {
-  #at: number;
+  at: number;
 
   constructor(readonly bytes: Buffer, start: number) {
-    this.#at = start;
+    this.at = start;
   }
 
   get remaining(): number {
-    return this.bytes.length - this.#at;
+    return this.bytes.length - this.at;
   }
 
-  take(length: number, what: string): Buffer {
-    if (length > this.remaining) throw batchInvalid(`the batch ends inside ${what}`);
-    const view = this.bytes.subarray(this.#at, this.#at + length);
-    this.#at += length;
-    return view;
+  /** Claim `length` bytes and return where they start. */
+  #claim(length: number, index: number, field: Field): number {
+    if (length > this.bytes.length - this.at) throw batchInvalid(`the batch ends inside events[${index}].${field}`);
+    const start = this.at;
+    this.at += length;
+    return start;
   }
 
-  u16(what: string): number {
-    return this.take(2, what).readUInt16BE(0);
+  take(length: number, index: number, field: Field): Buffer {
+    const start = this.#claim(length, index, field);
+    return this.bytes.subarray(start, start + length);
   }
 
-  u32(what: string): number {
-    return this.take(4, what).readUInt32BE(0);
+  u16(index: number, field: Field): number {
+    return this.bytes.readUInt16BE(this.#claim(2, index, field));
   }
 
-  text(length: number, what: string): string {
-    const bytes = this.take(length, what);
-    // Ids and types are ASCII nearly always: latin1 is the same text then, and far cheaper than a fatal UTF-8 decode.
-    if (isAscii(bytes)) return bytes.toString('latin1');
-    try {
-      return utf8.decode(bytes);
-    } catch (cause) {
-      throw batchInvalid(`${what} is not UTF-8`, cause);
-    }
+  u32(index: number, field: Field): number {
+    return this.bytes.readUInt32BE(this.#claim(4, index, field));
+  }
+
+  text(length: number, index: number, field: Field): string {
+    const start = this.#claim(length, index, field);
+    return textOf(this.bytes, start, start + length, index, field);
+  }
+}
+
+/** Bytes `start..end` as text: ids and types are ASCII nearly always, and latin1 is the same text then, far cheaper than a fatal UTF-8 decode. */
+function textOf(bytes: Buffer, start: number, end: number, index: number, field: Field): string {
+  if (isAscii(bytes, start, end)) return bytes.toString('latin1', start, end);
+  try {
+    return utf8.decode(bytes.subarray(start, end));
+  } catch (cause) {
+    throw batchInvalid(`events[${index}].${field} is not UTF-8`, cause);
   }
 }
 
@@ -135,38 +151,43 @@ export function decodeBinaryBatch(body: Buffer, maxEvents: number): BatchEvent[]
 
   const r = new Reader(body, HEADER_BYTES);
   const events: BatchEvent[] = new Array<BatchEvent>(count);
-  // Events of one batch usually carry identical headers: parse and check each distinct text once.
-  let lastHeadersText: string | undefined;
+  // Events of one batch usually carry identical headers: each distinct run of header bytes is
+  // decoded, parsed and checked once (compared as bytes, before any decoding).
+  let lastHeaderStart = -1;
+  let lastHeaderLength = 0;
   let lastHeaders: Record<string, string> | undefined;
   for (let i = 0; i < count; i++) {
-    const at = `events[${i}]`;
-    const id = r.text(r.u16(`${at}.id length`), `${at}.id`);
-    checkEventId(id, at);
-    const type = r.text(r.u16(`${at}.type length`), `${at}.type`);
-    checkEventType(type, at);
-    const high = r.u32(`${at}.timestamp`);
+    const id = r.text(r.u16(i, 'id length'), i, 'id');
+    checkEventId(id, i);
+    const type = r.text(r.u16(i, 'type length'), i, 'type');
+    checkEventType(type, i);
+    const high = r.u32(i, 'timestamp');
     // Past 2^53 the sum is no longer a safe integer, which the check below refuses.
-    const timestamp = high * TWO_32 + r.u32(`${at}.timestamp`);
-    checkEventTimestamp(timestamp, at);
-    const headersLength = r.u32(`${at}.headers length`);
+    const timestamp = high * TWO_32 + r.u32(i, 'timestamp');
+    checkEventTimestamp(timestamp, i);
+    const headersLength = r.u32(i, 'headers length');
     let headers: Record<string, string> | undefined;
     if (headersLength > 0) {
-      const text = r.text(headersLength, `${at}.headers`);
-      if (text !== lastHeadersText) {
+      const start = r.at;
+      r.take(headersLength, i, 'headers');
+      const same = headersLength === lastHeaderLength && body.compare(body, lastHeaderStart, lastHeaderStart + headersLength, start, start + headersLength) === 0;
+      if (!same) {
+        const text = textOf(body, start, start + headersLength, i, 'headers');
         let parsed: unknown;
         try {
           parsed = JSON.parse(text);
         } catch (cause) {
-          throw batchInvalid(`${at}.headers is not JSON`, cause);
+          throw batchInvalid(`events[${i}].headers is not JSON`, cause);
         }
-        checkEventHeaders(parsed, at);
-        lastHeadersText = text;
+        checkEventHeaders(parsed, i);
+        lastHeaderStart = start;
+        lastHeaderLength = headersLength;
         lastHeaders = parsed as Record<string, string>;
       }
       // Each event gets its own object: a caller changing one event's headers changes no other.
       headers = { ...lastHeaders! };
     }
-    const bytes = r.take(r.u32(`${at}.body length`), `${at}.body`);
+    const bytes = r.take(r.u32(i, 'body length'), i, 'body');
     events[i] = headers === undefined ? { id, type, timestamp, body: bytes } : { id, type, timestamp, body: bytes, headers };
   }
   if (r.remaining !== 0) throw batchInvalid(`${r.remaining} bytes follow the last event`);

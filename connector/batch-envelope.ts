@@ -74,13 +74,16 @@ function normaliseLimits(limits: EncodeBatchOptions | DecodeBatchLimits, where: 
   };
 }
 
-/** Check the fields every event must have; `at` names the event, e.g. `events[3]`. Body is checked by the caller. */
-function checkEventFields(event: Record<string, unknown>, at: string): void {
-  for (const key of Object.keys(event)) if (!EVENT_KEYS.includes(key)) throw invalid(`${at} has unknown field "${key}"`);
-  checkEventId(event.id, at);
-  checkEventType(event.type, at);
-  checkEventTimestamp(event.timestamp, at);
-  checkEventHeaders(event.headers, at);
+/**
+ * Check the fields every event must have (the body is checked by the caller). `checkedHeaders` is a
+ * headers object already found valid: events of one batch often share one, checked once.
+ */
+function checkEventFields(event: Record<string, unknown>, index: number, checkedHeaders?: unknown): void {
+  for (const key of Object.keys(event)) if (!EVENT_KEYS.includes(key)) throw invalid(`events[${index}] has unknown field "${key}"`);
+  checkEventId(event.id, index);
+  checkEventType(event.type, index);
+  checkEventTimestamp(event.timestamp, index);
+  if (event.headers !== checkedHeaders) checkEventHeaders(event.headers, index);
 }
 
 /** The media type of a batch body (`binary` or `json`), or undefined when `contentType` names neither. */
@@ -120,11 +123,13 @@ export function encodeBatch(
   const format = formatOption(options.format, 'encodeBatch');
   if (!Array.isArray(events) || events.length === 0) throw invalid('a batch needs at least one event');
   if (events.length > maxEvents) throw tooLarge(`a batch holds at most ${maxEvents} events; got ${events.length}`);
-  for (const [index, event] of events.entries()) {
-    const at = `events[${index}]`;
-    if (!isPlainObject(event)) throw invalid(`${at} must be an object`);
-    checkEventFields(event as unknown as Record<string, unknown>, at);
-    if (!(event.body instanceof Uint8Array)) throw invalid(`${at}.body must be a Buffer`);
+  let checkedHeaders: unknown;
+  for (let index = 0; index < events.length; index++) {
+    const event = events[index];
+    if (!isPlainObject(event)) throw invalid(`events[${index}] must be an object`);
+    checkEventFields(event as unknown as Record<string, unknown>, index, checkedHeaders);
+    checkedHeaders = event.headers;
+    if (!(event.body instanceof Uint8Array)) throw invalid(`events[${index}].body must be a Buffer`);
   }
   checkUniqueIds(events.map((e) => e.id));
   if (format === 'binary') return { body: encodeBinaryBatch(events, maxBytes), contentType: BATCH_BINARY_CONTENT_TYPE };
@@ -171,11 +176,10 @@ export function decodeBatch(body: Buffer, contentType: string, limits: DecodeBat
   if (events.length > maxEvents) throw tooLarge(`a batch holds at most ${maxEvents} events; got ${events.length}`);
 
   const decoded = events.map((raw: unknown, index): BatchEvent => {
-    const at = `events[${index}]`;
-    if (!isPlainObject(raw)) throw invalid(`${at} must be an object`);
-    checkEventFields(raw, at);
+    if (!isPlainObject(raw)) throw invalid(`events[${index}] must be an object`);
+    checkEventFields(raw, index);
     const bytes = typeof raw.body === 'string' ? decodeBase64Strict(raw.body) : undefined;
-    if (bytes === undefined) throw invalid(`${at}.body must be a base64 string`);
+    if (bytes === undefined) throw invalid(`events[${index}].body must be a base64 string`);
     const event: BatchEvent = { id: raw.id as string, type: raw.type as string, timestamp: raw.timestamp as number, body: bytes };
     if (raw.headers !== undefined) event.headers = { ...(raw.headers as Record<string, string>) };
     return event;

@@ -19,31 +19,38 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 /** With the `u` flag a surrogate pair is one code point, so this matches only a lone (ill-formed) half. */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
+/**
+ * The checks below take the event's index, not a ready-made `events[i]` label: the label is built
+ * only for an error, since a batch of 500 would otherwise make thousands of strings no one reads.
+ */
+
 /** `id` is usable as an event id: non-empty, no `.` (the `webhook-id` rule), well-formed Unicode. */
-export function checkEventId(id: unknown, at: string): asserts id is string {
+export function checkEventId(id: unknown, index: number): asserts id is string {
   if (typeof id !== 'string' || id.length === 0 || id.includes('.') || LONE_SURROGATE.test(id)) {
-    throw batchInvalid(`${at}.id must be a non-empty, well-formed string without "."`);
+    throw batchInvalid(`events[${index}].id must be a non-empty, well-formed string without "."`);
   }
 }
 
 /** `type` is a non-empty, well-formed string (UTF-8 cannot carry a lone surrogate unchanged). */
-export function checkEventType(type: unknown, at: string): asserts type is string {
-  if (typeof type !== 'string' || type.length === 0 || LONE_SURROGATE.test(type)) throw batchInvalid(`${at}.type must be a non-empty, well-formed string`);
+export function checkEventType(type: unknown, index: number): asserts type is string {
+  if (typeof type !== 'string' || type.length === 0 || LONE_SURROGATE.test(type)) {
+    throw batchInvalid(`events[${index}].type must be a non-empty, well-formed string`);
+  }
 }
 
 /** `timestamp` is integer seconds since the epoch. */
-export function checkEventTimestamp(timestamp: unknown, at: string): asserts timestamp is number {
+export function checkEventTimestamp(timestamp: unknown, index: number): asserts timestamp is number {
   if (typeof timestamp !== 'number' || !Number.isSafeInteger(timestamp) || timestamp < 0) {
-    throw batchInvalid(`${at}.timestamp must be integer seconds since the epoch`);
+    throw batchInvalid(`events[${index}].timestamp must be integer seconds since the epoch`);
   }
 }
 
 /** `headers` is absent or an object of non-empty names to string values. */
-export function checkEventHeaders(headers: unknown, at: string): asserts headers is Record<string, string> | undefined {
+export function checkEventHeaders(headers: unknown, index: number): asserts headers is Record<string, string> | undefined {
   if (headers === undefined) return;
-  if (!isPlainObject(headers)) throw batchInvalid(`${at}.headers must be an object of strings`);
+  if (!isPlainObject(headers)) throw batchInvalid(`events[${index}].headers must be an object of strings`);
   for (const [name, value] of Object.entries(headers)) {
-    if (name.length === 0 || typeof value !== 'string') throw batchInvalid(`${at}.headers values must be strings`);
+    if (name.length === 0 || typeof value !== 'string') throw batchInvalid(`events[${index}].headers values must be strings`);
   }
 }
 

@@ -4224,24 +4224,26 @@ function isPlainObject(value) {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 var LONE_SURROGATE = /[\uD800-\uDFFF]/u;
-function checkEventId(id, at2) {
+function checkEventId(id, index) {
   if (typeof id !== "string" || id.length === 0 || id.includes(".") || LONE_SURROGATE.test(id)) {
-    throw batchInvalid(`${at2}.id must be a non-empty, well-formed string without "."`);
+    throw batchInvalid(`events[${index}].id must be a non-empty, well-formed string without "."`);
   }
 }
-function checkEventType(type, at2) {
-  if (typeof type !== "string" || type.length === 0 || LONE_SURROGATE.test(type)) throw batchInvalid(`${at2}.type must be a non-empty, well-formed string`);
+function checkEventType(type, index) {
+  if (typeof type !== "string" || type.length === 0 || LONE_SURROGATE.test(type)) {
+    throw batchInvalid(`events[${index}].type must be a non-empty, well-formed string`);
+  }
 }
-function checkEventTimestamp(timestamp, at2) {
+function checkEventTimestamp(timestamp, index) {
   if (typeof timestamp !== "number" || !Number.isSafeInteger(timestamp) || timestamp < 0) {
-    throw batchInvalid(`${at2}.timestamp must be integer seconds since the epoch`);
+    throw batchInvalid(`events[${index}].timestamp must be integer seconds since the epoch`);
   }
 }
-function checkEventHeaders(headers, at2) {
+function checkEventHeaders(headers, index) {
   if (headers === void 0) return;
-  if (!isPlainObject(headers)) throw batchInvalid(`${at2}.headers must be an object of strings`);
+  if (!isPlainObject(headers)) throw batchInvalid(`events[${index}].headers must be an object of strings`);
   for (const [name, value] of Object.entries(headers)) {
-    if (name.length === 0 || typeof value !== "string") throw batchInvalid(`${at2}.headers values must be strings`);
+    if (name.length === 0 || typeof value !== "string") throw batchInvalid(`events[${index}].headers values must be strings`);
   }
 }
 function checkUniqueIds(ids) {
@@ -4331,12 +4333,12 @@ function normaliseLimits(limits, where, known) {
     maxBytes: integerOption(limits.maxBytes, DEFAULT_MAX_BATCH_BYTES, 1, `${where}: maxBytes`)
   };
 }
-function checkEventFields(event, at2) {
-  for (const key of Object.keys(event)) if (!EVENT_KEYS.includes(key)) throw batchInvalid(`${at2} has unknown field "${key}"`);
-  checkEventId(event.id, at2);
-  checkEventType(event.type, at2);
-  checkEventTimestamp(event.timestamp, at2);
-  checkEventHeaders(event.headers, at2);
+function checkEventFields(event, index, checkedHeaders) {
+  for (const key of Object.keys(event)) if (!EVENT_KEYS.includes(key)) throw batchInvalid(`events[${index}] has unknown field "${key}"`);
+  checkEventId(event.id, index);
+  checkEventType(event.type, index);
+  checkEventTimestamp(event.timestamp, index);
+  if (event.headers !== checkedHeaders) checkEventHeaders(event.headers, index);
 }
 function formatOption(value, where) {
   if (value === void 0) return DEFAULT_BATCH_FORMAT;
@@ -4348,11 +4350,13 @@ function encodeBatch(events, options = {}) {
   const format = formatOption(options.format, "encodeBatch");
   if (!Array.isArray(events) || events.length === 0) throw batchInvalid("a batch needs at least one event");
   if (events.length > maxEvents) throw batchTooLarge(`a batch holds at most ${maxEvents} events; got ${events.length}`);
-  for (const [index, event] of events.entries()) {
-    const at2 = `events[${index}]`;
-    if (!isPlainObject(event)) throw batchInvalid(`${at2} must be an object`);
-    checkEventFields(event, at2);
-    if (!(event.body instanceof Uint8Array)) throw batchInvalid(`${at2}.body must be a Buffer`);
+  let checkedHeaders;
+  for (let index = 0; index < events.length; index++) {
+    const event = events[index];
+    if (!isPlainObject(event)) throw batchInvalid(`events[${index}] must be an object`);
+    checkEventFields(event, index, checkedHeaders);
+    checkedHeaders = event.headers;
+    if (!(event.body instanceof Uint8Array)) throw batchInvalid(`events[${index}].body must be a Buffer`);
   }
   checkUniqueIds(events.map((e) => e.id));
   if (format === "binary") return { body: encodeBinaryBatch(events, maxBytes), contentType: BATCH_BINARY_CONTENT_TYPE };
@@ -4459,10 +4463,13 @@ function checkId(id) {
 }
 function signedContent(id, timestamp, body2) {
   const bytes = typeof body2 === "string" ? Buffer.from(body2, "utf8") : Buffer.from(body2.buffer, body2.byteOffset, body2.byteLength);
-  return Buffer.concat([Buffer.from(`${id}.${timestamp}.`, "utf8"), bytes]);
+  return { prefix: Buffer.from(`${id}.${timestamp}.`, "utf8"), body: bytes };
+}
+function joined(content) {
+  return Buffer.concat([content.prefix, content.body]);
 }
 function hmacBase64(key, content) {
-  return (0, import_node_crypto4.createHmac)("sha256", key).update(content).digest("base64");
+  return (0, import_node_crypto4.createHmac)("sha256", key).update(content.prefix).update(content.body).digest("base64");
 }
 function signStandard(input2) {
   rejectUnknownKeys(input2, SIGN_KEYS, "signStandard");
@@ -4474,7 +4481,7 @@ function signStandard(input2) {
   const key = parseWebhookSecret(secret);
   const content = signedContent(id, timestamp, body2);
   if (key.type === "hmac") return `v1,${hmacBase64(key.key, content)}`;
-  if (key.type === "ed25519-signing") return `v1a,${(0, import_node_crypto4.sign)(null, content, key.privateKey).toString("base64")}`;
+  if (key.type === "ed25519-signing") return `v1a,${(0, import_node_crypto4.sign)(null, joined(content), key.privateKey).toString("base64")}`;
   throw new WebhookError("ERR_WEBHOOK_SECRET_INVALID", "a whpk_ public key can verify but not sign; pass the whsk_ key", {
     statusCode: 500
   });

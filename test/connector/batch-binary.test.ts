@@ -88,6 +88,8 @@ describe('binary: malformed input is 400 ERR_WEBHOOK_BATCH_INVALID', () => {
     ['a numeric header value', [...header(1), ...one('e', 't', 1, '{"a":1}')]],
     ['a body longer than the batch', [...header(1), ...u16(1), ...ascii('e'), ...u16(1), ...ascii('t'), ...u64(1), ...u32(0), ...u32(10), 1, 2]],
     ['a repeated event id', [...header(2), ...one('e'), ...one('e')]],
+    // Headers are parsed once per distinct run of bytes: a bad run after a good one of the same length is still checked.
+    ['bad headers after good ones of the same length', [...header(2), ...one('e', 't', 1, '{"a":"b"}'), ...one('f', 't', 1, '{"a":100}')]],
   ];
   for (const [name, bytes] of cases) {
     test(name, () => rejectsWith(() => decode(bytes), 'ERR_WEBHOOK_BATCH_INVALID', 400));
@@ -114,6 +116,15 @@ describe('binary: malformed input is 400 ERR_WEBHOOK_BATCH_INVALID', () => {
     // A surrogate pair is well-formed and survives.
     const pair = encodeBatch([{ id: 'msg_\u{1F600}', type: 't', timestamp: 1, body: Buffer.alloc(0) }]);
     assert.equal(decodeBatch(pair.body, pair.contentType)[0]?.id, 'msg_\u{1F600}');
+  });
+
+  test('events whose headers differ but have the same length each keep their own', () => {
+    const events: BatchEvent[] = ['a', 'b', 'b', 'a'].map((value, i) => ({ id: `e${i}`, type: 't', timestamp: 1, headers: { h: value }, body: Buffer.alloc(0) }));
+    const { body, contentType } = encodeBatch(events);
+    const decoded = decodeBatch(body, contentType);
+    assert.deepEqual(decoded.map((e) => e.headers), [{ h: 'a' }, { h: 'b' }, { h: 'b' }, { h: 'a' }]);
+    // Each event has its own object, even when the bytes were parsed once.
+    assert.notEqual(decoded[1]?.headers, decoded[2]?.headers);
   });
 
   test('an id or type over 65,535 bytes cannot be encoded', () => {

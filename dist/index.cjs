@@ -3783,7 +3783,8 @@ function checkSeverity(value, where) {
 }
 
 // connector/sender/outbox-file.ts
-var EMPTY_TRUNCATE_BYTES = 1024 * 1024;
+var EMPTY_RESTART_BYTES = 1024 * 1024;
+var APPEND_FLAGS = import_node_fs2.constants.O_WRONLY | import_node_fs2.constants.O_CREAT | import_node_fs2.constants.O_APPEND;
 function unavailable(path, cause) {
   return new SendError("ERR_SEND_OUTBOX_UNAVAILABLE", `cannot write the outbox ${path}`, { cause });
 }
@@ -3836,15 +3837,31 @@ function lineParts(r2) {
 function encodeLines(records) {
   const parts = records.map(lineParts);
   let size = 0;
-  for (const [text, base64, close] of parts) size += Buffer.byteLength(text, "utf8") + base64.length + close.length;
+  for (const [text, base64, close2] of parts) size += Buffer.byteLength(text, "utf8") + base64.length + close2.length;
   const out = Buffer.allocUnsafe(size);
   let at2 = 0;
-  for (const [text, base64, close] of parts) {
+  for (const [text, base64, close2] of parts) {
     at2 += out.write(text, at2, "utf8");
     at2 += out.write(base64, at2, "latin1");
-    at2 += out.write(close, at2, "latin1");
+    at2 += out.write(close2, at2, "latin1");
   }
   return out;
+}
+function syncFolder(folder) {
+  return new Promise((resolve3, reject) => {
+    (0, import_node_fs2.open)(folder, "r", (openErr, fd) => {
+      if (openErr !== null) return reject(openErr);
+      (0, import_node_fs2.fsync)(fd, (syncErr) => (0, import_node_fs2.close)(fd, () => syncErr === null ? resolve3() : reject(syncErr)));
+    });
+  });
+}
+function syncFolderNow(folder) {
+  const fd = (0, import_node_fs2.openSync)(folder, "r");
+  try {
+    (0, import_node_fs2.fsyncSync)(fd);
+  } finally {
+    (0, import_node_fs2.closeSync)(fd);
+  }
 }
 function fromPut(r2) {
   if (typeof r2.id !== "string" || typeof r2.type !== "string" || typeof r2.body !== "string" || typeof r2.createdAt !== "number") {
@@ -3883,6 +3900,8 @@ var FileOutbox = class _FileOutbox {
   #closedAfterSync = false;
   /** Ids `markDelivered` removed whose `del` record is not written yet. */
   #lazyDeletes = [];
+  /** A new journal was renamed into place and the folder is not synced yet (see `#restart`). */
+  #folderUnsynced = false;
   constructor(path, unlock) {
     this.path = path;
     this.#unlock = unlock;
@@ -3983,13 +4002,8 @@ var FileOutbox = class _FileOutbox {
       (0, import_node_fs2.closeSync)(fd);
     }
     (0, import_node_fs2.renameSync)(tmp, this.path);
-    const dirFd = (0, import_node_fs2.openSync)((0, import_node_path.dirname)(this.path), "r");
-    try {
-      (0, import_node_fs2.fsyncSync)(dirFd);
-    } finally {
-      (0, import_node_fs2.closeSync)(dirFd);
-    }
-    this.#fd = (0, import_node_fs2.openSync)(this.path, "a", 384);
+    syncFolderNow((0, import_node_path.dirname)(this.path));
+    this.#fd = (0, import_node_fs2.openSync)(this.path, APPEND_FLAGS, 384);
     this.#bytes = data.length;
   }
   /** Append and sync before returning (state changes: retry, park, unpark, del). */
@@ -4063,27 +4077,71 @@ var FileOutbox = class _FileOutbox {
    * in call order.
    */
   #appendLater(records) {
+    return this.#later(async () => {
+      const fd = this.#write(records());
+      this.#unsynced = true;
+      try {
+        await new Promise((resolve3, reject) => (0, import_node_fs2.fdatasync)(fd, (err) => err === null ? resolve3() : reject(err)));
+      } catch (cause) {
+        if (!(this.#closedAfterSync && cause.code === "EBADF")) throw this.#break(cause);
+      } finally {
+        this.#unsynced = false;
+      }
+    });
+  }
+  /** Run `step` after the earlier queued steps (at once, within this call, when none is queued); steps settle in call order. */
+  #later(step) {
     const earlier = this.#tail;
     const wait = this.#queued > 0;
     this.#queued += 1;
     const done = (async () => {
       try {
         if (wait) await earlier;
-        const fd = this.#write(records());
-        this.#unsynced = true;
-        try {
-          await new Promise((resolve3, reject) => (0, import_node_fs2.fdatasync)(fd, (err) => err === null ? resolve3() : reject(err)));
-        } catch (cause) {
-          if (!(this.#closedAfterSync && cause.code === "EBADF")) throw this.#break(cause);
-        } finally {
-          this.#unsynced = false;
-        }
+        await step();
       } finally {
         this.#queued -= 1;
       }
     })();
     this.#tail = done.catch(() => void 0);
     return done;
+  }
+  /**
+   * Replace a journal that holds only history (the outbox is empty) by a new empty file, renamed
+   * into place. The old file's pages are freed when its descriptor is closed, on the thread pool,
+   * once its last sync has settled: truncating in place cost the event loop about 0.6 ms per 0.7 MB.
+   * The folder is synced before any later append (queued behind it), so a message acknowledged
+   * after this point cannot vanish with an unsynced rename. A crash before that sync leaves the old
+   * journal, whose messages were all delivered: at worst they are sent again (at least once).
+   */
+  #restart() {
+    const old = this.#open();
+    const fresh = `${this.path}.new`;
+    let fd;
+    try {
+      fd = (0, import_node_fs2.openSync)(fresh, APPEND_FLAGS | import_node_fs2.constants.O_TRUNC, 384);
+    } catch {
+      return;
+    }
+    try {
+      (0, import_node_fs2.renameSync)(fresh, this.path);
+    } catch {
+      (0, import_node_fs2.closeSync)(fd);
+      return;
+    }
+    this.#fd = fd;
+    this.#bytes = 0;
+    this.#lazyDeletes = [];
+    this.#folderUnsynced = true;
+    this.#later(async () => {
+      try {
+        await syncFolder((0, import_node_path.dirname)(this.path));
+        this.#folderUnsynced = false;
+      } catch (cause) {
+        throw this.#break(cause);
+      } finally {
+        (0, import_node_fs2.close)(old, () => void 0);
+      }
+    }).catch(() => void 0);
   }
   head() {
     for (const m2 of this.#messages.values()) {
@@ -4164,16 +4222,7 @@ var FileOutbox = class _FileOutbox {
       if (first) this.#appendLater(() => this.#takeLazyDeletes()).catch(() => void 0);
     }
     for (const id of known) this.#messages.delete(id);
-    if (this.#messages.size === 0 && this.#syncing.size === 0 && this.#bytes > EMPTY_TRUNCATE_BYTES) {
-      try {
-        const fd = this.#open();
-        (0, import_node_fs2.ftruncateSync)(fd, 0);
-        (0, import_node_fs2.fsyncSync)(fd);
-      } catch (cause) {
-        throw this.#break(cause);
-      }
-      this.#bytes = 0;
-    }
+    if (this.#messages.size === 0 && this.#syncing.size === 0 && this.#bytes > EMPTY_RESTART_BYTES) this.#restart();
     return known.length;
   }
   counts() {
@@ -4200,6 +4249,7 @@ var FileOutbox = class _FileOutbox {
         this.#write(deletes);
         (0, import_node_fs2.fdatasyncSync)(this.#fd);
       }
+      if (this.#folderUnsynced) syncFolderNow((0, import_node_path.dirname)(this.path));
     } catch (cause) {
       this.#break(cause);
     }
@@ -6976,9 +7026,9 @@ var ZitiConnection = class extends import_node_stream.Duplex {
       this.#localClosed = true;
       this.#link.unregister(this.#connId);
       if (!this.#peerClosed && this.#link.isOpen) {
-        const close = createMessage(ContentType.StateClosed);
-        setHeaderU32(close, HeaderId.ConnId, this.#connId);
-        this.#link.send(close);
+        const close2 = createMessage(ContentType.StateClosed);
+        setHeaderU32(close2, HeaderId.ConnId, this.#connId);
+        this.#link.send(close2);
       }
     }
     callback(err);
@@ -7230,9 +7280,9 @@ var ZitiListener = class extends import_node_events2.EventEmitter {
     const unbind = createMessage(ContentType.Unbind, token);
     setHeaderU32(unbind, HeaderId.ConnId, connId);
     link.send(unbind);
-    const close = createMessage(ContentType.StateClosed);
-    setHeaderU32(close, HeaderId.ConnId, connId);
-    link.send(close);
+    const close2 = createMessage(ContentType.StateClosed);
+    setHeaderU32(close2, HeaderId.ConnId, connId);
+    link.send(close2);
   }
   /** Stop hosting: Unbind, close the listener id. Accepted connections stay open. */
   async close() {
@@ -7371,9 +7421,9 @@ var ZitiContext = class _ZitiContext {
     const hostKey = getHeaderBytes(reply, HeaderId.PublicKey);
     if (hostKey === void 0 && (this.options.encryption === "required" || service.encryptionRequired)) {
       link.unregister(connId);
-      const close = createMessage(ContentType.StateClosed);
-      setHeaderU32(close, HeaderId.ConnId, connId);
-      link.send(close);
+      const close2 = createMessage(ContentType.StateClosed);
+      setHeaderU32(close2, HeaderId.ConnId, connId);
+      link.send(close2);
       throw new ZitiError("ERR_ZITI_E2E_REQUIRED", `the host of "${service.name}" offered no end-to-end encryption key`);
     }
     const keys = keyPair !== void 0 && hostKey !== void 0 ? clientSessionKeys(keyPair, hostKey) : void 0;

@@ -1,6 +1,6 @@
 /** The outbox contract, run against both implementations: SqliteOutbox and the pure-JS FileOutbox. */
 import assert from 'node:assert/strict';
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openOutbox } from '../../connector/sender/open-outbox.js';
@@ -226,5 +226,29 @@ describe('FileOutbox journal', () => {
     const b = FileOutbox.open(path);
     t.after(() => b.close());
     assert.deepEqual(b.list().map((m) => m.id), ['msg_1', 'msg_2']);
+  });
+
+  test('an emptied journal over 1 MiB is replaced by a new file; later messages land in it and survive a reopen', async (t) => {
+    const tmp = tempDir();
+    t.after(tmp.remove);
+    const path = join(tmp.dir, 'o.jsonl');
+    const a = FileOutbox.open(path);
+    const big = Buffer.alloc(1024, 0x61);
+    const first = Array.from({ length: 1000 }, (_, n) => message(n, { body: big }));
+    await a.enqueue(first);
+    const before = statSync(path);
+    assert.ok(before.size > 1024 * 1024, `journal is ${before.size} bytes`);
+    a.nextBatch(1000, 10_000);
+    a.markDelivered(first.map((m) => m.id));
+    // The same journal path now names a new, empty file; the next enqueue waits for the folder sync and goes there.
+    await a.enqueue([message(5000)]);
+    const after = statSync(path);
+    assert.notEqual(after.ino, before.ino, 'a new file took the old one\'s place');
+    assert.ok(after.size < 1024, `new journal is ${after.size} bytes`);
+    assert.equal(existsSync(`${path}.new`), false);
+    a.close();
+    const b = FileOutbox.open(path);
+    t.after(() => b.close());
+    assert.deepEqual(b.list().map((m) => m.id), ['msg_5000']);
   });
 });

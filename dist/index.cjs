@@ -3902,6 +3902,8 @@ var FileOutbox = class _FileOutbox {
   #lazyDeletes = [];
   /** A new journal was renamed into place and the folder is not synced yet (see `#restart`). */
   #folderUnsynced = false;
+  /** Messages per state, kept as they change: `counts` and `pendingAtLeast` are called per batch and must not walk a backlog. */
+  #counts = { pending: 0, inflight: 0, parked: 0 };
   constructor(path, unlock) {
     this.path = path;
     this.#unlock = unlock;
@@ -3951,13 +3953,13 @@ var FileOutbox = class _FileOutbox {
   #apply(r2) {
     switch (r2.op) {
       case "put":
-        this.#messages.set(r2.id, fromPut(r2));
+        this.#add(fromPut(r2));
         return;
       case "retry":
         for (const id of r2.ids) {
           const m2 = this.#messages.get(id);
           if (m2 === void 0) continue;
-          m2.state = "pending";
+          this.#move(m2, "pending");
           m2.attempts += 1;
           m2.nextAttemptAt = r2.at;
           m2.lastError = r2.error;
@@ -3967,7 +3969,7 @@ var FileOutbox = class _FileOutbox {
         for (const id of r2.ids) {
           const m2 = this.#messages.get(id);
           if (m2 === void 0) continue;
-          m2.state = "parked";
+          this.#move(m2, "parked");
           m2.parkedReason = r2.reason;
           m2.lastError = r2.reason;
         }
@@ -3976,14 +3978,14 @@ var FileOutbox = class _FileOutbox {
         for (const id of r2.ids) {
           const m2 = this.#messages.get(id);
           if (m2?.state !== "parked") continue;
-          m2.state = "pending";
+          this.#move(m2, "pending");
           m2.attempts = 0;
           m2.nextAttemptAt = r2.at;
           m2.parkedReason = void 0;
         }
         return;
       case "del":
-        for (const id of r2.ids) this.#messages.delete(id);
+        for (const id of r2.ids) this.#remove(id);
         return;
       default:
         throw new TypeError(`unknown journal op ${r2.op}`);
@@ -3993,7 +3995,7 @@ var FileOutbox = class _FileOutbox {
   #compact() {
     const tmp = `${this.path}.tmp`;
     const data = encodeLines([...this.#messages.values()].map(toPut));
-    for (const m2 of this.#messages.values()) if (m2.state === "inflight") m2.state = "pending";
+    for (const m2 of this.#messages.values()) if (m2.state === "inflight") this.#move(m2, "pending");
     const fd = (0, import_node_fs2.openSync)(tmp, "w", 384);
     try {
       for (let done = 0; done < data.length; ) done += (0, import_node_fs2.writeSync)(fd, data, done, data.length - done);
@@ -4065,7 +4067,7 @@ var FileOutbox = class _FileOutbox {
     for (const m2 of stored) this.#syncing.add(m2.id);
     try {
       await this.#appendLater(() => stored.map(toPut));
-      for (const m2 of stored) this.#messages.set(m2.id, m2);
+      for (const m2 of stored) this.#add(m2);
     } finally {
       for (const m2 of stored) this.#syncing.delete(m2.id);
     }
@@ -4158,13 +4160,13 @@ var FileOutbox = class _FileOutbox {
       if (m2.nextAttemptAt > now) break;
       batch.push(m2);
     }
-    for (const m2 of batch) m2.state = "inflight";
+    for (const m2 of batch) this.#move(m2, "inflight");
     return batch.map(snapshot);
   }
   release(ids) {
     for (const id of ids) {
       const m2 = this.#messages.get(id);
-      if (m2?.state === "inflight") m2.state = "pending";
+      if (m2?.state === "inflight") this.#move(m2, "pending");
     }
   }
   /**
@@ -4221,21 +4223,34 @@ var FileOutbox = class _FileOutbox {
       this.#lazyDeletes.push(...known);
       if (first) this.#appendLater(() => this.#takeLazyDeletes()).catch(() => void 0);
     }
-    for (const id of known) this.#messages.delete(id);
+    for (const id of known) this.#remove(id);
     if (this.#messages.size === 0 && this.#syncing.size === 0 && this.#bytes > EMPTY_RESTART_BYTES) this.#restart();
     return known.length;
   }
   counts() {
-    const counts = { pending: 0, inflight: 0, parked: 0 };
-    for (const m2 of this.#messages.values()) counts[m2.state] += 1;
-    return counts;
+    return { ...this.#counts };
   }
   pendingAtLeast(n2) {
-    let pending = 0;
-    for (const m2 of this.#messages.values()) {
-      if (m2.state === "pending" && ++pending >= n2) return true;
-    }
-    return pending >= n2;
+    return this.#counts.pending >= n2;
+  }
+  // Every change of the message set or of a message's state goes through these three, which keep #counts.
+  /** Add `m`, or replace the message with its id in place (its place in the order is kept). */
+  #add(m2) {
+    const replaced = this.#messages.get(m2.id);
+    if (replaced !== void 0) this.#counts[replaced.state] -= 1;
+    this.#messages.set(m2.id, m2);
+    this.#counts[m2.state] += 1;
+  }
+  #remove(id) {
+    const m2 = this.#messages.get(id);
+    if (m2 === void 0) return;
+    this.#messages.delete(id);
+    this.#counts[m2.state] -= 1;
+  }
+  #move(m2, state) {
+    this.#counts[m2.state] -= 1;
+    this.#counts[state] += 1;
+    m2.state = state;
   }
   close() {
     if (this.#fd === void 0) return;

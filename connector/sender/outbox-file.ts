@@ -187,6 +187,8 @@ export class FileOutbox implements Outbox {
   #lazyDeletes: string[] = [];
   /** A new journal was renamed into place and the folder is not synced yet (see `#restart`). */
   #folderUnsynced = false;
+  /** Messages per state, kept as they change: `counts` and `pendingAtLeast` are called per batch and must not walk a backlog. */
+  readonly #counts: Record<OutboxState, number> = { pending: 0, inflight: 0, parked: 0 };
 
   private constructor(path: string, unlock: () => void) {
     this.path = path;
@@ -241,13 +243,13 @@ export class FileOutbox implements Outbox {
   #apply(r: JournalRecord): void {
     switch (r.op) {
       case 'put':
-        this.#messages.set(r.id, fromPut(r));
+        this.#add(fromPut(r));
         return;
       case 'retry':
         for (const id of r.ids) {
           const m = this.#messages.get(id);
           if (m === undefined) continue;
-          m.state = 'pending';
+          this.#move(m, 'pending');
           m.attempts += 1;
           m.nextAttemptAt = r.at;
           m.lastError = r.error;
@@ -257,7 +259,7 @@ export class FileOutbox implements Outbox {
         for (const id of r.ids) {
           const m = this.#messages.get(id);
           if (m === undefined) continue;
-          m.state = 'parked';
+          this.#move(m, 'parked');
           m.parkedReason = r.reason;
           m.lastError = r.reason;
         }
@@ -266,14 +268,14 @@ export class FileOutbox implements Outbox {
         for (const id of r.ids) {
           const m = this.#messages.get(id);
           if (m?.state !== 'parked') continue;
-          m.state = 'pending';
+          this.#move(m, 'pending');
           m.attempts = 0;
           m.nextAttemptAt = r.at;
           m.parkedReason = undefined;
         }
         return;
       case 'del':
-        for (const id of r.ids) this.#messages.delete(id);
+        for (const id of r.ids) this.#remove(id);
         return;
       default:
         throw new TypeError(`unknown journal op ${(r as { op: unknown }).op}`);
@@ -284,7 +286,7 @@ export class FileOutbox implements Outbox {
   #compact(): void {
     const tmp = `${this.path}.tmp`;
     const data = encodeLines([...this.#messages.values()].map(toPut));
-    for (const m of this.#messages.values()) if (m.state === 'inflight') m.state = 'pending';
+    for (const m of this.#messages.values()) if (m.state === 'inflight') this.#move(m, 'pending');
     const fd = openSync(tmp, 'w', 0o600);
     try {
       for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done);
@@ -368,7 +370,7 @@ export class FileOutbox implements Outbox {
     for (const m of stored) this.#syncing.add(m.id);
     try {
       await this.#appendLater(() => stored.map(toPut));
-      for (const m of stored) this.#messages.set(m.id, m);
+      for (const m of stored) this.#add(m);
     } finally {
       for (const m of stored) this.#syncing.delete(m.id);
     }
@@ -468,14 +470,14 @@ export class FileOutbox implements Outbox {
       if (m.nextAttemptAt > now) break;
       batch.push(m);
     }
-    for (const m of batch) m.state = 'inflight';
+    for (const m of batch) this.#move(m, 'inflight');
     return batch.map(snapshot);
   }
 
   release(ids: readonly string[]): void {
     for (const id of ids) {
       const m = this.#messages.get(id);
-      if (m?.state === 'inflight') m.state = 'pending';
+      if (m?.state === 'inflight') this.#move(m, 'pending');
     }
   }
 
@@ -542,24 +544,41 @@ export class FileOutbox implements Outbox {
       this.#lazyDeletes.push(...known);
       if (first) this.#appendLater(() => this.#takeLazyDeletes()).catch(() => undefined);
     }
-    for (const id of known) this.#messages.delete(id);
+    for (const id of known) this.#remove(id);
     if (this.#messages.size === 0 && this.#syncing.size === 0 && this.#bytes > EMPTY_RESTART_BYTES) this.#restart();
     return known.length;
   }
 
 
   counts(): OutboxCounts {
-    const counts = { pending: 0, inflight: 0, parked: 0 };
-    for (const m of this.#messages.values()) counts[m.state] += 1;
-    return counts;
+    return { ...this.#counts };
   }
 
   pendingAtLeast(n: number): boolean {
-    let pending = 0;
-    for (const m of this.#messages.values()) {
-      if (m.state === 'pending' && ++pending >= n) return true;
-    }
-    return pending >= n;
+    return this.#counts.pending >= n;
+  }
+
+  // Every change of the message set or of a message's state goes through these three, which keep #counts.
+
+  /** Add `m`, or replace the message with its id in place (its place in the order is kept). */
+  #add(m: Mutable): void {
+    const replaced = this.#messages.get(m.id);
+    if (replaced !== undefined) this.#counts[replaced.state] -= 1;
+    this.#messages.set(m.id, m);
+    this.#counts[m.state] += 1;
+  }
+
+  #remove(id: string): void {
+    const m = this.#messages.get(id);
+    if (m === undefined) return;
+    this.#messages.delete(id);
+    this.#counts[m.state] -= 1;
+  }
+
+  #move(m: Mutable, state: OutboxState): void {
+    this.#counts[m.state] -= 1;
+    this.#counts[state] += 1;
+    m.state = state;
   }
 
   close(): void {

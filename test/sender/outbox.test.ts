@@ -149,6 +149,36 @@ for (const impl of IMPLEMENTATIONS) {
       assert.deepEqual(outbox.list().map((m) => m.id), ['msg_2']);
     });
 
+    test('counts() and pendingAtLeast agree with list() after every kind of change, and after a reopen', async (t) => {
+      const ctx = await fresh(t);
+      const check = (step: string): void => {
+        const listed = { pending: 0, inflight: 0, parked: 0 };
+        for (const m of ctx.outbox.list()) listed[m.state] += 1;
+        assert.deepEqual(ctx.outbox.counts(), listed, step);
+        assert.equal(ctx.outbox.pendingAtLeast(listed.pending), true, step);
+        assert.equal(ctx.outbox.pendingAtLeast(listed.pending + 1), false, step);
+      };
+      await ctx.outbox.enqueue([1, 2, 3, 4, 5, 6].map((n) => message(n)));
+      check('enqueue');
+      ctx.outbox.nextBatch(4, 10_000);
+      check('claim');
+      ctx.outbox.release(['msg_4', 'msg_nope']);
+      check('release');
+      ctx.outbox.markRetry(['msg_1'], 0, 'HTTP 500', 10_000);
+      check('retry');
+      ctx.outbox.park(['msg_2', 'msg_5'], 'HTTP 403');
+      check('park a claimed and a pending message');
+      ctx.outbox.markDelivered(['msg_3']);
+      check('delivered');
+      ctx.outbox.retryParked(['msg_5']);
+      check('unpark one');
+      ctx.outbox.drop(['msg_2', 'msg_6']);
+      check('drop a parked and a pending message');
+      ctx.outbox.nextBatch(1, 20_000);
+      await ctx.reopen();
+      check('reopen with a claim outstanding');
+    });
+
     test('a second open of the same outbox is refused while the first holds it', async (t) => {
       const ctx = await fresh(t);
       await assert.rejects(openOutbox(ctx.path), { code: 'ERR_SEND_OUTBOX_LOCKED' });

@@ -86,22 +86,27 @@ type Field = 'id length' | 'id' | 'type length' | 'type' | 'timestamp' | 'header
  * reads integers in place (no view per field) and names the event and field only on error.
  */
 class Reader {
-  at: number;
+  #at: number;
 
   constructor(readonly bytes: Buffer, start: number) {
-    this.at = start;
+    this.#at = start;
   }
 
   get remaining(): number {
-    return this.bytes.length - this.at;
+    return this.bytes.length - this.#at;
   }
 
   /** Claim `length` bytes and return where they start. */
   #claim(length: number, index: number, field: Field): number {
-    if (length > this.bytes.length - this.at) throw batchInvalid(`the batch ends inside events[${index}].${field}`);
-    const start = this.at;
-    this.at += length;
+    if (length > this.bytes.length - this.#at) throw batchInvalid(`the batch ends inside events[${index}].${field}`);
+    const start = this.#at;
+    this.#at += length;
     return start;
+  }
+
+  /** Step over `length` bytes; returns where they start. */
+  skip(length: number, index: number, field: Field): number {
+    return this.#claim(length, index, field);
   }
 
   take(length: number, index: number, field: Field): Buffer {
@@ -168,8 +173,7 @@ export function decodeBinaryBatch(body: Buffer, maxEvents: number): BatchEvent[]
     const headersLength = r.u32(i, 'headers length');
     let headers: Record<string, string> | undefined;
     if (headersLength > 0) {
-      const start = r.at;
-      r.take(headersLength, i, 'headers');
+      const start = r.skip(headersLength, i, 'headers');
       const same = headersLength === lastHeaderLength && body.compare(body, lastHeaderStart, lastHeaderStart + headersLength, start, start + headersLength) === 0;
       if (!same) {
         const text = textOf(body, start, start + headersLength, i, 'headers');

@@ -3855,6 +3855,12 @@ function syncFolder(folder) {
     });
   });
 }
+function removeQuietly(path) {
+  try {
+    (0, import_node_fs2.unlinkSync)(path);
+  } catch {
+  }
+}
 function syncFolderNow(folder) {
   const fd = (0, import_node_fs2.openSync)(folder, "r");
   try {
@@ -3897,7 +3903,6 @@ var FileOutbox = class _FileOutbox {
   /** Asynchronous appends not finished (waiting for their turn, or syncing). */
   #queued = 0;
   #broken;
-  #closedAfterSync = false;
   /** Ids `markDelivered` removed whose `del` record is not written yet. */
   #lazyDeletes = [];
   /** A new journal was renamed into place and the folder is not synced yet (see `#restart`). */
@@ -3993,6 +3998,7 @@ var FileOutbox = class _FileOutbox {
   }
   /** Rewrite the journal with the live messages only, atomically, then reopen it for appending. */
   #compact() {
+    removeQuietly(`${this.path}.new`);
     const tmp = `${this.path}.tmp`;
     const data = encodeLines([...this.#messages.values()].map(toPut));
     for (const m2 of this.#messages.values()) if (m2.state === "inflight") this.#move(m2, "pending");
@@ -4012,6 +4018,7 @@ var FileOutbox = class _FileOutbox {
   #append(records) {
     try {
       if (this.#unsynced) (0, import_node_fs2.fdatasyncSync)(this.#open());
+      if (this.#folderUnsynced) syncFolderNow((0, import_node_path.dirname)(this.path));
     } catch (cause) {
       throw this.#break(cause);
     }
@@ -4085,7 +4092,7 @@ var FileOutbox = class _FileOutbox {
       try {
         await new Promise((resolve3, reject) => (0, import_node_fs2.fdatasync)(fd, (err) => err === null ? resolve3() : reject(err)));
       } catch (cause) {
-        if (!(this.#closedAfterSync && cause.code === "EBADF")) throw this.#break(cause);
+        throw this.#break(cause);
       } finally {
         this.#unsynced = false;
       }
@@ -4128,6 +4135,7 @@ var FileOutbox = class _FileOutbox {
       (0, import_node_fs2.renameSync)(fresh, this.path);
     } catch {
       (0, import_node_fs2.closeSync)(fd);
+      removeQuietly(fresh);
       return;
     }
     this.#fd = fd;
@@ -4253,23 +4261,22 @@ var FileOutbox = class _FileOutbox {
     m2.state = state;
   }
   close() {
-    if (this.#fd === void 0) return;
+    const fd = this.#fd;
+    if (fd === void 0) return;
     try {
-      if (this.#unsynced) {
-        (0, import_node_fs2.fdatasyncSync)(this.#fd);
-        this.#closedAfterSync = true;
-      }
+      if (this.#unsynced) (0, import_node_fs2.fdatasyncSync)(fd);
       const deletes = this.#takeLazyDeletes();
       if (deletes.length > 0 && this.#broken === void 0) {
         this.#write(deletes);
-        (0, import_node_fs2.fdatasyncSync)(this.#fd);
+        (0, import_node_fs2.fdatasyncSync)(fd);
       }
       if (this.#folderUnsynced) syncFolderNow((0, import_node_path.dirname)(this.path));
     } catch (cause) {
       this.#break(cause);
     }
-    (0, import_node_fs2.closeSync)(this.#fd);
     this.#fd = void 0;
+    if (this.#queued > 0) void this.#tail.then(() => (0, import_node_fs2.close)(fd, () => void 0));
+    else (0, import_node_fs2.closeSync)(fd);
     this.#unlock();
   }
 };

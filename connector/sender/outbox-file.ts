@@ -1,5 +1,5 @@
 /** FileOutbox: a pure-JS outbox in an append-only JSON-lines journal, fsynced per write, compacted on open. */
-import { close, closeSync, constants, fdatasync, fdatasyncSync, fsync, fsyncSync, ftruncateSync, mkdirSync, open, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { close, closeSync, constants, fdatasync, fdatasyncSync, fsync, fsyncSync, ftruncateSync, mkdirSync, open, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { SendError } from '../../errors/index.js';
 import { clipReason, type NewOutboxMessage, type Outbox, type OutboxCounts, type OutboxHead, type OutboxMessage, type OutboxState } from './outbox.js';
@@ -128,6 +128,15 @@ function syncFolder(folder: string): Promise<void> {
   });
 }
 
+/** Remove a file if it is there; a failure only leaves a stray file behind. */
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // ENOENT nearly always; anything else leaves a harmless leftover.
+  }
+}
+
 /** fsync a folder, blocking. */
 function syncFolderNow(folder: string): void {
   const fd = openSync(folder, 'r');
@@ -182,7 +191,6 @@ export class FileOutbox implements Outbox {
   /** Asynchronous appends not finished (waiting for their turn, or syncing). */
   #queued = 0;
   #broken: SendError | undefined;
-  #closedAfterSync = false;
   /** Ids `markDelivered` removed whose `del` record is not written yet. */
   #lazyDeletes: string[] = [];
   /** A new journal was renamed into place and the folder is not synced yet (see `#restart`). */
@@ -284,6 +292,8 @@ export class FileOutbox implements Outbox {
 
   /** Rewrite the journal with the live messages only, atomically, then reopen it for appending. */
   #compact(): void {
+    // A new journal a crash left before its rename (see #restart) holds nothing.
+    removeQuietly(`${this.path}.new`);
     const tmp = `${this.path}.tmp`;
     const data = encodeLines([...this.#messages.values()].map(toPut));
     for (const m of this.#messages.values()) if (m.state === 'inflight') this.#move(m, 'pending');
@@ -306,6 +316,8 @@ export class FileOutbox implements Outbox {
     try {
       // An enqueue's sync still running: finish it first, so that only this append can be torn by a crash.
       if (this.#unsynced) fdatasyncSync(this.#open());
+      // Nothing lands in a journal renamed into place before that rename is durable (see #restart).
+      if (this.#folderUnsynced) syncFolderNow(dirname(this.path));
     } catch (cause) {
       throw this.#break(cause);
     }
@@ -389,8 +401,8 @@ export class FileOutbox implements Outbox {
       try {
         await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err === null ? resolve() : reject(err))));
       } catch (cause) {
-        // close() synced everything, then closed the descriptor under this call: only EBADF is expected then.
-        if (!(this.#closedAfterSync && (cause as NodeJS.ErrnoException).code === 'EBADF')) throw this.#break(cause);
+        // close() leaves the descriptor open until this settles, so any failure here is the disk's.
+        throw this.#break(cause);
       } finally {
         this.#unsynced = false;
       }
@@ -435,6 +447,7 @@ export class FileOutbox implements Outbox {
       renameSync(fresh, this.path);
     } catch {
       closeSync(fd);
+      removeQuietly(fresh);
       return;
     }
     this.#fd = fd;
@@ -582,26 +595,28 @@ export class FileOutbox implements Outbox {
   }
 
   close(): void {
-    if (this.#fd === undefined) return;
+    const fd = this.#fd;
+    if (fd === undefined) return;
     try {
       // An append still waiting for its sync: make it durable now, before the descriptor goes.
-      if (this.#unsynced) {
-        fdatasyncSync(this.#fd);
-        this.#closedAfterSync = true;
-      }
+      if (this.#unsynced) fdatasyncSync(fd);
       // Deletions not written yet: write them now rather than resend those messages after a restart.
       const deletes = this.#takeLazyDeletes();
       if (deletes.length > 0 && this.#broken === undefined) {
         this.#write(deletes);
-        fdatasyncSync(this.#fd);
+        fdatasyncSync(fd);
       }
       // A new journal renamed into place whose folder sync has not run yet: make the rename durable now.
       if (this.#folderUnsynced) syncFolderNow(dirname(this.path));
     } catch (cause) {
       this.#break(cause);
     }
-    closeSync(this.#fd);
     this.#fd = undefined;
+    // A queued step may still have an fdatasync on this descriptor in the thread pool: closing it now
+    // would let the number be reused and that call land on another file. Close it once they settle;
+    // steps not yet started find the outbox closed and write nothing.
+    if (this.#queued > 0) void this.#tail.then(() => close(fd, () => undefined));
+    else closeSync(fd);
     this.#unlock();
   }
 }

@@ -1,6 +1,7 @@
 /** The outbox contract, run against both implementations: SqliteOutbox and the pure-JS FileOutbox. */
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import fs, { appendFileSync, closeSync, existsSync, openSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openOutbox } from '../../connector/sender/open-outbox.js';
@@ -280,5 +281,40 @@ describe('FileOutbox journal', () => {
     const b = FileOutbox.open(path);
     t.after(() => b.close());
     assert.deepEqual(b.list().map((m) => m.id), ['msg_5000']);
+  });
+
+  test('close() keeps the descriptor until a sync still queued in the thread pool has run on it', async (t) => {
+    const tmp = tempDir();
+    t.after(tmp.remove);
+    const path = join(tmp.dir, 'o.jsonl');
+    // A busy thread pool: every asynchronous fdatasync starts 50 ms late. Record what its descriptor names then.
+    const real = fs.fdatasync;
+    const seen: string[] = [];
+    fs.fdatasync = ((fd: number, callback: (err: NodeJS.ErrnoException | null) => void) => {
+      setTimeout(() => {
+        try {
+          seen.push(readlinkSync(`/proc/self/fd/${fd}`));
+        } catch {
+          seen.push('(closed)');
+        }
+        real(fd, callback);
+      }, 50);
+    }) as typeof fs.fdatasync;
+    syncBuiltinESMExports();
+    t.after(() => {
+      fs.fdatasync = real;
+      syncBuiltinESMExports();
+    });
+    const a = FileOutbox.open(path);
+    const pending = a.enqueue([message(1)]);
+    a.close();
+    // Another file opened now would take the journal's descriptor number if close() had released it.
+    const other = openSync(join(tmp.dir, 'unrelated'), 'w');
+    t.after(() => closeSync(other));
+    await pending;
+    assert.deepEqual(seen, [path], 'the late sync ran on the journal, not on a reused descriptor');
+    const b = FileOutbox.open(path);
+    t.after(() => b.close());
+    assert.deepEqual(b.list().map((m) => m.id), ['msg_1']);
   });
 });

@@ -74,16 +74,13 @@ function normaliseLimits(limits: EncodeBatchOptions | DecodeBatchLimits, where: 
   };
 }
 
-/**
- * Check the fields every event must have (the body is checked by the caller). `checkedHeaders` is a
- * headers object already found valid: events of one batch often share one, checked once.
- */
-function checkEventFields(event: Record<string, unknown>, index: number, checkedHeaders?: unknown): void {
+/** Check the fields every event must have (the body is checked by the caller); `index` names the event in errors. */
+function checkEventFields(event: Record<string, unknown>, index: number): void {
   for (const key of Object.keys(event)) if (!EVENT_KEYS.includes(key)) throw invalid(`events[${index}] has unknown field "${key}"`);
   checkEventId(event.id, index);
   checkEventType(event.type, index);
   checkEventTimestamp(event.timestamp, index);
-  if (event.headers !== checkedHeaders) checkEventHeaders(event.headers, index);
+  checkEventHeaders(event.headers, index);
 }
 
 /** The media type of a batch body (`binary` or `json`), or undefined when `contentType` names neither. */
@@ -123,12 +120,10 @@ export function encodeBatch(
   const format = formatOption(options.format, 'encodeBatch');
   if (!Array.isArray(events) || events.length === 0) throw invalid('a batch needs at least one event');
   if (events.length > maxEvents) throw tooLarge(`a batch holds at most ${maxEvents} events; got ${events.length}`);
-  let checkedHeaders: unknown;
   for (let index = 0; index < events.length; index++) {
     const event = events[index];
     if (!isPlainObject(event)) throw invalid(`events[${index}] must be an object`);
-    checkEventFields(event as unknown as Record<string, unknown>, index, checkedHeaders);
-    checkedHeaders = event.headers;
+    checkEventFields(event as unknown as Record<string, unknown>, index);
     if (!(event.body instanceof Uint8Array)) throw invalid(`events[${index}].body must be a Buffer`);
   }
   checkUniqueIds(events.map((e) => e.id));

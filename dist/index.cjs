@@ -4405,12 +4405,12 @@ function normaliseLimits(limits, where, known) {
     maxBytes: integerOption(limits.maxBytes, DEFAULT_MAX_BATCH_BYTES, 1, `${where}: maxBytes`)
   };
 }
-function checkEventFields(event, index, checkedHeaders) {
+function checkEventFields(event, index) {
   for (const key of Object.keys(event)) if (!EVENT_KEYS.includes(key)) throw batchInvalid(`events[${index}] has unknown field "${key}"`);
   checkEventId(event.id, index);
   checkEventType(event.type, index);
   checkEventTimestamp(event.timestamp, index);
-  if (event.headers !== checkedHeaders) checkEventHeaders(event.headers, index);
+  checkEventHeaders(event.headers, index);
 }
 function formatOption(value, where) {
   if (value === void 0) return DEFAULT_BATCH_FORMAT;
@@ -4422,12 +4422,10 @@ function encodeBatch(events, options = {}) {
   const format = formatOption(options.format, "encodeBatch");
   if (!Array.isArray(events) || events.length === 0) throw batchInvalid("a batch needs at least one event");
   if (events.length > maxEvents) throw batchTooLarge(`a batch holds at most ${maxEvents} events; got ${events.length}`);
-  let checkedHeaders;
   for (let index = 0; index < events.length; index++) {
     const event = events[index];
     if (!isPlainObject(event)) throw batchInvalid(`events[${index}] must be an object`);
-    checkEventFields(event, index, checkedHeaders);
-    checkedHeaders = event.headers;
+    checkEventFields(event, index);
     if (!(event.body instanceof Uint8Array)) throw batchInvalid(`events[${index}].body must be a Buffer`);
   }
   checkUniqueIds(events.map((e) => e.id));

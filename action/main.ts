@@ -3,15 +3,16 @@ import { randomUUID } from 'node:crypto';
 import { appendFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeBase64Strict } from '../connector/base64.js';
+import { decodeBase64Strict } from '../core/base64.js';
 import { FileOutbox } from '../connector/sender/outbox-file.js';
 import { createSender } from '../connector/sender/sender.js';
 import { checkSeverity } from '../connector/sender/severity.js';
 import { sendTestEvent } from '../connector/sender/test-event.js';
 import { ZitiContext } from '../connector/ziti/context.js';
 import { exitCodeFor, formatError } from '../cli/exit-codes.js';
-import { OptionError, SendError } from '../errors/index.js';
+import { OptionError, SendError } from '../core/index.js';
 import { parseIdentity } from '../pki/identity.js';
+import { DEFAULT_WEBHOOK_PATH } from '../connector/webhook/headers.js';
 
 /** The service name as the `Host` header when it is a valid header value (service names may hold spaces). */
 function hostFor(service: string): string | undefined {
@@ -87,7 +88,7 @@ async function run(): Promise<void> {
   command('add-mask', secret);
   const service = required('service');
   const identity = parseIdentity(identityText(required('identity')));
-  const path = input('path') || '/webhooks';
+  const path = input('path') || DEFAULT_WEBHOOK_PATH;
   const deadlineText = input('deadline-seconds') || '300';
   if (!/^\d+$/.test(deadlineText)) throw new OptionError('ERR_OPTION_INVALID', 'input "deadline-seconds" must be whole seconds');
   const ziti = new ZitiContext(identity);

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import tls from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { DEFAULT_TOLERANCE_SECONDS } from '../connector/signature-standard.js';
+import { DEFAULT_TOLERANCE_SECONDS } from '../connector/webhook/signature-standard.js';
 import { ZitiContext } from '../connector/ziti/index.js';
 import { verifyRequest } from '../receiver/ingest.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../receiver/options.js';

@@ -2,10 +2,10 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { decodeBatch, encodeBatch } from '../connector/batch-envelope.js';
-import { generateHmacSecret } from '../connector/secrets.js';
+import { decodeBatch, encodeBatch } from '../connector/webhook/batch-envelope.js';
+import { generateHmacSecret } from '../connector/webhook/secrets.js';
 import { openOutbox } from '../connector/sender/open-outbox.js';
-import { signStandard, verifyStandard } from '../connector/signature-standard.js';
+import { signStandard, verifyStandard } from '../connector/webhook/signature-standard.js';
 import { cryptoBackendName, E2EReceiver, E2ESender, ensureCryptoReady } from '../connector/ziti/e2e.js';
 import { MessageStore } from '../receiver/store.js';
 import { tempDir } from '../test/sender/helpers.js';

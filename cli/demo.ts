@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { generateHmacSecret } from '../connector/index.js';
 import { createSender, openOutbox, type SenderEvent } from '../connector/sender/index.js';
 import { ZitiContext, enroll } from '../connector/ziti/index.js';
-import { CliError } from '../errors/index.js';
+import { CliError } from '../core/index.js';
 import { createIdentityWithJwt, startFabric } from '../fabric/fabric.js';
 import { startReceiver } from '../receiver/server.js';
 import { listeningTcpPorts } from './listening-ports.js';

@@ -1,5 +1,5 @@
 /** Maps darkhook error codes to process exit codes and prints one clear error line. */
-import { DarkhookError } from '../errors/index.js';
+import { DarkhookError } from '../core/index.js';
 
 /** Exit codes a script (or a CI step) can rely on. */
 export const EXIT = {

@@ -1,6 +1,6 @@
 /** Reading command input exactly: a file's bytes, or all of stdin. */
 import { readFile } from 'node:fs/promises';
-import { FileError } from '../errors/index.js';
+import { FileError } from '../core/index.js';
 
 /**
  * The bytes of `path`, or of stdin when `path` is undefined or `-` (an empty stdin is an empty body).

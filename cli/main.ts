@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The darkhook command: parses arguments, runs one subcommand, maps errors to exit codes. */
 import { CommanderError } from 'commander';
-import { CliError } from '../errors/index.js';
+import { CliError } from '../core/index.js';
 import { EXIT, exitCodeFor, formatError } from './exit-codes.js';
 import { buildProgram } from './program.js';
 

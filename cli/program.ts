@@ -1,7 +1,7 @@
 /** Builds the commander program: global flags and the subcommand groups. */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { CliError } from '../errors/index.js';
+import { CliError } from '../core/index.js';
 import { createRootLogger } from './logger.js';
 import type { CliContext } from './context.js';
 import { registerDemo } from './commands/demo.js';

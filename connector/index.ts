@@ -11,9 +11,9 @@ export {
   DEFAULT_MAX_BATCH_EVENTS,
   decodeBatch,
   encodeBatch,
-} from './batch-envelope.js';
-export type { BatchEvent, BatchFormat, DecodeBatchLimits, EncodeBatchOptions } from './batch-envelope.js';
-export { constantTimeEqual } from './constant-time.js';
+} from './webhook/batch-envelope.js';
+export type { BatchEvent, BatchFormat, DecodeBatchLimits, EncodeBatchOptions } from './webhook/batch-envelope.js';
+export { constantTimeEqual } from '../core/constant-time.js';
 export {
   GENERATED_HMAC_SECRET_BYTES,
   generateEd25519Keys,
@@ -27,9 +27,9 @@ export {
   parseWebhookSecret,
   publicKeyOf,
   SIGNING_KEY_PREFIX,
-} from './secrets.js';
-export type { Ed25519KeyStrings, WebhookKey } from './secrets.js';
-export { GITHUB_SIGNATURE_HEADER, signGithub, verifyGithub } from './signature-github.js';
+} from './webhook/secrets.js';
+export type { Ed25519KeyStrings, WebhookKey } from './webhook/secrets.js';
+export { GITHUB_SIGNATURE_HEADER, signGithub, verifyGithub } from './webhook/signature-github.js';
 export {
   DEFAULT_TOLERANCE_SECONDS,
   MAX_SIGNATURES_PER_HEADER,
@@ -39,8 +39,8 @@ export {
   WEBHOOK_ID_HEADER,
   WEBHOOK_SIGNATURE_HEADER,
   WEBHOOK_TIMESTAMP_HEADER,
-} from './signature-standard.js';
-export type { SignStandardInput, VerifyStandardInput } from './signature-standard.js';
+} from './webhook/signature-standard.js';
+export type { SignStandardInput, VerifyStandardInput } from './webhook/signature-standard.js';
 
 // The sender: durable outbox, batching, retries (connector/sender).
 export {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { FabricError, OptionError, PkiError } from '../errors/index.js';
+import { FabricError, OptionError, PkiError } from '../core/index.js';
 import { type CaBundle, certFingerprint, encodeCaBundlePkcs7, signCsr } from '../pki/index.js';
 import {
   API_ERRORS,

@@ -3,12 +3,13 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { FabricError, FileError, OptionError } from '../errors/index.js';
+import { FabricError, FileError, OptionError } from '../core/index.js';
 import { createEnrollmentJwt } from '../pki/index.js';
 import { type RunningController, startController } from './controller.js';
 import { DEFAULT_ADDRESS, DEFAULT_CTRL_PORT, DEFAULT_ROUTER_PORT, type FabricHome, httpsUrl, initHome, loadHome } from './home.js';
 import { EdgeRouter } from './router.js';
 import { type FabricIdentity, FabricStore } from './store.js';
+import { processAlive } from '../core/process.js';
 
 /** Lifetime of an enrollment token, in milliseconds (OpenZiti's default, 180 minutes). */
 export const DEFAULT_ENROLLMENT_TTL_MS = 3 * 60 * 60 * 1000;
@@ -160,16 +161,6 @@ export function controllerUrl(home: FabricHome, store: FabricStore): string {
     throw new FabricError('ERR_FABRIC_NOT_RUNNING', `the fabric in ${home.paths.home} uses an ephemeral controller port and is not running`);
   }
   return httpsUrl(home.config.address, home.config.ctrlPort);
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function writeSecret(path: string, data: string): Promise<void> {

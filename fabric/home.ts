@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { FabricError, FileError, OptionError } from '../errors/index.js';
+import { FabricError, FileError, OptionError } from '../core/index.js';
 import { type CaBundle, CA_CERT_FILE, CA_KEY_FILE, createCa, issueServerCert, loadCa, saveCa, verifyIssuedBy } from '../pki/index.js';
 
 /** Default controller (REST) port, as in `ziti edge quickstart`. */

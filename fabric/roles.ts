@@ -1,5 +1,5 @@
 /** Names, role attributes and service-policy roles of the fabric: validation and matching (OpenZiti's AnyOf semantic). */
-import { FabricError } from '../errors/index.js';
+import { FabricError } from '../core/index.js';
 import type { FabricIdentity, FabricPolicy, FabricService } from './store.js';
 
 const NAME = /^[A-Za-z0-9_.-]{1,128}$/;

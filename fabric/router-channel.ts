@@ -1,7 +1,7 @@
 /** One SDK's channel on the embedded edge router: framing, sequence numbers, request/reply. */
 import { randomUUID } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import { FabricError } from '../errors/index.js';
+import { FabricError } from '../core/index.js';
 import { encodeMessage, FrameDecoder } from '../connector/ziti/codec.js';
 import { replyFor, setReplyFor, type Message } from '../connector/ziti/message.js';
 import type { FabricApiSession, FabricIdentity } from './store.js';

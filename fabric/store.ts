@@ -1,8 +1,9 @@
 /** The fabric's persistent state in SQLite: identities, services, service policies, API and service sessions. */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
-import { FabricError } from '../errors/index.js';
+import type Database from 'better-sqlite3';
+import { openSqlite, StatementCache } from '../core/sqlite.js';
+import { FabricError } from '../core/index.js';
 import { checkAttributes, checkName, checkPolicyType, checkRoles, grants } from './roles.js';
 import { apiSessionOf, identityOf, policyOf, type Row, SCHEMA, serviceOf } from './store-schema.js';
 
@@ -10,8 +11,6 @@ import { apiSessionOf, identityOf, policyOf, type Row, SCHEMA, serviceOf } from 
 export const STORE_BUSY_TIMEOUT_MS = 5000;
 /** Name of the database file inside the fabric home. */
 export const STORE_FILE = 'fabric.db';
-/** Schema version kept in `PRAGMA user_version`. */
-const SCHEMA_VERSION = 1;
 
 /** An identity: a name, role attributes, and (once enrolled) the SHA-1 of its certificate. */
 export interface FabricIdentity {
@@ -75,20 +74,16 @@ export interface FabricRuntime {
 export class FabricStore {
   readonly #db: Database.Database;
   /** Prepared statements by SQL text: the router asks on every hello, dial and bind. */
-  readonly #statements = new Map<string, Database.Statement>();
+  readonly #statements: StatementCache;
 
   private constructor(db: Database.Database) {
     this.#db = db;
+    this.#statements = new StatementCache(db);
   }
 
   /** The prepared statement for `sql`, prepared once per store. */
   #stmt(sql: string): Database.Statement {
-    let stmt = this.#statements.get(sql);
-    if (stmt === undefined) {
-      stmt = this.#db.prepare(sql);
-      this.#statements.set(sql, stmt);
-    }
-    return stmt;
+    return this.#statements.get(sql);
   }
 
   /**
@@ -97,29 +92,25 @@ export class FabricStore {
    */
   static open(home: string): FabricStore {
     const path = join(home, STORE_FILE);
-    let db: Database.Database | undefined;
+    let db: Database.Database;
     try {
-      db = new Database(path, { timeout: STORE_BUSY_TIMEOUT_MS });
-      db.pragma('journal_mode = WAL');
-      db.pragma(`busy_timeout = ${STORE_BUSY_TIMEOUT_MS}`);
-      db.pragma('foreign_keys = ON');
-      db.pragma('synchronous = NORMAL');
-      const open = db;
-      open.transaction(() => {
-        const version = open.pragma('user_version', { simple: true }) as number;
-        if (version > SCHEMA_VERSION) {
-          throw new FabricError('ERR_FABRIC_STORE_FAILED', `${path} was written by a newer darkhook (schema ${version})`);
-        }
-        open.exec(SCHEMA);
-        open.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('services_changed_at', ?)").run(String(Date.now()));
-        open.pragma(`user_version = ${SCHEMA_VERSION}`);
-      }).immediate();
-      return new FabricStore(open);
+      db = openSqlite(path, {
+        busyTimeoutMs: STORE_BUSY_TIMEOUT_MS,
+        foreignKeys: true,
+        synchronous: 'NORMAL',
+        migrations: [
+          (d) => {
+            d.exec(SCHEMA);
+            d.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('services_changed_at', ?)").run(String(Date.now()));
+          },
+        ],
+        tooNew: (version) => new FabricError('ERR_FABRIC_STORE_FAILED', `${path} was written by a newer darkhook (schema ${version})`),
+      });
     } catch (cause) {
-      db?.close();
       if (cause instanceof FabricError) throw cause;
       throw new FabricError('ERR_FABRIC_STORE_FAILED', `${path} could not be opened`, { cause });
     }
+    return new FabricStore(db);
   }
 
   /** Close the database; further calls throw. */

@@ -1,7 +1,7 @@
 /** A CA on disk: `ca.cert.pem` (0644) and `ca.key.pem` (0600) in a folder created 0700. */
 import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FileError, OptionError, PkiError } from '../errors/index.js';
+import { FileError, OptionError, PkiError } from '../core/index.js';
 import { type CaBundle, openCa } from './ca.js';
 import { fileError, readText, writeFileAtomic } from './files.js';
 import { readPrivateKey } from './keys.js';

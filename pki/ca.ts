@@ -1,6 +1,6 @@
 /** A self-signed root CA: creating one, and opening one (certificate + key) to sign with. */
 import forge from 'node-forge';
-import { PkiError } from '../errors/index.js';
+import { PkiError } from '../core/index.js';
 import { buildCertificate, type Issuer, toForgePublicKey } from './certificate-builder.js';
 import { DEFAULT_RSA_BITS, generateRsaKeyPair, keysMatch, readPrivateKey, requireRsa } from './keys.js';
 import { checkKeys, optionalInt, optionalString, requiredString } from './options.js';

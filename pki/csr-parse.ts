@@ -1,7 +1,7 @@
 /** Reading PKCS#10 CSRs from DER: subject, public key, self-signature check, requested CA rights. */
 import { createHash, createPublicKey, type KeyObject, verify } from 'node:crypto';
 import forge from 'node-forge';
-import { PkiError } from '../errors/index.js';
+import { PkiError } from '../core/index.js';
 import { children, isContext, isUniversal, oidOf, parseDerExact, toDerBuffer } from './der.js';
 import { describeKey } from './keys.js';
 import { pemBlocks } from './pem.js';

@@ -1,7 +1,7 @@
 /** PKCS#10 certificate requests: building one for a key, and signing one under a CA-side policy. */
 import { createPublicKey, sign } from 'node:crypto';
 import forge from 'node-forge';
-import { OptionError, PkiError } from '../errors/index.js';
+import { OptionError, PkiError } from '../core/index.js';
 import { type CaBundle, MAX_VALIDITY_DAYS, openCa } from './ca.js';
 import { buildCertificate, subjectAttributes, toForgePublicKey } from './certificate-builder.js';
 import { parseCsr } from './csr-parse.js';

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { chmod, open, readFile, rename, rm } from 'node:fs/promises';
-import { FileError } from '../errors/index.js';
+import { FileError } from '../core/index.js';
 
 /** Map an fs error to a coded FileError naming `path`. */
 export function fileError(err: unknown, path: string, action: 'read' | 'write'): FileError {

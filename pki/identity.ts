@@ -1,7 +1,7 @@
 /** Ziti identity JSON files (PROTOCOL.md §1.1): parse, validate, serialize, read and write. */
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FileError, PkiError } from '../errors/index.js';
+import { FileError, PkiError } from '../core/index.js';
 import { readText, readTextSync, writeFileAtomic } from './files.js';
 import { keysMatch, readPrivateKey } from './keys.js';
 import { parseCertificate, splitPemBundle } from './pem.js';

@@ -1,6 +1,6 @@
 /** Reading certificates with node:crypto: fingerprints, validity, summaries, issuer checks (RSA and EC). */
 import { createHash, type X509Certificate } from 'node:crypto';
-import { OptionError, PkiError } from '../errors/index.js';
+import { OptionError, PkiError } from '../core/index.js';
 import { describeKey } from './keys.js';
 import { parseCertificate } from './pem.js';
 

@@ -1,6 +1,6 @@
 /** Issuing end-entity certificates from a CA: TLS servers (with SANs) and mutual-TLS clients. */
 import { isIP } from 'node:net';
-import { OptionError } from '../errors/index.js';
+import { OptionError } from '../core/index.js';
 import { type CaBundle, MAX_VALIDITY_DAYS, openCa } from './ca.js';
 import { buildCertificate, type SubjectFields, toForgePublicKey } from './certificate-builder.js';
 import { generateRsaKeyPair, readPrivateKey, readPublicKey, requireRsa } from './keys.js';

@@ -1,6 +1,6 @@
 /** Ziti enrollment JWTs (PROTOCOL.md §1.2–1.3) with node:crypto: create, decode, verify against a leaf cert. */
 import { createHash, type KeyObject, sign, verify } from 'node:crypto';
-import { OptionError, PkiError } from '../errors/index.js';
+import { OptionError, PkiError } from '../core/index.js';
 import { keysMatch, readPrivateKey } from './keys.js';
 import { checkKeys } from './options.js';
 import { parseCertificate } from './pem.js';

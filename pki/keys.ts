@@ -2,7 +2,7 @@
  * the SDK's runtime path (identity files) does not load it. */
 import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { OptionError, PkiError } from '../errors/index.js';
+import { OptionError, PkiError } from '../core/index.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 

@@ -1,19 +1,7 @@
 /** Option checks shared by the pki entry points: unknown keys, strings, integers, string lists. */
-import { OptionError } from '../errors/index.js';
+import { OptionError } from '../core/index.js';
 
-/**
- * Reject a non-object and any key not in `allowed`.
- * @throws ERR_OPTION_INVALID when `value` is not a plain object; ERR_OPTION_UNKNOWN for an unknown key.
- */
-export function checkKeys(value: unknown, allowed: readonly string[], path: string): Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new OptionError('ERR_OPTION_INVALID', `${path} must be an object`);
-  }
-  for (const key of Object.keys(value)) {
-    if (!allowed.includes(key)) throw new OptionError('ERR_OPTION_UNKNOWN', `${path}.${key} is not a known option`);
-  }
-  return value as Record<string, unknown>;
-}
+export { checkKeys } from '../core/options.js';
 
 /**
  * A required non-empty string of at most `max` characters.

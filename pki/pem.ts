@@ -1,6 +1,6 @@
 /** PEM text helpers: find blocks by type, convert between PEM and DER, split certificate bundles. */
 import { X509Certificate } from 'node:crypto';
-import { PkiError } from '../errors/index.js';
+import { PkiError } from '../core/index.js';
 
 const BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
 const BASE64_BODY = /^[A-Za-z0-9+/=\s]*$/;

@@ -1,7 +1,7 @@
 /** PKCS#7 certs-only bundles (PROTOCOL.md §1.4), as a controller serves at /.well-known/est/cacerts. */
 import { X509Certificate } from 'node:crypto';
 import forge from 'node-forge';
-import { OptionError, PkiError } from '../errors/index.js';
+import { OptionError, PkiError } from '../core/index.js';
 import { children, isContext, isUniversal, oidNode, oidOf, parseDerExact, toDerBuffer } from './der.js';
 import { derToPem, pemBlocks } from './pem.js';
 

@@ -1,13 +1,15 @@
 /** The receiver's options: named defaults with units, normalised once, unknown keys rejected, frozen. */
 import pino, { type Logger } from 'pino';
-import { integerOption, rejectUnknownKeys } from '../connector/options.js';
-import { parseWebhookSecret } from '../connector/secrets.js';
-import { DEFAULT_TOLERANCE_SECONDS } from '../connector/signature-standard.js';
+import { integerOption, rejectUnknownKeys } from '../core/options.js';
+import { parseWebhookSecret } from '../connector/webhook/secrets.js';
+import { DEFAULT_TOLERANCE_SECONDS } from '../connector/webhook/signature-standard.js';
 import { ZitiContext } from '../connector/ziti/context.js';
-import { OptionError, WebhookError } from '../errors/index.js';
+import { OptionError, WebhookError } from '../core/index.js';
+
+import { DEFAULT_WEBHOOK_PATH } from '../connector/webhook/headers.js';
 
 /** Where webhooks are accepted unless configured otherwise (the sender's default path). */
-export const DEFAULT_RECEIVER_PATH = '/webhooks';
+export const DEFAULT_RECEIVER_PATH = DEFAULT_WEBHOOK_PATH;
 /** Largest request body accepted, in bytes: 16 MiB (the sender's default batch limit). */
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 /** Smallest `maxBodyBytes` accepted, in bytes: room for one small signed event. */

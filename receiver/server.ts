@@ -6,7 +6,7 @@ import Fastify from 'fastify';
 import type { Logger } from 'pino';
 import type { ZitiConnection } from '../connector/ziti/edge-conn.js';
 import type { ZitiListener } from '../connector/ziti/listener.js';
-import { DarkhookError, ReceiverError, type ZitiError } from '../errors/index.js';
+import { DarkhookError, ReceiverError, type ZitiError } from '../core/index.js';
 import { verifyRequest } from './ingest.js';
 import { type NormalizedReceiverOptions, normalizeReceiverOptions, type ReceiverOptions } from './options.js';
 import { MessageStore } from './store.js';

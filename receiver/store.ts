@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { FileError, OptionError, ReceiverError } from '../errors/index.js';
+import { FileError, OptionError, ReceiverError } from '../core/index.js';
 
 /** Schema version kept in `PRAGMA user_version`. */
 const SCHEMA_VERSION = 1;

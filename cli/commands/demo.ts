@@ -1,6 +1,6 @@
 /** `darkhook demo`: the end-to-end demonstration on an embedded fabric. */
 import type { Command } from 'commander';
-import { OptionError } from '../../errors/index.js';
+import { OptionError } from '../../core/index.js';
 import type { CliContext } from '../context.js';
 import { runDemo } from '../demo.js';
 

@@ -2,7 +2,7 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { FabricError, OptionError } from '../../errors/index.js';
+import { FabricError, OptionError } from '../../core/index.js';
 import { createIdentityWithJwt, startFabric } from '../../fabric/fabric.js';
 import { loadHome } from '../../fabric/home.js';
 import { decodeEnrollmentJwt } from '../../pki/index.js';

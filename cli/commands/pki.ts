@@ -3,7 +3,7 @@ import { createPrivateKey } from 'node:crypto';
 import { access, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
-import { CliError, FileError, OptionError, PkiError } from '../../errors/index.js';
+import { CliError, FileError, OptionError, PkiError } from '../../core/index.js';
 import {
   CA_CERT_FILE,
   CA_KEY_FILE,

@@ -3,10 +3,11 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
-import { parseWebhookSecret } from '../../connector/secrets.js';
+import { parseWebhookSecret } from '../../connector/webhook/secrets.js';
 import { ZitiContext } from '../../connector/ziti/index.js';
-import { CliError, OptionError, type ZitiError } from '../../errors/index.js';
+import { CliError, OptionError, type ZitiError } from '../../core/index.js';
 import type { CliContext } from '../context.js';
+import { DEFAULT_WEBHOOK_PATH } from '../../connector/webhook/headers.js';
 
 const SECRET_ENV = 'DARKHOOK_SECRET';
 
@@ -130,7 +131,7 @@ export function registerReceive(program: Command, context: () => CliContext): vo
     .option('--secret <secret>', `whsec_… or whpk_… (repeatable for rotation; default: ${SECRET_ENV})`, (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--allow <names>', 'comma-separated identity names allowed to call (default: any the fabric lets dial)')
     .addOption(storeOption())
-    .option('--path <path>', 'request path', '/webhooks')
+    .option('--path <path>', 'request path', DEFAULT_WEBHOOK_PATH)
     .option('--tolerance <seconds>', 'allowed clock gap of webhook-timestamp, each way (default 300)')
     .option('--max-body-bytes <n>', 'largest request body (default 16 MiB)')
     .addHelpText('after', RECEIVE_HELP)

@@ -1,7 +1,7 @@
 /** `darkhook send` (sign, store, deliver over Ziti) and `darkhook outbox list|retry|drop`. */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { type Command, Option } from 'commander';
-import type { BatchFormat } from '../../connector/batch-envelope.js';
+import type { BatchFormat } from '../../connector/webhook/batch-envelope.js';
 import type { SenderEvent } from '../../connector/sender/event.js';
 import { defaultOutboxPath, openOutbox } from '../../connector/sender/open-outbox.js';
 import type { Outbox, OutboxState } from '../../connector/sender/outbox.js';
@@ -9,10 +9,11 @@ import { createSender, type FlushReport, SENDER_CHANNELS } from '../../connector
 import { isSeverity, SEVERITIES, type Severity } from '../../connector/sender/severity.js';
 import { sendTestEvent } from '../../connector/sender/test-event.js';
 import { ZitiContext } from '../../connector/ziti/index.js';
-import { CliError, OptionError, SendError } from '../../errors/index.js';
+import { CliError, OptionError, SendError } from '../../core/index.js';
 import type { CliContext } from '../context.js';
 import { readInputBytes } from '../input.js';
 import { chooseDisplay, ProgressTracker } from '../progress.js';
+import { DEFAULT_WEBHOOK_PATH } from '../../connector/webhook/headers.js';
 
 /** The service name as the `Host` header when it is a valid header value (service names may hold spaces). */
 function hostFor(service: string): string | undefined {
@@ -238,7 +239,7 @@ export function registerSend(program: Command, context: () => CliContext): void 
     .addOption(new Option('--severity <level>', 'severity of the event(s); default: a "severity" field in the JSON body').choices(SEVERITIES))
     .addOption(new Option('--min-severity <level>', 'drop events below this severity (reported, not sent)').choices(SEVERITIES))
     .option('--header <name: value>', 'extra header on every event (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
-    .option('--path <path>', 'request path at the receiver', '/webhooks')
+    .option('--path <path>', 'request path at the receiver', DEFAULT_WEBHOOK_PATH)
     .addOption(outboxOption())
     .option('--deadline <seconds>', 'stop retrying after this long; undelivered messages stay pending', '300')
     .option('--batch-max-events <n>', 'events per batch (default 500)')

@@ -1,8 +1,8 @@
 /** `darkhook sign` and `darkhook verify`: Standard Webhooks and GitHub-style signatures from the shell. */
 import { type Command, Option } from 'commander';
-import { signGithub, verifyGithub } from '../../connector/signature-github.js';
-import { signStandard, verifyStandard } from '../../connector/signature-standard.js';
-import { CliError, OptionError } from '../../errors/index.js';
+import { signGithub, verifyGithub } from '../../connector/webhook/signature-github.js';
+import { signStandard, verifyStandard } from '../../connector/webhook/signature-standard.js';
+import { CliError, OptionError } from '../../core/index.js';
 import type { CliContext } from '../context.js';
 import { readInputBytes } from '../input.js';
 

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import type { Command } from 'commander';
 import { ZitiContext, enroll } from '../../connector/ziti/index.js';
 import { nativeDial } from '../../connector/ziti/native.js';
-import { FileError, OptionError } from '../../errors/index.js';
+import { FileError, OptionError } from '../../core/index.js';
 import { describeCertificate, writeIdentityFile } from '../../pki/index.js';
 import type { CliContext } from '../context.js';
 

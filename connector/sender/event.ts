@@ -1,11 +1,12 @@
 /** What `send()` accepts, and how an event becomes the message stored in the outbox. */
-import { SendError } from '../../errors/index.js';
+import { SendError } from '../../core/index.js';
+import { EVENT_TYPE_HEADER } from '../webhook/headers.js';
 import { newMessageId } from './ids.js';
 import type { NewOutboxMessage } from './outbox.js';
 import { checkSeverity, type Severity } from './severity.js';
 
-/** Header that carries the event type of a single (non-batch) webhook; a batch has `events[].type`. */
-export const EVENT_TYPE_HEADER = 'webhook-event-type';
+
+export { EVENT_TYPE_HEADER };
 
 /** A JSON value, sent as `application/json`. */
 export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue };

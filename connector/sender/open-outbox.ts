@@ -1,7 +1,7 @@
 /** Open the right outbox for a path: `.jsonl` is the pure-JS journal, anything else SQLite (loaded lazily). */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { SendError } from '../../errors/index.js';
+import { SendError } from '../../core/index.js';
 import type { Outbox } from './outbox.js';
 import { FileOutbox } from './outbox-file.js';
 

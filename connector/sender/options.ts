@@ -1,8 +1,8 @@
 /** The sender's options: named defaults with units, normalised once, unknown keys rejected, frozen. */
-import { OptionError } from '../../errors/index.js';
-import { type BatchFormat, DEFAULT_BATCH_FORMAT, DEFAULT_MAX_BATCH_BYTES } from '../batch-envelope.js';
-import { integerOption, rejectUnknownKeys } from '../options.js';
-import { parseWebhookSecret } from '../secrets.js';
+import { OptionError } from '../../core/index.js';
+import { type BatchFormat, DEFAULT_BATCH_FORMAT, DEFAULT_MAX_BATCH_BYTES } from '../webhook/batch-envelope.js';
+import { integerOption, rejectUnknownKeys } from '../../core/options.js';
+import { parseWebhookSecret } from '../webhook/secrets.js';
 import { checkHeaders } from './event.js';
 import type { Outbox } from './outbox.js';
 import { isSeverity, SEVERITIES, type Severity } from './severity.js';

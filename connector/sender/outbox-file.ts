@@ -1,7 +1,7 @@
 /** FileOutbox: a pure-JS outbox in an append-only JSON-lines journal, fsynced per write, compacted on open. */
 import { close, closeSync, constants, fdatasync, fdatasyncSync, fsync, fsyncSync, ftruncateSync, mkdirSync, open, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { SendError } from '../../errors/index.js';
+import { SendError } from '../../core/index.js';
 import { clipReason, type NewOutboxMessage, type Outbox, type OutboxCounts, type OutboxHead, type OutboxMessage, type OutboxState } from './outbox.js';
 import { acquireOutboxLock } from './outbox-lock.js';
 import { isSeverity } from './severity.js';

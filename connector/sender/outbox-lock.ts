@@ -1,17 +1,8 @@
 /** One process per outbox: a `<outbox>.lock` file holding the owner's pid; a dead owner's lock is taken over. */
 import { randomBytes } from 'node:crypto';
 import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { SendError } from '../../errors/index.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+import { SendError } from '../../core/index.js';
+import { processAlive } from '../../core/process.js';
 
 /**
  * Create `path` holding `content`, atomically: the content goes to a private temp file first, then a
@@ -40,7 +31,7 @@ function contentOf(path: string): string | undefined {
 /** True when `content` names a live process. */
 function held(content: string | undefined): boolean {
   const owner = Number.parseInt(content ?? '', 10);
-  return Number.isSafeInteger(owner) && owner > 0 && alive(owner);
+  return Number.isSafeInteger(owner) && owner > 0 && processAlive(owner);
 }
 
 /**

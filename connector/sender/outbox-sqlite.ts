@@ -1,14 +1,12 @@
 /** SqliteOutbox: the outbox in SQLite (better-sqlite3), WAL journal with synchronous=FULL. */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import Database from 'better-sqlite3';
-import { SendError } from '../../errors/index.js';
+import type Database from 'better-sqlite3';
+import { openSqlite, StatementCache } from '../../core/sqlite.js';
+import { SendError } from '../../core/index.js';
 import { clipReason, type NewOutboxMessage, type Outbox, type OutboxCounts, type OutboxHead, type OutboxMessage, type OutboxState } from './outbox.js';
 import { acquireOutboxLock } from './outbox-lock.js';
 import { isSeverity } from './severity.js';
-
-/** Schema version kept in `PRAGMA user_version`. */
-const SCHEMA_VERSION = 1;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS messages (
@@ -96,12 +94,13 @@ export class SqliteOutbox implements Outbox {
   readonly #unlock: () => void;
   /** Ids claimed by `nextBatch` and not yet settled; their rows say `pending`. */
   readonly #claimed = new Set<string>();
-  readonly #statements = new Map<string, Database.Statement>();
+  readonly #statements: StatementCache;
   #closed = false;
 
   private constructor(path: string, db: Database.Database, unlock: () => void) {
     this.path = path;
     this.#db = db;
+    this.#statements = new StatementCache(db);
     this.#unlock = unlock;
   }
 
@@ -116,16 +115,12 @@ export class SqliteOutbox implements Outbox {
     const unlock = acquireOutboxLock(full);
     try {
       const db = wrap(full, () => {
-        const d = new Database(full);
-        // Takes effect only on a new, empty file (before WAL mode is set).
-        d.pragma(`page_size = ${NEW_FILE_PAGE_BYTES}`);
-        d.pragma('journal_mode = WAL');
-        d.pragma('synchronous = FULL');
-        d.pragma('busy_timeout = 5000');
-        const version = d.pragma('user_version', { simple: true }) as number;
-        if (version > SCHEMA_VERSION) throw new SendError('ERR_SEND_OUTBOX_UNAVAILABLE', `the outbox ${full} was written by a newer darkhook`);
-        d.exec(SCHEMA);
-        d.pragma(`user_version = ${SCHEMA_VERSION}`);
+        const d = openSqlite(full, {
+          newFilePageBytes: NEW_FILE_PAGE_BYTES,
+          synchronous: 'FULL',
+          migrations: [SCHEMA],
+          tooNew: () => new SendError('ERR_SEND_OUTBOX_UNAVAILABLE', `the outbox ${full} was written by a newer darkhook`),
+        });
         // Older versions stored claims: a crashed sender left these claimed, never confirmed, so send them again.
         d.prepare("UPDATE messages SET state = 'pending' WHERE state = 'inflight'").run();
         return d;
@@ -144,12 +139,7 @@ export class SqliteOutbox implements Outbox {
 
   /** A statement prepared once per outbox. */
   #sql(sql: string): Database.Statement {
-    let stmt = this.#statements.get(sql);
-    if (stmt === undefined) {
-      stmt = this.#db.prepare(sql);
-      this.#statements.set(sql, stmt);
-    }
-    return stmt;
+    return this.#statements.get(sql);
   }
 
   /** Run `sql` once for all `ids` (bound as one JSON array, read with json_each); returns rows changed. */

@@ -1,5 +1,9 @@
 /** What the sender does with each answer or failure: deliver, retry (when), split, park or stop. */
-import { DarkhookError } from '../../errors/index.js';
+import { DarkhookError } from '../../core/index.js';
+import { acknowledgedEvents } from '../webhook/receipt.js';
+import { backoffDelay, parseRetryAfter } from '../../core/backoff.js';
+
+export { backoffDelay, parseRetryAfter };
 
 /** The decision for one attempt. */
 export type Outcome =
@@ -30,49 +34,10 @@ const RETRIABLE_CODES = new Set([
   'ERR_SEND_RESPONSE_TOO_LARGE',
 ]);
 
-/** Largest `Retry-After` honoured, in milliseconds (a day); beyond it the deadline decides anyway. */
-const MAX_RETRY_AFTER_MS = 86_400_000;
-
-/**
- * `Retry-After` in milliseconds from `now`: delta seconds (`120`) or an HTTP date; undefined when
- * absent or unreadable. A date in the past is 0.
- */
-export function parseRetryAfter(value: string | string[] | undefined, now: number = Date.now()): number | undefined {
-  const text = (Array.isArray(value) ? value[0] : value)?.trim();
-  if (text === undefined || text === '') return undefined;
-  if (/^\d+$/.test(text)) return Math.min(Number(text) * 1000, MAX_RETRY_AFTER_MS);
-  const at = Date.parse(text);
-  if (Number.isNaN(at) || !/[a-z]/i.test(text)) return undefined;
-  return Math.min(Math.max(0, at - now), MAX_RETRY_AFTER_MS);
-}
-
-/**
- * Delay before retry number `attempt` (1 = the first retry): exponential from `minMs`, capped at
- * `maxMs`, with "equal jitter" (half fixed, half random) so many senders do not retry in step.
- */
-export function backoffDelay(attempt: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(maxMs, minMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(ceiling / 2 + random() * (ceiling / 2));
-}
-
 /** The first line of a response body, short, for a reason text. */
 function snippet(body: Buffer): string {
   const text = body.subarray(0, 200).toString('utf8').replace(/\s+/g, ' ').trim();
   return text === '' ? '' : `: ${text}`;
-}
-
-/**
- * The events a darkhook receiver says it took (`stored + duplicates` of its JSON answer), or
- * undefined when the answer does not say (another kind of receiver).
- */
-function acknowledgedEvents(body: Buffer): number | undefined {
-  try {
-    const answer = JSON.parse(body.toString('utf8')) as { stored?: unknown; duplicates?: unknown };
-    const { stored, duplicates } = answer ?? {};
-    return Number.isSafeInteger(stored) && Number.isSafeInteger(duplicates) ? (stored as number) + (duplicates as number) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Decide on an HTTP answer to a request that carried `events` events. */

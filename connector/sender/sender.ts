@@ -1,9 +1,9 @@
 /** The sender: outbox first, then one batch at a time, in order, with retries, parking and a deadline. */
 import assert from 'node:assert';
 import { channel } from 'node:diagnostics_channel';
-import { SendError } from '../../errors/index.js';
-import { encodeBatch } from '../batch-envelope.js';
-import { signStandard, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from '../signature-standard.js';
+import { SendError } from '../../core/index.js';
+import { encodeBatch } from '../webhook/batch-envelope.js';
+import { signStandard, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from '../webhook/signature-standard.js';
 import { EVENT_TYPE_HEADER, type SenderEvent, toOutboxMessage } from './event.js';
 import { batchIdFor } from './ids.js';
 import { normalizeSenderOptions, type NormalizedSenderOptions, type SenderOptions } from './options.js';

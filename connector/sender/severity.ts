@@ -1,5 +1,5 @@
 /** Event severities (low < medium < high < critical) and the minimum-severity filter. */
-import { SendError } from '../../errors/index.js';
+import { SendError } from '../../core/index.js';
 
 /** The severities, lowest first. */
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;

@@ -1,7 +1,7 @@
 /** A signed test event sent straight to the receiver (no outbox, no retry) to check the whole path end to end. */
-import { SendError } from '../../errors/index.js';
-import { integerOption, rejectUnknownKeys } from '../options.js';
-import { signStandard, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from '../signature-standard.js';
+import { SendError } from '../../core/index.js';
+import { integerOption, rejectUnknownKeys } from '../../core/options.js';
+import { signStandard, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from '../webhook/signature-standard.js';
 import { EVENT_TYPE_HEADER } from './event.js';
 import { newMessageId } from './ids.js';
 import { type Connect, createTransport, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_WEBHOOK_PATH } from './transport.js';

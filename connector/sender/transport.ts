@@ -1,13 +1,12 @@
 /** An HTTP/1.1 client over any Duplex (a Ziti connection in production): one kept-alive connection, reused. */
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { SendError } from '../../errors/index.js';
+import { SendError } from '../../core/index.js';
 
 /** Opens one byte stream to the receiver, e.g. `() => ziti.dial('jenkins-hooks')`. */
 export type Connect = () => Promise<Duplex>;
 
-/** Where webhooks are POSTed unless configured otherwise. */
-export const DEFAULT_WEBHOOK_PATH = '/webhooks';
+export { DEFAULT_WEBHOOK_PATH } from '../webhook/headers.js';
 /** Longest wait for a complete answer to one request (connect included), in milliseconds. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** Largest response body read, in bytes; a bigger answer is treated as a fault. */

@@ -1,7 +1,8 @@
 /** Channel V2 frame encoder and incremental decoder (PROTOCOL.md §3.2); pure: no sockets, timers or logs. */
-import { type DarkhookErrorOptions, type ErrorCode, OptionError, ZitiError } from '../../errors/index.js';
+import { type DarkhookErrorOptions, type ErrorCode, OptionError, ZitiError } from '../../core/index.js';
 import { FRAME_HEADER_BYTES, MAX_FRAME_BODY_BYTES, MAX_FRAME_HEADERS_BYTES, MAX_HEADER_COUNT } from './constants.js';
 import type { Message } from './message.js';
+import { rejectUnknownKeys } from '../../core/options.js';
 
 /** Caps the decoder (and encoder) apply to one frame. Each defaults to the same-named constant. */
 export interface FrameLimits {
@@ -45,6 +46,7 @@ const DEFAULT_LIMITS: Limits = Object.freeze({
   maxBodyBytes: MAX_FRAME_BODY_BYTES,
   maxHeaderCount: MAX_HEADER_COUNT,
 });
+const LIMIT_KEYS = Object.keys(DEFAULT_LIMITS);
 
 function normaliseLimits(limits: FrameLimits | undefined, path: string): Limits {
   if (limits === undefined) return DEFAULT_LIMITS;
@@ -52,8 +54,8 @@ function normaliseLimits(limits: FrameLimits | undefined, path: string): Limits 
     throw new OptionError('ERR_OPTION_INVALID', `${path} must be an object`);
   }
   const out: Record<string, number> = { ...DEFAULT_LIMITS };
+  rejectUnknownKeys(limits, LIMIT_KEYS, path);
   for (const [key, value] of Object.entries(limits)) {
-    if (!Object.hasOwn(DEFAULT_LIMITS, key)) throw new OptionError('ERR_OPTION_UNKNOWN', `${path}.${key} is not an option`);
     if (value === undefined) continue;
     if (!Number.isSafeInteger(value) || value < 0 || value > INT32_MAX) {
       throw new OptionError('ERR_OPTION_INVALID', `${path}.${key} must be an integer from 0 to ${INT32_MAX}`);
@@ -192,9 +194,7 @@ export class FrameDecoder {
   /** @throws ERR_OPTION_INVALID, ERR_OPTION_UNKNOWN for a bad `limits` or `options` object. */
   constructor(limits?: FrameLimits, options: FrameDecoderOptions = {}) {
     this.#limits = normaliseLimits(limits, 'limits');
-    for (const key of Object.keys(options)) {
-      if (key !== 'keepFrames') throw new OptionError('ERR_OPTION_UNKNOWN', `options.${key} is not an option`);
-    }
+    rejectUnknownKeys(options, ['keepFrames'], 'options');
     this.#keepFrames = options.keepFrames === true;
   }
 

@@ -1,6 +1,6 @@
 /** The SDK entry: one identity, its controller, its router links; `dial` and `listen` by service name. */
 import { channel } from 'node:diagnostics_channel';
-import { ZitiError } from '../../errors/index.js';
+import { ZitiError } from '../../core/index.js';
 import { readIdentityFile, type ZitiIdentity } from '../../pki/identity.js';
 import { ContentType, HeaderId } from './constants.js';
 import { ControllerClient } from './controller-client.js';

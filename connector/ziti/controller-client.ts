@@ -1,7 +1,7 @@
 /** The controller Client API: certificate authentication, services, service sessions, edge routers. */
 import { channel } from 'node:diagnostics_channel';
 import { hostname, arch, platform, release } from 'node:os';
-import { ZitiError } from '../../errors/index.js';
+import { ZitiError } from '../../core/index.js';
 import type { ZitiIdentity } from '../../pki/identity.js';
 import type { ApiSession, ControllerVersion, EdgeRouterInfo, ServiceDetail, ServiceSession } from './controller-types.js';
 import { apiErrorOf, RestClient, type RestResponse } from './rest.js';

@@ -1,6 +1,6 @@
 /** Ziti end-to-end encryption (PROTOCOL §5): crypto_kx session keys and secretstream framing on native or WASM libsodium. */
 import { channel } from 'node:diagnostics_channel';
-import { OptionError, ZitiError } from '../../errors/index.js';
+import { OptionError, ZitiError } from '../../core/index.js';
 import {
   E2E_ABYTES,
   E2E_HEADER_BYTES,
@@ -15,6 +15,7 @@ import {
 } from './e2e-backend.js';
 import { loadNativeBackend } from './e2e-native.js';
 import { loadWasmBackend } from './e2e-wasm.js';
+import { rejectUnknownKeys } from '../../core/options.js';
 
 export { parseMultipart } from './multipart.js';
 export { E2E_ABYTES, E2E_HEADER_BYTES, E2E_KEY_BYTES } from './e2e-backend.js';
@@ -53,9 +54,7 @@ function backendChoice(options: CryptoReadyOptions | undefined): BackendChoice {
   if (typeof options !== 'object' || options === null) {
     throw new OptionError('ERR_OPTION_INVALID', 'ensureCryptoReady(options): options must be an object');
   }
-  for (const key of Object.keys(options)) {
-    if (key !== 'backend') throw new OptionError('ERR_OPTION_UNKNOWN', `ensureCryptoReady(options): options.${key} is not an option`);
-  }
+  rejectUnknownKeys(options, ['backend'], 'ensureCryptoReady(options): options');
   const backend = options.backend ?? 'auto';
   if (backend !== 'auto' && backend !== 'native' && backend !== 'wasm') {
     throw new OptionError('ERR_OPTION_INVALID', 'ensureCryptoReady(options): options.backend must be "auto", "native" or "wasm"');

@@ -1,6 +1,6 @@
 /** One Ziti connection as a Node Duplex: Data frames, half-close, full close, end-to-end encryption. */
 import { Duplex } from 'node:stream';
-import { ZitiError } from '../../errors/index.js';
+import { ZitiError } from '../../core/index.js';
 import { ContentType, EdgeFlag, HeaderId } from './constants.js';
 import { E2E_HEADER_BYTES, E2EReceiver, E2ESender, type SessionKeys } from './e2e.js';
 import type { ConnSink, EdgeLink } from './edge-link.js';

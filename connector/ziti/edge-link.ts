@@ -2,7 +2,7 @@
 import { channel } from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import tls from 'node:tls';
-import { ZitiError } from '../../errors/index.js';
+import { ZitiError } from '../../core/index.js';
 import { encodeMessage, FrameDecoder } from './codec.js';
 import { ContentType, HeaderId } from './constants.js';
 import { createMessage, getHeaderBool, getHeaderString, getHeaderU32, replyFor, setHeaderString, setHeaderU64, setReplyFor, type Message } from './message.js';

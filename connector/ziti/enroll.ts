@@ -2,7 +2,7 @@
 import { channel } from 'node:diagnostics_channel';
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
-import { ZitiError } from '../../errors/index.js';
+import { ZitiError } from '../../core/index.js';
 import type { ZitiIdentity } from '../../pki/identity.js';
 import { decodeEnrollmentJwt, verifyEnrollmentJwt } from '../../pki/jwt.js';
 import { generateRsaKeyPair } from '../../pki/keys.js';

@@ -2,8 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import { channel } from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
-import { ZitiError } from '../../errors/index.js';
-import { constantTimeEqual } from '../constant-time.js';
+import { ZitiError } from '../../core/index.js';
+import { constantTimeEqual } from '../../core/constant-time.js';
 import { ContentType, HeaderId } from './constants.js';
 import { ensureCryptoReady, generateKxKeyPair, serverSessionKeys, type KxKeyPair, type SessionKeys } from './e2e.js';
 import type { ZitiContext } from './context.js';

@@ -1,5 +1,5 @@
 /** Splits a MULTIPART_MSG Data body (PROTOCOL §4.7) into its parts; applied after E2E decryption. */
-import { ZitiError } from '../../errors/index.js';
+import { ZitiError } from '../../core/index.js';
 
 /** Size of each part's length prefix (uint16, little-endian), in bytes. */
 const LENGTH_PREFIX_BYTES = 2;

@@ -7,7 +7,7 @@
  * The adapter follows the package's documented callback API (`init`, `dial`, `write`, `close`).
  */
 import { Duplex } from 'node:stream';
-import { ZitiError } from '../../errors/index.js';
+import { ZitiError } from '../../core/index.js';
 
 /** The npm package this adapter wraps. */
 export const NATIVE_SDK_PACKAGE = '@openziti/ziti-sdk-nodejs';

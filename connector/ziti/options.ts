@@ -1,6 +1,7 @@
 /** Options of a ZitiContext: normalised once, unknown keys rejected, returned frozen. */
-import { OptionError } from '../../errors/index.js';
+import { OptionError } from '../../core/index.js';
 import { DEFAULT_LINK_CONNECT_TIMEOUT_MS, DEFAULT_PROBE_INTERVAL_MS, DEFAULT_REQUEST_TIMEOUT_MS } from './edge-link.js';
+import { rejectUnknownKeys } from '../../core/options.js';
 
 /** Time a dial waits for the router's answer (circuit creation included), in milliseconds. */
 export const DEFAULT_DIAL_TIMEOUT_MS = 15_000;
@@ -30,9 +31,7 @@ const KEYS = new Set(['encryption', 'connectTimeoutMs', 'requestTimeoutMs', 'dia
 
 /** Validate and fill defaults. @throws ERR_OPTION_UNKNOWN, ERR_OPTION_INVALID */
 export function normalizeContextOptions(options: ZitiContextOptions): NormalizedContextOptions {
-  for (const key of Object.keys(options)) {
-    if (!KEYS.has(key)) throw new OptionError('ERR_OPTION_UNKNOWN', `ziti option "${key}" is not known`);
-  }
+  rejectUnknownKeys(options, KEYS, 'ziti options');
   const encryption = options.encryption ?? 'required';
   if (!['required', 'auto', 'off'].includes(encryption)) {
     throw new OptionError('ERR_OPTION_INVALID', 'ziti option "encryption" must be "required", "auto" or "off"');

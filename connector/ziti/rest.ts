@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import { ZitiError } from '../../errors/index.js';
+import { ZitiError } from '../../core/index.js';
 
 /** Default time a controller request may take before it is abandoned, in milliseconds. */
 export const DEFAULT_REST_TIMEOUT_MS = 15_000;

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { BATCH_BINARY_CONTENT_TYPE, type BatchEvent, decodeBatch, encodeBatch } from '../../connector/index.js';
-import { WebhookError } from '../../errors/index.js';
+import { WebhookError } from '../../core/index.js';
 import { rejectsWith } from './helpers.js';
 
 /** Fixed seed: a failure is reproducible. */

@@ -1,6 +1,6 @@
 /** Shared assertions of the webhook-format tests. */
 import assert from 'node:assert/strict';
-import { WebhookError } from '../../errors/index.js';
+import { WebhookError } from '../../core/index.js';
 
 /** `fn` throws a WebhookError with this code (and HTTP status, when given). */
 export function rejectsWith(fn: () => unknown, code: string, statusCode?: number): void {

@@ -16,7 +16,7 @@ import {
   type VerifyStandardInput,
   verifyStandard,
 } from '../../connector/index.js';
-import { WebhookError } from '../../errors/index.js';
+import { WebhookError } from '../../core/index.js';
 import { rejectsWith } from './helpers.js';
 
 // The fixed vector every reference library tests ("sign function works" in libraries/javascript/src/webhook.test.ts,

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import { EVENT_TYPE_HEADER } from '../../connector/sender/event.js';
 import { createTransport, type TransportResponse } from '../../connector/sender/transport.js';
-import { signStandard } from '../../connector/signature-standard.js';
+import { signStandard } from '../../connector/webhook/signature-standard.js';
 import { enroll, ZitiContext } from '../../connector/ziti/index.js';
 import { createIdentityWithJwt, type RunningFabric, startFabric } from '../../fabric/fabric.js';
 import { writeIdentityFile, type ZitiIdentity } from '../../pki/index.js';

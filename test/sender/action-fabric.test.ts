@@ -5,7 +5,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { generateHmacSecret } from '../../connector/secrets.js';
+import { generateHmacSecret } from '../../connector/webhook/secrets.js';
 import { serializeIdentity, type ZitiIdentity } from '../../pki/index.js';
 import { type RunningReceiver, startReceiver } from '../../receiver/server.js';
 import { startTestNet, type TestNet } from '../receiver/helpers.js';

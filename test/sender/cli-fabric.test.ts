@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { generateHmacSecret } from '../../connector/secrets.js';
+import { generateHmacSecret } from '../../connector/webhook/secrets.js';
 import { CLI, runCli } from '../cli/helpers.js';
 import { listeningTcpPorts, startTestNet, until } from '../receiver/helpers.js';
 

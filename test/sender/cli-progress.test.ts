@@ -5,7 +5,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { generateHmacSecret } from '../../connector/secrets.js';
+import { generateHmacSecret } from '../../connector/webhook/secrets.js';
 import type { ZitiContext } from '../../connector/ziti/index.js';
 import { RECEIVER_CHANNELS, type RunningReceiver, startReceiver } from '../../receiver/server.js';
 import { CLI, type CliRun, runCli } from '../cli/helpers.js';

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openOutbox } from '../../connector/sender/open-outbox.js';
 import { createSender, SENDER_CHANNELS } from '../../connector/sender/sender.js';
-import { generateHmacSecret } from '../../connector/secrets.js';
+import { generateHmacSecret } from '../../connector/webhook/secrets.js';
 import type { ZitiContext } from '../../connector/ziti/index.js';
 import { RECEIVER_CHANNELS, type RunningReceiver, startReceiver } from '../../receiver/server.js';
 import { startTestNet, type TestNet, until } from '../receiver/helpers.js';

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { batchFormatOf, decodeBatch } from '../../connector/batch-envelope.js';
-import { generateHmacSecret } from '../../connector/secrets.js';
-import { verifyStandard } from '../../connector/signature-standard.js';
+import { batchFormatOf, decodeBatch } from '../../connector/webhook/batch-envelope.js';
+import { generateHmacSecret } from '../../connector/webhook/secrets.js';
+import { verifyStandard } from '../../connector/webhook/signature-standard.js';
 import { createServer } from 'node:net';
 import { createCa, issueClientCert, issueServerCert, serializeIdentity } from '../../pki/index.js';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { BATCH_BINARY_CONTENT_TYPE, BATCH_CONTENT_TYPE } from '../../connector/batch-envelope.js';
+import { BATCH_BINARY_CONTENT_TYPE, BATCH_CONTENT_TYPE } from '../../connector/webhook/batch-envelope.js';
 import { FileOutbox } from '../../connector/sender/outbox-file.js';
 import { createSender, SENDER_CHANNELS, type Sender } from '../../connector/sender/sender.js';
 import type { SenderOptions } from '../../connector/sender/options.js';
@@ -230,7 +230,7 @@ describe('severity filter and fatal errors', () => {
   });
 
   test('a configuration fault while connecting stops the sender; messages stay pending', async (t) => {
-    const { SendError } = await import('../../errors/index.js');
+    const { SendError } = await import('../../core/index.js');
     const r = await startReceiver();
     const { sender, outbox } = await setup(t, { connect: () => Promise.reject(new SendError('ERR_SEND_OUTBOX_LOCKED', 'stand-in for a fatal coded error')) }, r);
     await sender.send({ type: 't', body: {} });

@@ -4,8 +4,8 @@ import { describe, test } from 'node:test';
 import { batchIdFor, newMessageId } from '../../connector/sender/ids.js';
 import { backoffDelay, classifyError, classifyResponse, parseRetryAfter } from '../../connector/sender/retry.js';
 import { createTransport } from '../../connector/sender/transport.js';
-import { signStandard } from '../../connector/signature-standard.js';
-import { ZitiError } from '../../errors/index.js';
+import { signStandard } from '../../connector/webhook/signature-standard.js';
+import { ZitiError } from '../../core/index.js';
 import { startReceiver, type TestReceiver } from './helpers.js';
 
 /** Headers the test receiver accepts for `body`. */

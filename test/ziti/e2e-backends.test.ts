@@ -17,7 +17,7 @@ import {
   type CryptoBackendName,
   type KxKeyPair,
 } from '../../connector/ziti/e2e.js';
-import { ZitiError } from '../../errors/index.js';
+import { ZitiError } from '../../core/index.js';
 
 /** Sealing side → opening side, every combination. */
 const DIRECTIONS: ReadonlyArray<readonly [CryptoBackendName, CryptoBackendName]> = [

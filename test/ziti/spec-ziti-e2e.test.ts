@@ -20,7 +20,7 @@ import {
   parseMultipart,
   serverSessionKeys,
 } from '../../connector/ziti/e2e.js';
-import { DarkhookError, ZitiError } from '../../errors/index.js';
+import { DarkhookError, ZitiError } from '../../core/index.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

@@ -1,7 +1,7 @@
 /** GitHub-style webhook signatures: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>`. */
 import { createHmac } from 'node:crypto';
-import { WebhookError } from '../errors/index.js';
-import { constantTimeEqual } from './constant-time.js';
+import { WebhookError } from '../../core/index.js';
+import { constantTimeEqual } from '../../core/constant-time.js';
 
 /** Header GitHub (and the Jenkins GitHub plugin) use for the SHA-256 signature. */
 export const GITHUB_SIGNATURE_HEADER = 'x-hub-signature-256';

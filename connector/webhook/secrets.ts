@@ -1,7 +1,7 @@
 /** Standard Webhooks key material: parse and generate `whsec_` HMAC secrets and `whsk_`/`whpk_` Ed25519 keys. */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
-import { WebhookError } from '../errors/index.js';
-import { decodeBase64Strict } from './base64.js';
+import { WebhookError } from '../../core/index.js';
+import { decodeBase64Strict } from '../../core/base64.js';
 
 /** Prefix of a symmetric (HMAC-SHA256, `v1`) secret: `whsec_` + base64 of the key bytes. */
 export const HMAC_SECRET_PREFIX = 'whsec_';

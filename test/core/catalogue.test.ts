@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { DarkhookError, ERROR_CATALOGUE, isErrorCode, PkiError } from '../../errors/index.js';
+import { DarkhookError, ERROR_CATALOGUE, isErrorCode, PkiError } from '../../core/index.js';
 
 const DOC = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8');
 const documented = new Set([...DOC.matchAll(/^\|\s*`(ERR_[A-Z0-9_]+)`\s*\|/gm)].map((m) => m[1]));

@@ -1,9 +1,9 @@
 /** Standard Webhooks signatures: `v1` (HMAC-SHA256) and `v1a` (Ed25519) over `id.timestamp.body`. */
 import { createHmac, type KeyObject, sign as edSign, verify as edVerify } from 'node:crypto';
-import { OptionError, WebhookError } from '../errors/index.js';
-import { decodeBase64Strict } from './base64.js';
-import { constantTimeEqual } from './constant-time.js';
-import { integerOption, rejectUnknownKeys } from './options.js';
+import { OptionError, WebhookError } from '../../core/index.js';
+import { decodeBase64Strict } from '../../core/base64.js';
+import { constantTimeEqual } from '../../core/constant-time.js';
+import { integerOption, rejectUnknownKeys } from '../../core/options.js';
 import { parseWebhookSecret, type WebhookKey } from './secrets.js';
 
 /** Header carrying the message id, stable across retries (the receiver's idempotency key). */

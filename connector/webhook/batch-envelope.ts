@@ -1,6 +1,6 @@
 /** The batch envelope: one signed HTTP request carrying many events, each with its own id, type, time and exact body bytes. */
-import { OptionError } from '../errors/index.js';
-import { decodeBase64Strict } from './base64.js';
+import { OptionError } from '../../core/index.js';
+import { decodeBase64Strict } from '../../core/base64.js';
 import { decodeBinaryBatch, encodeBinaryBatch } from './batch-binary.js';
 import {
   batchInvalid as invalid,
@@ -12,7 +12,7 @@ import {
   checkUniqueIds,
   isPlainObject,
 } from './batch-rules.js';
-import { integerOption, rejectUnknownKeys } from './options.js';
+import { integerOption, rejectUnknownKeys } from '../../core/options.js';
 
 /** Media type of a JSON batch body (each event body in base64, so any bytes survive). */
 export const BATCH_CONTENT_TYPE = 'application/vnd.darkhook.batch+json';

@@ -1,5 +1,5 @@
 /** Rules every batch event obeys, whatever the wire form: the checks and coded errors both codecs share. */
-import { WebhookError } from '../errors/index.js';
+import { WebhookError } from '../../core/index.js';
 
 /** 400 ERR_WEBHOOK_BATCH_INVALID with `message`. */
 export function batchInvalid(message: string, cause?: unknown): WebhookError {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { decodeBase64Strict } from '../core/base64.js';
 import { FileOutbox } from '../connector/sender/outbox-file.js';
 import { createSender } from '../connector/sender/sender.js';
-import { checkSeverity } from '../connector/sender/severity.js';
+import { checkSeverity } from '../connector/webhook/severity.js';
 import { sendTestEvent } from '../connector/sender/test-event.js';
 import { ZitiContext } from '../connector/ziti/context.js';
 import { exitCodeFor, formatError } from '../cli/exit-codes.js';

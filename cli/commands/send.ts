@@ -6,7 +6,7 @@ import type { SenderEvent } from '../../connector/sender/event.js';
 import { defaultOutboxPath, openOutbox } from '../../connector/sender/open-outbox.js';
 import type { Outbox, OutboxState } from '../../connector/sender/outbox.js';
 import { createSender, type FlushReport, SENDER_CHANNELS } from '../../connector/sender/sender.js';
-import { isSeverity, SEVERITIES, type Severity } from '../../connector/sender/severity.js';
+import { isSeverity, SEVERITIES, type Severity } from '../../connector/webhook/severity.js';
 import { sendTestEvent } from '../../connector/sender/test-event.js';
 import { ZitiContext } from '../../connector/ziti/index.js';
 import { CliError, OptionError, SendError } from '../../core/index.js';

@@ -1,9 +1,9 @@
 /** What `send()` accepts, and how an event becomes the message stored in the outbox. */
 import { SendError } from '../../core/index.js';
-import { EVENT_TYPE_HEADER } from '../webhook/headers.js';
+import { EVENT_TYPE_HEADER, SEVERITY_HEADER } from '../webhook/headers.js';
 import { newMessageId } from './ids.js';
 import type { NewOutboxMessage } from './outbox.js';
-import { checkSeverity, type Severity } from './severity.js';
+import { checkSeverity, type Severity } from '../webhook/severity.js';
 
 
 export { EVENT_TYPE_HEADER };
@@ -37,7 +37,7 @@ const ID = /^[\x21-\x2d\x2f-\x7e]{1,128}$/;
 const TYPE = /^[\x21-\x7e][\x20-\x7e]{0,199}$/;
 /** Headers the sender sets itself, or that belong to the connection. */
 const RESERVED = new Set([
-  'webhook-id', 'webhook-timestamp', 'webhook-signature', EVENT_TYPE_HEADER, 'content-type', 'content-length', 'host',
+  'webhook-id', 'webhook-timestamp', 'webhook-signature', EVENT_TYPE_HEADER, SEVERITY_HEADER, 'content-type', 'content-length', 'host',
   'connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect',
 ]);
 
@@ -84,6 +84,8 @@ export function toOutboxMessage(event: SenderEvent, defaults: Readonly<Record<st
   const { bytes, contentType } = bodyBytes(event.body);
   const type = event.contentType ?? contentType;
   if (typeof type !== 'string' || type.length === 0 || !HEADER_VALUE.test(type)) throw invalidEvent('event.contentType must be a header value');
-  const headers = { ...defaults, ...(event.headers === undefined ? {} : checkHeaders(event.headers, 'event.headers')), 'content-type': type };
+  const headers: Record<string, string> = { ...defaults, ...(event.headers === undefined ? {} : checkHeaders(event.headers, 'event.headers')), 'content-type': type };
+  // The receiver's routes filter on it; inside a batch it travels signed with the event.
+  if (severity !== undefined) headers[SEVERITY_HEADER] = severity;
   return { id: event.id ?? newMessageId(now), type: event.type, body: bytes, headers, severity, createdAt: now };
 }

@@ -19,8 +19,8 @@ export { backoffDelay, classifyError, classifyResponse, parseRetryAfter } from '
 export type { Outcome } from './retry.js';
 export { createSender, SENDER_CHANNELS } from './sender.js';
 export type { FlushReport, Sender, SendResult } from './sender.js';
-export { isSeverity, SEVERITIES } from './severity.js';
-export type { Severity } from './severity.js';
+export { isSeverity, SEVERITIES } from '../webhook/severity.js';
+export type { Severity } from '../webhook/severity.js';
 export { createTransport, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_WEBHOOK_PATH } from './transport.js';
 export type { Connect, Transport, TransportOptions, TransportResponse } from './transport.js';
 export { sendTestEvent, TEST_EVENT_TYPE } from './test-event.js';

@@ -5,7 +5,7 @@ import { integerOption, rejectUnknownKeys } from '../../core/options.js';
 import { parseWebhookSecret } from '../webhook/secrets.js';
 import { checkHeaders } from './event.js';
 import type { Outbox } from './outbox.js';
-import { isSeverity, SEVERITIES, type Severity } from './severity.js';
+import { isSeverity, SEVERITIES, type Severity } from '../webhook/severity.js';
 import { type Connect, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_WEBHOOK_PATH } from './transport.js';
 
 /** A batch is sent once this many events are pending. */

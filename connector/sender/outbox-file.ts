@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { SendError } from '../../core/index.js';
 import { clipReason, type NewOutboxMessage, type Outbox, type OutboxCounts, type OutboxHead, type OutboxMessage, type OutboxState } from './outbox.js';
 import { acquireOutboxLock } from './outbox-lock.js';
-import { isSeverity } from './severity.js';
+import { isSeverity } from '../webhook/severity.js';
 
 /** Once the outbox is empty, a journal over this many bytes is replaced by an empty one. */
 const EMPTY_RESTART_BYTES = 1024 * 1024;

@@ -6,7 +6,7 @@ import { openSqlite, StatementCache } from '../../core/sqlite.js';
 import { SendError } from '../../core/index.js';
 import { clipReason, type NewOutboxMessage, type Outbox, type OutboxCounts, type OutboxHead, type OutboxMessage, type OutboxState } from './outbox.js';
 import { acquireOutboxLock } from './outbox-lock.js';
-import { isSeverity } from './severity.js';
+import { isSeverity } from '../webhook/severity.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS messages (

@@ -1,5 +1,5 @@
 /** The durable outbox contract: every message is written here before any network I/O. */
-import type { Severity } from './severity.js';
+import type { Severity } from '../webhook/severity.js';
 
 /** Where a message is in its life. Delivered messages are deleted, so there is no `delivered` state. */
 export type OutboxState = 'pending' | 'inflight' | 'parked';

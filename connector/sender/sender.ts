@@ -9,7 +9,7 @@ import { batchIdFor } from './ids.js';
 import { normalizeSenderOptions, type NormalizedSenderOptions, type SenderOptions } from './options.js';
 import type { OutboxMessage } from './outbox.js';
 import { backoffDelay, classifyError, classifyResponse, type Outcome } from './retry.js';
-import { severityDropReason } from './severity.js';
+import { severityDropReason } from '../webhook/severity.js';
 import { createTransport, type Transport } from './transport.js';
 
 /** Names of the `diagnostics_channel` channels the sender publishes on. */

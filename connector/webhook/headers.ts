@@ -5,3 +5,9 @@ export const EVENT_TYPE_HEADER = 'webhook-event-type';
 
 /** Where webhooks are POSTed and served unless configured otherwise. */
 export const DEFAULT_WEBHOOK_PATH = '/webhooks';
+
+/**
+ * Header that carries an event's severity (`low` … `critical`), set by the darkhook sender. Inside a
+ * batch it is one of the event's signed headers; the receiver's routes filter on it.
+ */
+export const SEVERITY_HEADER = 'webhook-severity';

@@ -1,6 +1,6 @@
 /** SQLite for every store of ours: open with pragmas, migrations by `user_version`, and a statement cache. */
 import Database from 'better-sqlite3';
-import { DarkhookError } from './errors.js';
+import { type DarkhookError } from './errors.js';
 
 /** How long a statement waits for another connection's lock, in milliseconds. */
 export const DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 5_000;

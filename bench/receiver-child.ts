@@ -14,7 +14,7 @@ import tls from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { DEFAULT_TOLERANCE_SECONDS } from '../connector/webhook/signature-standard.js';
 import { ZitiContext } from '../connector/ziti/index.js';
-import { verifyRequest } from '../receiver/ingest.js';
+import { verifyRequest } from '../receiver/ingest/verify.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../receiver/options.js';
 import { startReceiver } from '../receiver/server.js';
 

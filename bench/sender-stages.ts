@@ -7,7 +7,7 @@ import { generateHmacSecret } from '../connector/webhook/secrets.js';
 import { openOutbox } from '../connector/sender/open-outbox.js';
 import { signStandard, verifyStandard } from '../connector/webhook/signature-standard.js';
 import { cryptoBackendName, E2EReceiver, E2ESender, ensureCryptoReady } from '../connector/ziti/e2e.js';
-import { MessageStore } from '../receiver/store.js';
+import { MessageStore } from '../receiver/log/store.js';
 import { tempDir } from '../test/sender/helpers.js';
 
 /** Events per batch (the sender's default) and 1 KiB bodies. */

@@ -18,7 +18,7 @@ export function exitCodeFor(err: unknown): ExitCode {
   if (!(err instanceof DarkhookError)) return EXIT.internal;
   const code = err.code;
   if (code === 'ERR_INTERNAL') return EXIT.internal;
-  if (code.startsWith('ERR_OPTION_') || code.startsWith('ERR_CLI_')) return EXIT.usage;
+  if (code.startsWith('ERR_OPTION_') || code.startsWith('ERR_CLI_') || code.startsWith('ERR_CONFIG_')) return EXIT.usage;
   if (code.startsWith('ERR_FILE_') || code.startsWith('ERR_PKI_')) return EXIT.input;
   if (code.startsWith('ERR_ZITI_') || code.startsWith('ERR_FABRIC_')) return EXIT.network;
   if (code.startsWith('ERR_WEBHOOK_') || code.startsWith('ERR_SEND_') || code.startsWith('ERR_RECEIVER_')) return EXIT.rejected;

@@ -112,7 +112,18 @@ export const ERROR_CATALOGUE = {
   ERR_SEND_OUTBOX_UNAVAILABLE: { hint: 'the outbox could not be opened; check the path and permissions (a .jsonl path needs no native module)' },
   ERR_SEND_DUPLICATE_ID: { hint: 'every message needs its own id; omit id to let darkhook make one' },
 
+  // receiver config file (ERR_CONFIG_*)
+  ERR_CONFIG_INVALID: { hint: 'fix the named JSON path in the receiver config (see docs/receiver.md)' },
+  ERR_CONFIG_UNKNOWN_KEY: { hint: 'remove the unknown key or fix its spelling' },
+  ERR_CONFIG_SECRET_LITERAL: { hint: 'give secrets as env:NAME or file:PATH references, never in the config itself' },
+  ERR_CONFIG_SECRET_UNRESOLVED: { hint: 'set the named environment variable, or create the named file' },
+  ERR_CONFIG_NOT_LOOPBACK: { hint: 'the admin listener binds to loopback only: use 127.0.0.1:PORT or [::1]:PORT' },
+  ERR_CONFIG_SINK_UNKNOWN: { hint: 'a route names a sink that is not defined under "sinks"' },
+
   // receiver (ERR_RECEIVER_*)
+  ERR_RECEIVER_SINK_UNKNOWN: { hint: 'name a sink from the receiver config (darkhook sinks list)' },
+  ERR_RECEIVER_MESSAGE_NOT_FOUND: { hint: 'check the message id (darkhook messages list)' },
+  ERR_RECEIVER_ADMIN_UNAUTHORIZED: { hint: 'send Authorization: Bearer <the admin token>, or log in on the admin page' },
   ERR_RECEIVER_CALLER_FORBIDDEN: { hint: 'add the sender identity to the receiver allow list (--allow), or dial with an allowed identity' },
   ERR_RECEIVER_BODY_TOO_LARGE: { hint: 'send a smaller body or batch, or raise the receiver maxBodyBytes' },
   ERR_RECEIVER_MEDIA_TYPE_UNSUPPORTED: { hint: 'the sender uses a batch form this receiver does not know: upgrade the receiver, or send --batch-format json' },

@@ -90,5 +90,8 @@ export class ReceiverError extends DarkhookError {
   }
 }
 
+/** The receiver's config file: `message` names the JSON path of the problem (`sinks.jenkins.url`). */
+export class ConfigError extends DarkhookError {}
+
 /** The command line was used wrongly. */
 export class CliError extends DarkhookError {}

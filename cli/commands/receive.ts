@@ -147,7 +147,7 @@ export function registerReceive(program: Command, context: () => CliContext): vo
     .action(async (flags: { store: string; limit: string; after?: string }) => {
       const ctx = context();
       const limit = wholeNumber('--limit', flags.limit, 1)!;
-      const { MessageStore } = await import('../../receiver/store.js');
+      const { MessageStore } = await import('../../receiver/log/store.js');
       const store = MessageStore.open(flags.store, { readOnly: true });
       try {
         const rows = store.list({ limit, ...(flags.after === undefined ? {} : { after: flags.after }) }).map((m) => ({

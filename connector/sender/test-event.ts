@@ -2,12 +2,11 @@
 import { SendError } from '../../core/index.js';
 import { integerOption, rejectUnknownKeys } from '../../core/options.js';
 import { signStandard, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from '../webhook/signature-standard.js';
-import { EVENT_TYPE_HEADER } from './event.js';
+import { EVENT_TYPE_HEADER, TEST_EVENT_TYPE } from '../webhook/headers.js';
 import { newMessageId } from './ids.js';
 import { type Connect, createTransport, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_WEBHOOK_PATH } from './transport.js';
 
-/** Event type of the test event. */
-export const TEST_EVENT_TYPE = 'darkhook.test';
+export { TEST_EVENT_TYPE };
 
 /** Options of `sendTestEvent`. */
 export interface TestEventOptions {

@@ -11,3 +11,6 @@ export const DEFAULT_WEBHOOK_PATH = '/webhooks';
  * batch it is one of the event's signed headers; the receiver's routes filter on it.
  */
 export const SEVERITY_HEADER = 'webhook-severity';
+
+/** Event type of the connectivity test event (`darkhook send --test`, `darkhook sinks test`). */
+export const TEST_EVENT_TYPE = 'darkhook.test';

@@ -7,7 +7,7 @@ import { BATCH_CONTENT_TYPE, encodeBatch } from '../../connector/webhook/batch-e
 import { generateEd25519Keys, generateHmacSecret } from '../../connector/webhook/secrets.js';
 import { ZitiContext } from '../../connector/ziti/index.js';
 import { RECEIVER_CHANNELS, type RunningReceiver, startReceiver } from '../../receiver/server.js';
-import { MessageStore } from '../../receiver/store.js';
+import { MessageStore } from '../../receiver/log/store.js';
 import { listeningTcpPorts, memoryLogger, post, signedHeaders, startTestNet, type TestNet } from './helpers.js';
 
 const SERVICE = 'hooks';

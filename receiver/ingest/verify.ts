@@ -1,10 +1,10 @@
 /** Turning one verified HTTP request into the messages to store: signature and time window, then single event or batch. */
 import type { IncomingHttpHeaders } from 'node:http';
-import { batchFormatOf, decodeBatch } from '../connector/webhook/batch-envelope.js';
-import { WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, verifyStandard } from '../connector/webhook/signature-standard.js';
-import { EVENT_TYPE_HEADER } from '../connector/webhook/headers.js';
-import { ReceiverError } from '../core/index.js';
-import type { NewStoredMessage } from './store.js';
+import { batchFormatOf, decodeBatch } from '../../connector/webhook/batch-envelope.js';
+import { WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, verifyStandard } from '../../connector/webhook/signature-standard.js';
+import { EVENT_TYPE_HEADER } from '../../connector/webhook/headers.js';
+import { ReceiverError } from '../../core/index.js';
+import type { NewStoredMessage } from '../log/types.js';
 
 /** Type stored for a single event that came without `webhook-event-type` (other Standard Webhooks producers). */
 export const UNKNOWN_EVENT_TYPE = 'unknown';

@@ -1,0 +1,54 @@
+/** The message-list filters of the admin API, from a query string, with a coded 400 for each bad one. */
+import { parseSince } from '../../core/duration.js';
+import { ReceiverError } from '../../core/index.js';
+import { MAX_QUERY_LIMIT } from '../log/store.js';
+import { MESSAGE_STATUSES, type MessageQuery, type MessageStatus } from '../log/types.js';
+
+const KEYS = ['since', 'until', 'status', 'route', 'sink', 'type', 'id', 'limit', 'before'];
+
+function bad(message: string): ReceiverError {
+  return new ReceiverError('ERR_RECEIVER_REQUEST_INVALID', message, { statusCode: 400 });
+}
+
+/**
+ * `since`/`until` (a duration back, `24h`, or an ISO date), `status`, `route`, `sink`, `type`,
+ * `id` (a prefix), `limit` (1–1,000), `before` (a paging cursor from `next`).
+ *
+ * @throws {ReceiverError} ERR_RECEIVER_REQUEST_INVALID (400) naming the parameter
+ */
+export function parseMessageQuery(raw: Record<string, unknown>, now: number): MessageQuery {
+  const q: { -readonly [K in keyof MessageQuery]: MessageQuery[K] } = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (!KEYS.includes(key)) throw bad(`unknown filter "${key}"`);
+    if (typeof value !== 'string') throw bad(`filter "${key}" is given more than once`);
+    if (value === '') continue;
+    switch (key) {
+      case 'since':
+      case 'until': {
+        const at = parseSince(value, now);
+        if (at === undefined) throw bad(`${key} must be a duration (24h, 7d) or an ISO date`);
+        q[key] = at;
+        break;
+      }
+      case 'status':
+        if (!(MESSAGE_STATUSES as readonly string[]).includes(value)) throw bad(`status must be one of ${MESSAGE_STATUSES.join(', ')}`);
+        q.status = value as MessageStatus;
+        break;
+      case 'limit':
+      case 'before': {
+        const n = /^\d{1,9}$/.test(value) ? Number(value) : NaN;
+        if (key === 'limit' && !(n >= 1 && n <= MAX_QUERY_LIMIT)) throw bad(`limit must be an integer from 1 to ${MAX_QUERY_LIMIT}`);
+        if (key === 'before' && !(n >= 1)) throw bad('before must be a cursor (a positive integer)');
+        if (key === 'limit') q.limit = n;
+        else q.beforeSeq = n;
+        break;
+      }
+      case 'id':
+        q.idPrefix = value;
+        break;
+      default:
+        q[key as 'route' | 'sink' | 'type'] = value;
+    }
+  }
+  return q;
+}

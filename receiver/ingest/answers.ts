@@ -1,0 +1,29 @@
+/** How a thrown value becomes the receiver's coded answer (status, code, message), without leaking internals. */
+import type { FastifyError } from 'fastify';
+import { DarkhookError } from '../../core/index.js';
+
+/** The answer to a refused or failed request. `fault`: the receiver's fault (5xx), logged at error. */
+export interface Answer {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+  readonly fault: boolean;
+}
+
+/** A thrown value as the coded error the receiver answers with. */
+export function answerFor(err: unknown): Answer {
+  if (err instanceof DarkhookError) {
+    const status = (err as { statusCode?: unknown }).statusCode;
+    if (typeof status === 'number') return { status, code: err.code, message: err.message, fault: status >= 500 };
+    return { status: 500, code: err.code, message: err.message, fault: true };
+  }
+  const f = err as Partial<FastifyError>;
+  if (f.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || f.statusCode === 413) {
+    return { status: 413, code: 'ERR_RECEIVER_BODY_TOO_LARGE', message: 'the request body is over the receiver limit', fault: false };
+  }
+  if (typeof f.statusCode === 'number' && f.statusCode >= 400 && f.statusCode < 500) {
+    return { status: 400, code: 'ERR_RECEIVER_REQUEST_INVALID', message: `malformed request (${f.code ?? 'HTTP'})`, fault: false };
+  }
+  // Never echo an unexpected error's text to the caller; it goes to the log.
+  return { status: 500, code: 'ERR_INTERNAL', message: 'the receiver failed; the message was not stored', fault: true };
+}

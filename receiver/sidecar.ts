@@ -1,0 +1,143 @@
+/** The sidecar's wiring: store → webhook app on a connection source → sink workers → retention → admin listener. */
+import http from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import type { AdminConfig } from './config/config.js';
+import { buildWebhookApp } from './ingest/plugin.js';
+import type { Route } from './ingest/routes.js';
+import { type ConnectionServer, type ConnectionSource, serveConnections, type ServeOptions } from './ingest/source.js';
+import { MessageStore } from './log/store.js';
+import { type RetentionHandle, startRetention } from './log/retention.js';
+import type { Sink } from './sinks/sink.js';
+import type { SinkConfig } from './sinks/sink-config.js';
+import { SinkWorker, type WorkerOptions } from './sinks/worker.js';
+
+/** What a sidecar needs (a `ReceiverConfig` plus the pieces a process supplies). */
+export interface SidecarOptions {
+  readonly source: ConnectionSource;
+  readonly storePath: string;
+  readonly secrets: readonly string[];
+  readonly toleranceSeconds: number;
+  readonly maxBodyBytes: number;
+  readonly routes: readonly Route[];
+  readonly sinks: readonly SinkConfig[];
+  /** Builds each sink from its settings (`createSink` of `receiver/sinks/registry.ts`). */
+  readonly createSink?: (config: SinkConfig) => Sink;
+  readonly retentionDays?: number;
+  readonly admin?: AdminConfig | undefined;
+  readonly logger?: Logger;
+  readonly now?: () => number;
+  readonly worker?: WorkerOptions;
+  readonly serve?: ServeOptions;
+}
+
+/** A running sidecar. */
+export interface RunningSidecar {
+  /** The webhook app (ready; never listening on a port). */
+  readonly app: FastifyInstance;
+  readonly store: MessageStore;
+  readonly server: ConnectionServer;
+  readonly workers: ReadonlyMap<string, SinkWorker>;
+  /** Deliveries found in flight at start (possible duplicates, retried). */
+  readonly recoveredInflight: number;
+  /** The admin listener's address, when configured. */
+  readonly adminAddress: { host: string; port: number } | undefined;
+  /** Stop accepting, finish requests in flight (briefly), stop the workers, close the admin listener and the store. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Start the sidecar: open (or migrate) the store, put deliveries left in flight by a crash back in
+ * the queue, start one worker per sink, serve the webhook routes on the connection source, run
+ * retention, and open the loopback admin listener when configured. Resolves once the source is
+ * accepting (the Ziti service is bound).
+ */
+export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
+  const log = o.logger ?? pino({ enabled: false });
+  const now = o.now ?? Date.now;
+  const store = MessageStore.open(o.storePath);
+  const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
+  const cleanup = async (): Promise<void> => {
+    for (const fn of cleanups.reverse()) await fn();
+  };
+  try {
+    const recoveredInflight = store.recoverInflight(now());
+    if (recoveredInflight > 0) log.warn({ deliveries: recoveredInflight }, 'deliveries were in flight at the last stop; sending again (possible duplicates)');
+
+    const workers = new Map<string, SinkWorker>();
+    if (o.sinks.length > 0 && o.createSink === undefined) throw new TypeError('startSidecar: sinks need createSink');
+    for (const config of o.sinks) {
+      const sink = o.createSink!(config);
+      workers.set(config.name, new SinkWorker(sink, config, store, { now, ...o.worker }));
+    }
+    cleanups.push(async () => {
+      await Promise.allSettled([...workers.values()].map((w) => w.stop()));
+      await Promise.allSettled([...workers.values()].map((w) => w.sink.close()));
+    });
+    for (const w of workers.values()) w.start();
+
+    const deadlines = new Map(o.sinks.map((s) => [s.name, s.deadlineMs]));
+    const state = { closing: false };
+    const httpServer = http.createServer();
+    const server = serveConnections(httpServer, {
+      onConnectionError: (err, caller) => log.info({ caller, code: (err as { code?: unknown }).code }, 'connection error'),
+      ...o.serve,
+    });
+    const app = buildWebhookApp({
+      routes: o.routes,
+      secrets: o.secrets,
+      toleranceSeconds: o.toleranceSeconds,
+      maxBodyBytes: o.maxBodyBytes,
+      store,
+      log,
+      callerOf: (socket) => server.callerOf(socket),
+      deadlines,
+      onDeliveries: (sinks) => {
+        for (const name of sinks) workers.get(name)?.wake();
+      },
+      serverFactory: (handler) => {
+        httpServer.on('request', handler);
+        return httpServer;
+      },
+      closing: () => state.closing,
+    });
+    await app.ready();
+    cleanups.push(() => app.close());
+
+    const retention: RetentionHandle = startRetention(store, { days: o.retentionDays ?? 7, now, log });
+    cleanups.push(() => retention.stop());
+
+    let adminAddress: { host: string; port: number } | undefined;
+    if (o.admin !== undefined) {
+      const { startAdmin } = await import('./admin/server.js');
+      const admin = await startAdmin({ config: o.admin, store, workers, sinks: o.sinks, log, now, deadlines });
+      adminAddress = admin.address;
+      cleanups.push(() => admin.close());
+    }
+
+    await server.start(o.source);
+    cleanups.push(() => server.close());
+    log.info({ routes: o.routes.map((r) => r.path), sinks: [...workers.keys()], store: store.path, admin: adminAddress ?? null }, 'receiving');
+
+    let closing: Promise<void> | undefined;
+    return Object.freeze({
+      app,
+      store,
+      server,
+      workers,
+      recoveredInflight,
+      adminAddress,
+      close: () => {
+        closing ??= (async () => {
+          state.closing = true;
+          await cleanup();
+          log.info({}, 'receiver closed');
+        })();
+        return closing;
+      },
+    });
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

@@ -1,0 +1,363 @@
+/** One sink's delivery worker: claims due deliveries from the store, rate-limits, retries with backoff, trips a circuit, disables on 401/403. */
+import { channel } from 'node:diagnostics_channel';
+import { backoffDelay } from '../../core/backoff.js';
+import type { MessageStore } from '../log/store.js';
+import type { DeliveryJob } from '../log/types.js';
+import type { Sink, SinkMessage, SinkOutcome } from './sink.js';
+import type { CommonSinkConfig } from './sink-config.js';
+
+/** How often a worker looks at the store even when nothing woke it (resubmits and enables from other processes), in milliseconds. */
+export const DEFAULT_POLL_INTERVAL_MS = 500;
+
+/** Names of the channels sink workers publish on. */
+export const SINK_CHANNELS = Object.freeze({
+  /** {@link AttemptEvent}: after each attempt is recorded. */
+  attempt: 'darkhook:sinks:attempt',
+  /** {@link SinkStateEvent}: a sink was disabled (401/403), its circuit opened or closed, or it was paused by a 429. */
+  state: 'darkhook:sinks:state',
+  /** {@link QueueEvent}: the sink's queue after each poll. */
+  queue: 'darkhook:sinks:queue',
+} as const);
+
+/** Published on `darkhook:sinks:attempt`. */
+export interface AttemptEvent {
+  readonly sink: string;
+  readonly messageId: string;
+  readonly attempt: number;
+  /** The sink outcome's type, or `expired` (past its deadline before the attempt). */
+  readonly outcome: SinkOutcome['type'] | 'expired';
+  /** The delivery's state after it: `dead` when this attempt made it give up. */
+  readonly state: string;
+  readonly status: number | undefined;
+  readonly durationMs: number;
+  readonly possibleDuplicate: boolean;
+}
+
+/** Published on `darkhook:sinks:state`. */
+export interface SinkStateEvent {
+  readonly sink: string;
+  readonly state: 'disabled' | 'enabled' | 'circuit-open' | 'circuit-closed' | 'paused';
+  readonly reason: string;
+  /** For `paused` and `circuit-open`: until when, ms since the epoch. */
+  readonly until?: number;
+}
+
+/** Published on `darkhook:sinks:queue`. */
+export interface QueueEvent {
+  readonly sink: string;
+  readonly inflight: number;
+  /** Deliveries waiting (pending, due or not). */
+  readonly pending: number;
+  /** When the next pending delivery is due (ms since the epoch), or undefined when none waits. */
+  readonly nextDueAt: number | undefined;
+}
+
+const ch = {
+  attempt: channel(SINK_CHANNELS.attempt),
+  state: channel(SINK_CHANNELS.state),
+  queue: channel(SINK_CHANNELS.queue),
+};
+
+/** What a worker shows of itself (for `sinks list` and the admin page). */
+export interface WorkerStatus {
+  readonly name: string;
+  readonly disabled: boolean;
+  readonly circuit: 'closed' | 'open' | 'half-open';
+  readonly pausedUntil: number | undefined;
+  readonly inflight: number;
+}
+
+/** Options of a worker. */
+export interface WorkerOptions {
+  readonly now?: () => number;
+  readonly random?: () => number;
+  readonly pollIntervalMs?: number;
+}
+
+/**
+ * Delivers one sink's deliveries from the store, never on the ack path. At most `concurrency`
+ * attempts at once and `ratePerSecond` starts per second (token bucket); passing faults are retried
+ * with jittered exponential backoff (or after `Retry-After`; a 429 pauses the whole sink) until the
+ * delivery's deadline, then it is dead; `circuitFailures` faults in a row open the circuit for
+ * `circuitCooldownMs`, then one trial attempt decides. A `disable` outcome disables the sink in
+ * the store: its deliveries wait until `darkhook sinks enable`.
+ */
+export class SinkWorker {
+  readonly sink: Sink;
+  readonly #config: CommonSinkConfig;
+  readonly #store: MessageStore;
+  readonly #now: () => number;
+  readonly #random: () => number;
+  readonly #pollMs: number;
+  readonly #inflight = new Map<number, AbortController>();
+  readonly #running = new Set<Promise<void>>();
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = true;
+  #disabled = false;
+  #tokens: number;
+  #tokensAt: number;
+  #failures = 0;
+  #openUntil: number | undefined;
+  #trial = false;
+  #pausedUntil: number | undefined;
+
+  constructor(sink: Sink, config: CommonSinkConfig, store: MessageStore, options: WorkerOptions = {}) {
+    this.sink = sink;
+    this.#config = config;
+    this.#store = store;
+    this.#now = options.now ?? Date.now;
+    this.#random = options.random ?? Math.random;
+    this.#pollMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+    this.#tokens = this.#capacity();
+    this.#tokensAt = this.#now();
+  }
+
+  /** Start polling. */
+  start(): void {
+    this.#stopped = false;
+    this.#schedule(0);
+  }
+
+  /** Look at the queue now (new deliveries were committed). */
+  wake(): void {
+    if (!this.#stopped) this.#schedule(0);
+  }
+
+  /** The worker's state. */
+  status(): WorkerStatus {
+    const now = this.#now();
+    const circuit = this.#openUntil === undefined ? 'closed' : now < this.#openUntil ? 'open' : 'half-open';
+    return {
+      name: this.sink.name,
+      disabled: this.#disabled,
+      circuit,
+      pausedUntil: this.#pausedUntil !== undefined && this.#pausedUntil > now ? this.#pausedUntil : undefined,
+      inflight: this.#inflight.size,
+    };
+  }
+
+  /** Stop: no new attempts; attempts in flight are aborted and their deliveries put back as pending. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    for (const controller of this.#inflight.values()) controller.abort();
+    await Promise.allSettled([...this.#running]);
+  }
+
+  #capacity(): number {
+    return this.#config.ratePerSecond === undefined ? Infinity : Math.max(1, this.#config.ratePerSecond);
+  }
+
+  #refill(now: number): void {
+    const rate = this.#config.ratePerSecond;
+    if (rate === undefined) return;
+    this.#tokens = Math.min(this.#capacity(), this.#tokens + ((now - this.#tokensAt) / 1000) * rate);
+    this.#tokensAt = now;
+  }
+
+  #schedule(delayMs: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#tick(), Math.max(0, Math.min(delayMs, this.#pollMs)));
+  }
+
+  #tick(): void {
+    if (this.#stopped) return;
+    const now = this.#now();
+    let wait = this.#pollMs;
+    try {
+      wait = this.#claim(now);
+    } catch {
+      // The store failed (disk full, locked too long): try again at the next poll; nothing is lost.
+    }
+    this.#schedule(wait);
+  }
+
+  /** Claim what may start now; returns how long to wait before looking again. */
+  #claim(now: number): number {
+    const state = this.#store.sinkState(this.sink.name);
+    const disabled = state?.state === 'disabled';
+    if (disabled !== this.#disabled) {
+      this.#disabled = disabled;
+      if (ch.state.hasSubscribers) {
+        ch.state.publish({ sink: this.sink.name, state: disabled ? 'disabled' : 'enabled', reason: state?.reason ?? 'enabled' } satisfies SinkStateEvent);
+      }
+      // Enabled again: start afresh, without the faults that led to the disabling.
+      if (!disabled) this.#closeCircuit();
+    }
+    if (this.#disabled) return this.#pollMs;
+    if (this.#pausedUntil !== undefined && now < this.#pausedUntil) return this.#pausedUntil - now;
+    if (this.#openUntil !== undefined && now < this.#openUntil) return this.#openUntil - now;
+    const halfOpen = this.#openUntil !== undefined;
+    let slots = halfOpen ? (this.#inflight.size === 0 && !this.#trial ? 1 : 0) : this.#config.concurrency - this.#inflight.size;
+    this.#refill(now);
+    slots = Math.min(slots, Math.floor(this.#tokens));
+    if (slots > 0) {
+      const jobs = this.#store.claimDue(this.sink.name, now, slots);
+      for (const job of jobs) {
+        if (this.#config.ratePerSecond !== undefined) this.#tokens -= 1;
+        if (halfOpen) this.#trial = true;
+        this.#run(job);
+      }
+    }
+    const nextDueAt = this.#store.nextDueAt(this.sink.name);
+    if (ch.queue.hasSubscribers) ch.queue.publish({ sink: this.sink.name, inflight: this.#inflight.size, pending: this.#store.pendingCount(this.sink.name), nextDueAt } satisfies QueueEvent);
+    if (nextDueAt === undefined) return this.#pollMs;
+    if (this.#tokens < 1 && this.#config.ratePerSecond !== undefined) return Math.ceil(((1 - this.#tokens) / this.#config.ratePerSecond) * 1000);
+    return Math.max(0, nextDueAt - now);
+  }
+
+  #run(job: DeliveryJob): void {
+    const controller = new AbortController();
+    this.#inflight.set(job.delivery.id, controller);
+    const done = this.#attempt(job, controller)
+      .catch(() => undefined)
+      .finally(() => {
+        this.#inflight.delete(job.delivery.id);
+        this.#running.delete(done);
+        // A slot is free: look again now.
+        if (!this.#stopped) this.#schedule(0);
+      });
+    this.#running.add(done);
+  }
+
+  async #attempt(job: DeliveryJob, controller: AbortController): Promise<void> {
+    const { delivery } = job;
+    const message: SinkMessage = {
+      id: job.message.id,
+      type: job.message.type,
+      timestamp: job.message.timestamp,
+      body: job.message.body,
+      headers: job.message.headers,
+      caller: job.message.caller,
+      route: job.message.route ?? '',
+      severity: job.message.severity,
+      receivedAt: job.message.receivedAt,
+    };
+    const attempt = delivery.attempts + 1;
+    const startedAt = this.#now();
+    if (startedAt >= delivery.deadlineAt) {
+      this.#finish(job, attempt, startedAt, 0, { type: 'expired' }, 'dead', undefined, `not delivered before its deadline (${delivery.lastError ?? 'no attempt'})`);
+      return;
+    }
+    const skip = this.sink.skipReason(message);
+    if (skip !== undefined) {
+      this.#finish(job, attempt, startedAt, 0, { type: 'skipped' }, 'skipped', undefined, skip);
+      return;
+    }
+    const timeout = setTimeout(() => controller.abort(), this.#config.timeoutMs);
+    let outcome: SinkOutcome;
+    try {
+      outcome = await this.sink.deliver(message, { attempt, signal: controller.signal });
+    } catch (err) {
+      // A sink must not throw; if one does, it is a passing fault of that attempt, not of the process.
+      outcome = { type: 'retry', error: `sink failed: ${(err as Error).message ?? String(err)}`.slice(0, 200) };
+    } finally {
+      clearTimeout(timeout);
+    }
+    const end = this.#now();
+    if (this.#stopped && controller.signal.aborted) {
+      // Cut short by stop(): not an attempt; it goes back to pending (and may have reached the sink).
+      this.#store.release(delivery.id, end);
+      return;
+    }
+    this.#decide(job, attempt, startedAt, end - startedAt, outcome);
+  }
+
+  #decide(job: DeliveryJob, attempt: number, startedAt: number, durationMs: number, outcome: SinkOutcome): void {
+    const status = 'status' in outcome ? outcome.status : undefined;
+    switch (outcome.type) {
+      case 'delivered':
+        this.#closeCircuit();
+        this.#finish(job, attempt, startedAt, durationMs, outcome, 'delivered', status, outcome.detail);
+        return;
+      case 'skipped':
+        this.#finish(job, attempt, startedAt, durationMs, outcome, 'skipped', undefined, outcome.reason);
+        return;
+      case 'failed':
+        this.#closeCircuit();
+        this.#finish(job, attempt, startedAt, durationMs, outcome, 'dead', status, outcome.error);
+        return;
+      case 'disable': {
+        const reason = `${outcome.error} (HTTP ${outcome.status})`;
+        this.#store.setSinkState(this.sink.name, 'disabled', reason, startedAt + durationMs);
+        this.#disabled = true;
+        if (ch.state.hasSubscribers) ch.state.publish({ sink: this.sink.name, state: 'disabled', reason } satisfies SinkStateEvent);
+        // The delivery waits for the sink to be enabled again: nothing is dropped.
+        this.#finish(job, attempt, startedAt, durationMs, outcome, 'pending', outcome.status, outcome.error, startedAt + durationMs, false);
+        return;
+      }
+      case 'retry': {
+        const end = startedAt + durationMs;
+        if (status === 429 && outcome.retryAfterMs !== undefined) {
+          // Rate limited: the limit is the sink's, not this message's.
+          this.#pausedUntil = end + outcome.retryAfterMs;
+          if (ch.state.hasSubscribers) ch.state.publish({ sink: this.sink.name, state: 'paused', reason: outcome.error, until: this.#pausedUntil } satisfies SinkStateEvent);
+        } else {
+          this.#failed(end, outcome.error);
+        }
+        const delay = Math.max(outcome.retryAfterMs ?? 0, backoffDelay(attempt, this.#config.retryMinMs, this.#config.retryMaxMs, this.#random));
+        const next = end + delay;
+        if (next >= job.delivery.deadlineAt) {
+          this.#finish(job, attempt, startedAt, durationMs, outcome, 'dead', status, `${outcome.error}; deadline reached`);
+        } else {
+          this.#finish(job, attempt, startedAt, durationMs, outcome, 'pending', status, outcome.error, next);
+        }
+        return;
+      }
+    }
+  }
+
+  #failed(now: number, reason: string): void {
+    this.#trial = false;
+    this.#failures++;
+    if (this.#openUntil !== undefined || this.#failures >= this.#config.circuitFailures) {
+      this.#openUntil = now + this.#config.circuitCooldownMs;
+      if (ch.state.hasSubscribers) ch.state.publish({ sink: this.sink.name, state: 'circuit-open', reason, until: this.#openUntil } satisfies SinkStateEvent);
+    }
+  }
+
+  #closeCircuit(): void {
+    this.#failures = 0;
+    this.#trial = false;
+    if (this.#openUntil !== undefined) {
+      this.#openUntil = undefined;
+      if (ch.state.hasSubscribers) ch.state.publish({ sink: this.sink.name, state: 'circuit-closed', reason: 'an attempt succeeded' } satisfies SinkStateEvent);
+    }
+  }
+
+  #finish(
+    job: DeliveryJob,
+    attempt: number,
+    startedAt: number,
+    durationMs: number,
+    outcome: { type: SinkOutcome['type'] | 'expired' },
+    state: 'pending' | 'delivered' | 'dead' | 'skipped',
+    status: number | undefined,
+    error: string | undefined,
+    nextAttemptAt?: number,
+    counted = true,
+  ): void {
+    this.#store.finishAttempt(job.delivery.id, {
+      startedAt,
+      durationMs,
+      outcome: outcome.type,
+      status,
+      error: state === 'delivered' ? undefined : error,
+      state,
+      ...(nextAttemptAt === undefined ? {} : { nextAttemptAt }),
+      counted,
+    });
+    if (ch.attempt.hasSubscribers) {
+      ch.attempt.publish({
+        sink: this.sink.name,
+        messageId: job.message.id,
+        attempt,
+        outcome: outcome.type,
+        state,
+        status,
+        durationMs,
+        possibleDuplicate: job.delivery.possibleDuplicate,
+      } satisfies AttemptEvent);
+    }
+  }
+}

@@ -7,6 +7,7 @@ import type { CliContext } from './context.js';
 import { registerDemo } from './commands/demo.js';
 import { registerFabric } from './commands/fabric.js';
 import { registerPki } from './commands/pki.js';
+import { registerMessages } from './commands/messages.js';
 import { registerReceive } from './commands/receive.js';
 import { registerSend } from './commands/send.js';
 import { registerSign } from './commands/sign.js';
@@ -55,6 +56,7 @@ export function buildProgram(out: (text: string) => void): Command {
   registerZiti(program, context);
   registerSend(program, context);
   registerReceive(program, context);
+  registerMessages(program, context);
   registerSign(program, context);
   registerFabric(program, context);
   registerPki(program, context);

@@ -3499,7 +3499,7 @@ var import_node_fs4 = require("node:fs");
 var import_node_os2 = require("node:os");
 var import_node_path3 = require("node:path");
 
-// connector/base64.ts
+// core/base64.ts
 var BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 function decodeBase64Strict(text) {
   if (!BASE64.test(text)) return void 0;
@@ -3515,7 +3515,7 @@ function decodeBase64Strict(text) {
 var import_node_fs2 = require("node:fs");
 var import_node_path = require("node:path");
 
-// errors/catalogue.ts
+// core/catalogue.ts
 var ERROR_CATALOGUE = {
   // options and configuration (the caller's mistake)
   ERR_OPTION_INVALID: { hint: "check the named option against the docs" },
@@ -3616,7 +3616,17 @@ var ERROR_CATALOGUE = {
   ERR_SEND_OUTBOX_CORRUPT: { hint: "the outbox file is damaged; move it aside and re-send, or restore it from a backup" },
   ERR_SEND_OUTBOX_UNAVAILABLE: { hint: "the outbox could not be opened; check the path and permissions (a .jsonl path needs no native module)" },
   ERR_SEND_DUPLICATE_ID: { hint: "every message needs its own id; omit id to let darkhook make one" },
+  // receiver config file (ERR_CONFIG_*)
+  ERR_CONFIG_INVALID: { hint: "fix the named JSON path in the receiver config (see docs/receiver.md)" },
+  ERR_CONFIG_UNKNOWN_KEY: { hint: "remove the unknown key or fix its spelling" },
+  ERR_CONFIG_SECRET_LITERAL: { hint: "give secrets as env:NAME or file:PATH references, never in the config itself" },
+  ERR_CONFIG_SECRET_UNRESOLVED: { hint: "set the named environment variable, or create the named file" },
+  ERR_CONFIG_NOT_LOOPBACK: { hint: "the admin listener binds to loopback only: use 127.0.0.1:PORT or [::1]:PORT" },
+  ERR_CONFIG_SINK_UNKNOWN: { hint: 'a route names a sink that is not defined under "sinks"' },
   // receiver (ERR_RECEIVER_*)
+  ERR_RECEIVER_SINK_UNKNOWN: { hint: "name a sink from the receiver config (darkhook sinks list)" },
+  ERR_RECEIVER_MESSAGE_NOT_FOUND: { hint: "check the message id (darkhook messages list)" },
+  ERR_RECEIVER_ADMIN_UNAUTHORIZED: { hint: "send Authorization: Bearer <the admin token>, or log in on the admin page" },
   ERR_RECEIVER_CALLER_FORBIDDEN: { hint: "add the sender identity to the receiver allow list (--allow), or dial with an allowed identity" },
   ERR_RECEIVER_BODY_TOO_LARGE: { hint: "send a smaller body or batch, or raise the receiver maxBodyBytes" },
   ERR_RECEIVER_MEDIA_TYPE_UNSUPPORTED: { hint: "the sender uses a batch form this receiver does not know: upgrade the receiver, or send --batch-format json" },
@@ -3630,7 +3640,7 @@ var ERROR_CATALOGUE = {
   ERR_INTERNAL: { hint: "this is a bug in darkhook; please report it with the log" }
 };
 
-// errors/errors.ts
+// core/errors.ts
 var DarkhookError = class extends Error {
   code;
   hint;
@@ -3680,7 +3690,9 @@ function clipReason(text) {
 // connector/sender/outbox-lock.ts
 var import_node_crypto = require("node:crypto");
 var import_node_fs = require("node:fs");
-function alive(pid) {
+
+// core/process.ts
+function processAlive(pid) {
   try {
     process.kill(pid, 0);
     return true;
@@ -3688,6 +3700,8 @@ function alive(pid) {
     return err.code === "EPERM";
   }
 }
+
+// connector/sender/outbox-lock.ts
 function createWithContent(path, content) {
   const temp = `${path}.${process.pid}.${(0, import_node_crypto.randomBytes)(4).toString("hex")}.tmp`;
   (0, import_node_fs.writeFileSync)(temp, content, { mode: 384, flag: "wx" });
@@ -3706,7 +3720,7 @@ function contentOf(path) {
 }
 function held(content) {
   const owner = Number.parseInt(content ?? "", 10);
-  return Number.isSafeInteger(owner) && owner > 0 && alive(owner);
+  return Number.isSafeInteger(owner) && owner > 0 && processAlive(owner);
 }
 function removeStaleLock(lockPath, stale) {
   const guard = `${lockPath}.takeover`;
@@ -3766,7 +3780,7 @@ function acquireOutboxLock(path) {
   throw new SendError("ERR_SEND_OUTBOX_LOCKED", `the outbox ${path} lock is contended`);
 }
 
-// connector/sender/severity.ts
+// connector/webhook/severity.ts
 var SEVERITIES = ["low", "medium", "high", "critical"];
 function isSeverity(value) {
   return typeof value === "string" && SEVERITIES.includes(value);
@@ -4285,7 +4299,7 @@ var FileOutbox = class _FileOutbox {
 var import_node_assert = __toESM(require("node:assert"), 1);
 var import_node_diagnostics_channel = require("node:diagnostics_channel");
 
-// connector/batch-rules.ts
+// connector/webhook/batch-rules.ts
 function batchInvalid(message, cause) {
   return new WebhookError("ERR_WEBHOOK_BATCH_INVALID", message, { statusCode: 400, cause });
 }
@@ -4326,7 +4340,7 @@ function checkUniqueIds(ids) {
   }
 }
 
-// connector/batch-binary.ts
+// connector/webhook/batch-binary.ts
 var BINARY_BATCH_MAGIC = Buffer.from("DHKB", "latin1");
 var BINARY_BATCH_VERSION = 1;
 var HEADER_BYTES = 12;
@@ -4375,10 +4389,11 @@ function encodeBinaryBatch(events, maxBytes) {
   return out;
 }
 
-// connector/options.ts
+// core/options.ts
 function rejectUnknownKeys(options, known, where) {
+  const has = Array.isArray(known) ? (k2) => known.includes(k2) : (k2) => known.has(k2);
   for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new OptionError("ERR_OPTION_UNKNOWN", `${where}: unknown option "${key}"`);
+    if (!has(key)) throw new OptionError("ERR_OPTION_UNKNOWN", `${where}.${key} is not a known option`);
   }
 }
 function integerOption(value, fallback, min, path) {
@@ -4389,7 +4404,7 @@ function integerOption(value, fallback, min, path) {
   return value;
 }
 
-// connector/batch-envelope.ts
+// connector/webhook/batch-envelope.ts
 var BATCH_CONTENT_TYPE = "application/vnd.darkhook.batch+json";
 var BATCH_BINARY_CONTENT_TYPE = "application/vnd.darkhook.batch";
 var BATCH_ENVELOPE_VERSION = 1;
@@ -4439,10 +4454,10 @@ function encodeBatch(events, options = {}) {
   return { body: body2, contentType: BATCH_CONTENT_TYPE };
 }
 
-// connector/signature-standard.ts
+// connector/webhook/signature-standard.ts
 var import_node_crypto4 = require("node:crypto");
 
-// connector/constant-time.ts
+// core/constant-time.ts
 var import_node_crypto2 = require("node:crypto");
 var encoder = new TextEncoder();
 function toBytes(value) {
@@ -4455,7 +4470,7 @@ function constantTimeEqual(a2, b2) {
   return (0, import_node_crypto2.timingSafeEqual)(left, right);
 }
 
-// connector/secrets.ts
+// connector/webhook/secrets.ts
 var import_node_crypto3 = require("node:crypto");
 var HMAC_SECRET_PREFIX = "whsec_";
 var SIGNING_KEY_PREFIX = "whsk_";
@@ -4521,7 +4536,7 @@ function parseWebhookSecret(secret) {
   return { type: "hmac", key: parseHmacSecret(secret) };
 }
 
-// connector/signature-standard.ts
+// connector/webhook/signature-standard.ts
 var WEBHOOK_ID_HEADER = "webhook-id";
 var WEBHOOK_TIMESTAMP_HEADER = "webhook-timestamp";
 var WEBHOOK_SIGNATURE_HEADER = "webhook-signature";
@@ -4556,6 +4571,12 @@ function signStandard(input2) {
     statusCode: 500
   });
 }
+
+// connector/webhook/headers.ts
+var EVENT_TYPE_HEADER = "webhook-event-type";
+var DEFAULT_WEBHOOK_PATH = "/webhooks";
+var SEVERITY_HEADER = "webhook-severity";
+var TEST_EVENT_TYPE = "darkhook.test";
 
 // connector/sender/ids.ts
 var import_node_crypto5 = require("node:crypto");
@@ -4607,7 +4628,6 @@ function batchIdFor(ids) {
 }
 
 // connector/sender/event.ts
-var EVENT_TYPE_HEADER = "webhook-event-type";
 var EVENT_KEYS2 = ["type", "body", "contentType", "headers", "severity", "id"];
 var TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 var HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
@@ -4618,6 +4638,7 @@ var RESERVED = /* @__PURE__ */ new Set([
   "webhook-timestamp",
   "webhook-signature",
   EVENT_TYPE_HEADER,
+  SEVERITY_HEADER,
   "content-type",
   "content-length",
   "host",
@@ -4668,12 +4689,12 @@ function toOutboxMessage(event, defaults, now = Date.now()) {
   const type = event.contentType ?? contentType;
   if (typeof type !== "string" || type.length === 0 || !HEADER_VALUE.test(type)) throw invalidEvent("event.contentType must be a header value");
   const headers = { ...defaults, ...event.headers === void 0 ? {} : checkHeaders(event.headers, "event.headers"), "content-type": type };
+  if (severity !== void 0) headers[SEVERITY_HEADER] = severity;
   return { id: event.id ?? newMessageId(now), type: event.type, body: bytes, headers, severity, createdAt: now };
 }
 
 // connector/sender/transport.ts
 var import_node_http = __toESM(require("node:http"), 1);
-var DEFAULT_WEBHOOK_PATH = "/webhooks";
 var DEFAULT_REQUEST_TIMEOUT_MS = 3e4;
 var DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
 var SOCKET_METHODS = ["ref", "unref", "setKeepAlive", "setNoDelay", "setTimeout"];
@@ -4834,6 +4855,32 @@ function normalizeSenderOptions(options) {
   };
 }
 
+// connector/webhook/receipt.ts
+function acknowledgedEvents(body2) {
+  try {
+    const answer = JSON.parse(body2.toString("utf8"));
+    const { stored, duplicates } = answer ?? {};
+    return Number.isSafeInteger(stored) && Number.isSafeInteger(duplicates) ? stored + duplicates : void 0;
+  } catch {
+    return void 0;
+  }
+}
+
+// core/backoff.ts
+var MAX_RETRY_AFTER_MS = 864e5;
+function parseRetryAfter(value, now = Date.now()) {
+  const text = (Array.isArray(value) ? value[0] : value)?.trim();
+  if (text === void 0 || text === "") return void 0;
+  if (/^\d+$/.test(text)) return Math.min(Number(text) * 1e3, MAX_RETRY_AFTER_MS);
+  const at2 = Date.parse(text);
+  if (Number.isNaN(at2) || !/[a-z]/i.test(text)) return void 0;
+  return Math.min(Math.max(0, at2 - now), MAX_RETRY_AFTER_MS);
+}
+function backoffDelay(attempt, minMs, maxMs, random = Math.random) {
+  const ceiling = Math.min(maxMs, minMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
 // connector/sender/retry.ts
 var RETRIABLE_4XX = /* @__PURE__ */ new Set([408, 425, 429]);
 var PERMANENT_5XX = /* @__PURE__ */ new Set([501, 505]);
@@ -4852,31 +4899,9 @@ var RETRIABLE_CODES = /* @__PURE__ */ new Set([
   "ERR_SEND_TIMEOUT",
   "ERR_SEND_RESPONSE_TOO_LARGE"
 ]);
-var MAX_RETRY_AFTER_MS = 864e5;
-function parseRetryAfter(value, now = Date.now()) {
-  const text = (Array.isArray(value) ? value[0] : value)?.trim();
-  if (text === void 0 || text === "") return void 0;
-  if (/^\d+$/.test(text)) return Math.min(Number(text) * 1e3, MAX_RETRY_AFTER_MS);
-  const at2 = Date.parse(text);
-  if (Number.isNaN(at2) || !/[a-z]/i.test(text)) return void 0;
-  return Math.min(Math.max(0, at2 - now), MAX_RETRY_AFTER_MS);
-}
-function backoffDelay(attempt, minMs, maxMs, random = Math.random) {
-  const ceiling = Math.min(maxMs, minMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(ceiling / 2 + random() * (ceiling / 2));
-}
 function snippet(body2) {
   const text = body2.subarray(0, 200).toString("utf8").replace(/\s+/g, " ").trim();
   return text === "" ? "" : `: ${text}`;
-}
-function acknowledgedEvents(body2) {
-  try {
-    const answer = JSON.parse(body2.toString("utf8"));
-    const { stored, duplicates } = answer ?? {};
-    return Number.isSafeInteger(stored) && Number.isSafeInteger(duplicates) ? stored + duplicates : void 0;
-  } catch {
-    return void 0;
-  }
 }
 function classifyResponse(status, headers, body2, events, now = Date.now()) {
   const reason = `HTTP ${status}${snippet(body2)}`;
@@ -5157,7 +5182,6 @@ function createSender(options) {
 }
 
 // connector/sender/test-event.ts
-var TEST_EVENT_TYPE = "darkhook.test";
 async function sendTestEvent(options) {
   rejectUnknownKeys(options, ["connect", "secret", "path", "host", "requestTimeoutMs"], "sendTestEvent");
   const transport = createTransport({
@@ -6030,9 +6054,7 @@ function backendChoice(options) {
   if (typeof options !== "object" || options === null) {
     throw new OptionError("ERR_OPTION_INVALID", "ensureCryptoReady(options): options must be an object");
   }
-  for (const key of Object.keys(options)) {
-    if (key !== "backend") throw new OptionError("ERR_OPTION_UNKNOWN", `ensureCryptoReady(options): options.${key} is not an option`);
-  }
+  rejectUnknownKeys(options, ["backend"], "ensureCryptoReady(options): options");
   const backend = options.backend ?? "auto";
   if (backend !== "auto" && backend !== "native" && backend !== "wasm") {
     throw new OptionError("ERR_OPTION_INVALID", 'ensureCryptoReady(options): options.backend must be "auto", "native" or "wasm"');
@@ -6221,14 +6243,15 @@ var DEFAULT_LIMITS = Object.freeze({
   maxBodyBytes: MAX_FRAME_BODY_BYTES,
   maxHeaderCount: MAX_HEADER_COUNT
 });
+var LIMIT_KEYS = Object.keys(DEFAULT_LIMITS);
 function normaliseLimits2(limits, path) {
   if (limits === void 0) return DEFAULT_LIMITS;
   if (typeof limits !== "object" || limits === null) {
     throw new OptionError("ERR_OPTION_INVALID", `${path} must be an object`);
   }
   const out = { ...DEFAULT_LIMITS };
+  rejectUnknownKeys(limits, LIMIT_KEYS, path);
   for (const [key, value] of Object.entries(limits)) {
-    if (!Object.hasOwn(DEFAULT_LIMITS, key)) throw new OptionError("ERR_OPTION_UNKNOWN", `${path}.${key} is not an option`);
     if (value === void 0) continue;
     if (!Number.isSafeInteger(value) || value < 0 || value > INT32_MAX) {
       throw new OptionError("ERR_OPTION_INVALID", `${path}.${key} must be an integer from 0 to ${INT32_MAX}`);
@@ -6301,9 +6324,7 @@ var FrameDecoder = class {
   /** @throws ERR_OPTION_INVALID, ERR_OPTION_UNKNOWN for a bad `limits` or `options` object. */
   constructor(limits, options = {}) {
     this.#limits = normaliseLimits2(limits, "limits");
-    for (const key of Object.keys(options)) {
-      if (key !== "keepFrames") throw new OptionError("ERR_OPTION_UNKNOWN", `options.${key} is not an option`);
-    }
+    rejectUnknownKeys(options, ["keepFrames"], "options");
     this.#keepFrames = options.keepFrames === true;
   }
   /** Bytes received but not yet returned as messages (a partial frame). Non-zero at EOF = truncated. */
@@ -7330,9 +7351,7 @@ function u32le(n2) {
 var DEFAULT_DIAL_TIMEOUT_MS = 15e3;
 var KEYS2 = /* @__PURE__ */ new Set(["encryption", "connectTimeoutMs", "requestTimeoutMs", "dialTimeoutMs", "probeIntervalMs"]);
 function normalizeContextOptions(options) {
-  for (const key of Object.keys(options)) {
-    if (!KEYS2.has(key)) throw new OptionError("ERR_OPTION_UNKNOWN", `ziti option "${key}" is not known`);
-  }
+  rejectUnknownKeys(options, KEYS2, "ziti options");
   const encryption = options.encryption ?? "required";
   if (!["required", "auto", "off"].includes(encryption)) {
     throw new OptionError("ERR_OPTION_INVALID", 'ziti option "encryption" must be "required", "auto" or "off"');
@@ -7633,7 +7652,7 @@ function exitCodeFor(err) {
   if (!(err instanceof DarkhookError)) return EXIT.internal;
   const code = err.code;
   if (code === "ERR_INTERNAL") return EXIT.internal;
-  if (code.startsWith("ERR_OPTION_") || code.startsWith("ERR_CLI_")) return EXIT.usage;
+  if (code.startsWith("ERR_OPTION_") || code.startsWith("ERR_CLI_") || code.startsWith("ERR_CONFIG_")) return EXIT.usage;
   if (code.startsWith("ERR_FILE_") || code.startsWith("ERR_PKI_")) return EXIT.input;
   if (code.startsWith("ERR_ZITI_") || code.startsWith("ERR_FABRIC_")) return EXIT.network;
   if (code.startsWith("ERR_WEBHOOK_") || code.startsWith("ERR_SEND_") || code.startsWith("ERR_RECEIVER_")) return EXIT.rejected;
@@ -7708,7 +7727,7 @@ async function run() {
   command("add-mask", secret);
   const service = required("service");
   const identity = parseIdentity(identityText(required("identity")));
-  const path = input("path") || "/webhooks";
+  const path = input("path") || DEFAULT_WEBHOOK_PATH;
   const deadlineText = input("deadline-seconds") || "300";
   if (!/^\d+$/.test(deadlineText)) throw new OptionError("ERR_OPTION_INVALID", 'input "deadline-seconds" must be whole seconds');
   const ziti = new ZitiContext(identity);

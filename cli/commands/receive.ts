@@ -1,13 +1,15 @@
-/** `darkhook receive` (the verifying receiver over a Ziti bind) and `darkhook messages list` (what it stored). */
+/** `darkhook receive`: the verifying receiver sidecar over a Ziti bind, from flags (one route) or a config file. */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
+import { DEFAULT_WEBHOOK_PATH } from '../../connector/webhook/headers.js';
 import { parseWebhookSecret } from '../../connector/webhook/secrets.js';
 import { ZitiContext } from '../../connector/ziti/index.js';
 import { CliError, OptionError, type ZitiError } from '../../core/index.js';
+import type { ReceiverConfig } from '../../receiver/config/config.js';
+import type { StoredEvent } from '../../receiver/ingest/channels.js';
 import type { CliContext } from '../context.js';
-import { DEFAULT_WEBHOOK_PATH } from '../../connector/webhook/headers.js';
 
 const SECRET_ENV = 'DARKHOOK_SECRET';
 
@@ -17,25 +19,32 @@ export function defaultReceiverStorePath(): string {
 }
 
 interface ReceiveFlags {
-  identity: string;
-  service: string;
+  config?: string;
+  identity?: string;
+  service?: string;
   secret: string[];
   allow?: string;
-  store: string;
-  path: string;
+  store?: string;
+  path?: string;
   tolerance?: string;
   maxBodyBytes?: string;
 }
 
 const RECEIVE_HELP = `
-The receiver dials out to the fabric and binds the service: it opens no listening port. Each POST is
-checked in order: caller identity (--allow; 403), signature (401), timestamp window (401), id not seen
-(202 for a duplicate), then stored durably (SQLite, synchronous=FULL) and only then answered 200.
-Several --secret flags (or ${SECRET_ENV} with keys separated by spaces) allow key rotation; whpk_ keys
-verify Ed25519 (v1a) signatures. Prefer ${SECRET_ENV} over --secret: a flag is visible in process listings.
+The receiver dials out to the fabric and binds the service: it opens no listening port (its admin
+listener, when configured, binds to loopback only). Each POST is checked in order: caller identity
+(403), signature (401), timestamp window (401), id not seen (202 for a duplicate), then stored
+durably (SQLite, synchronous=FULL) with one delivery per sink of its route, and only then answered
+200. Workers forward from the store to Jenkins, Slack, Jira or HTTP sinks with retries.
+
+With --config FILE (JSON; see docs/receiver.md) every setting comes from the file, secrets as
+env:NAME or file:PATH references. Without it, the flags describe one route and no sinks: several
+--secret flags (or ${SECRET_ENV} with keys separated by spaces) allow key rotation. Prefer
+${SECRET_ENV} over --secret: a flag is visible in process listings.
 Runs until SIGINT or SIGTERM; prints one line per stored message (id, type, caller).`;
 
-function wholeNumber(flag: string, value: string | undefined, min: number): number | undefined {
+/** A whole number flag, or undefined when absent. @throws {OptionError} ERR_OPTION_INVALID */
+export function wholeNumber(flag: string, value: string | undefined, min: number): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value) || Number(value) < min) throw new OptionError('ERR_OPTION_INVALID', `${flag} must be a whole number ≥ ${min}`);
   return Number(value);
@@ -47,6 +56,27 @@ function secretsOf(flags: ReceiveFlags): string[] {
   const fromEnv = (process.env[SECRET_ENV] ?? '').split(/[\s,]+/).filter((s) => s !== '');
   if (fromEnv.length === 0) throw new CliError('ERR_CLI_USAGE', `--secret (or ${SECRET_ENV}) is required`);
   return fromEnv;
+}
+
+/** The flags as a one-route config (the form before config files). */
+function configFromFlags(flags: ReceiveFlags): ReceiverConfig {
+  if (flags.identity === undefined || flags.service === undefined) throw new CliError('ERR_CLI_USAGE', 'give --config FILE, or --identity and --service');
+  const secrets = secretsOf(flags);
+  // A bad key fails before the identity is loaded or anything is bound.
+  for (const secret of secrets) parseWebhookSecret(secret);
+  const allowed = flags.allow?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return {
+    identity: flags.identity,
+    service: flags.service,
+    store: flags.store ?? defaultReceiverStorePath(),
+    secrets,
+    toleranceSeconds: wholeNumber('--tolerance', flags.tolerance, 0) ?? 300,
+    maxBodyBytes: wholeNumber('--max-body-bytes', flags.maxBodyBytes, 1024) ?? 16 * 1024 * 1024,
+    retentionDays: 7,
+    routes: [{ path: flags.path ?? DEFAULT_WEBHOOK_PATH, callers: allowed === undefined ? undefined : new Set(allowed), minSeverity: undefined, sinks: [] }],
+    sinks: [],
+    admin: undefined,
+  };
 }
 
 /** Resolves on SIGINT/SIGTERM, rejects when the listener gives up for good. */
@@ -72,29 +102,40 @@ function untilStopped(listener: { once(event: 'error', fn: (err: ZitiError) => v
 }
 
 async function runReceive(ctx: CliContext, flags: ReceiveFlags): Promise<void> {
-  const secrets = secretsOf(flags);
-  const allowedCallers = flags.allow?.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  const toleranceSeconds = wholeNumber('--tolerance', flags.tolerance, 0);
-  const maxBodyBytes = wholeNumber('--max-body-bytes', flags.maxBodyBytes, 1024);
-  // A bad key fails before the identity is loaded or anything is bound.
-  for (const secret of secrets) parseWebhookSecret(secret);
+  let config: ReceiverConfig;
+  if (flags.config !== undefined) {
+    const given = (['identity', 'service', 'allow', 'store', 'path', 'tolerance', 'maxBodyBytes'] as const).filter((k) => flags[k] !== undefined);
+    if (given.length > 0 || flags.secret.length > 0) throw new CliError('ERR_CLI_USAGE', '--config holds every setting: drop the other receive flags');
+    const { loadConfig } = await import('../../receiver/config/config.js');
+    config = loadConfig(flags.config);
+  } else {
+    config = configFromFlags(flags);
+  }
   // Loaded here so that other commands never need the SQLite native module.
-  const { RECEIVER_CHANNELS, startReceiver } = await import('../../receiver/server.js');
-  const ziti = await ZitiContext.fromFile(flags.identity);
+  const [{ RECEIVER_CHANNELS, startReceiver }, { createSink }, { describeConfig }] = await Promise.all([
+    import('../../receiver/server.js'),
+    import('../../receiver/sinks/registry.js'),
+    import('../../receiver/config/config.js'),
+  ]);
+  ctx.log.info(describeConfig(config), 'config');
+  const ziti = await ZitiContext.fromFile(config.identity);
   try {
     const receiver = await startReceiver({
       ziti,
-      service: flags.service,
-      secrets,
-      storePath: flags.store,
+      service: config.service,
+      secrets: config.secrets,
+      storePath: config.store,
       logger: ctx.log,
-      path: flags.path,
-      ...(allowedCallers === undefined ? {} : { allowedCallers }),
-      ...(toleranceSeconds === undefined ? {} : { toleranceSeconds }),
-      ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
+      routes: config.routes,
+      sinks: config.sinks,
+      createSink,
+      toleranceSeconds: config.toleranceSeconds,
+      maxBodyBytes: config.maxBodyBytes,
+      retentionDays: config.retentionDays,
+      ...(config.admin === undefined ? {} : { admin: config.admin }),
     });
     const onStored = (m: unknown): void => {
-      const { messages, caller } = m as { messages: { id: string; type: string }[]; caller?: string };
+      const { messages, caller } = m as StoredEvent;
       for (const { id, type } of messages) {
         ctx.out(ctx.json ? JSON.stringify({ event: 'stored', id, type, caller: caller ?? null }) : `stored ${id} ${type} ${caller ?? '-'}`);
       }
@@ -102,11 +143,14 @@ async function runReceive(ctx: CliContext, flags: ReceiveFlags): Promise<void> {
     subscribe(RECEIVER_CHANNELS.stored, onStored);
     const stop = untilStopped(receiver.listener);
     try {
-      const ready = { event: 'ready', service: flags.service, path: flags.path, store: receiver.store.path, allowedCallers: allowedCallers ?? null };
+      const routes = config.routes.map((r) => r.path);
+      const admin = receiver.adminAddress === undefined ? null : `${receiver.adminAddress.host}:${receiver.adminAddress.port}`;
+      const ready = { event: 'ready', service: config.service, path: routes[0], routes, store: receiver.store.path, sinks: config.sinks.map((s) => s.name), admin, allowedCallers: config.routes[0]?.callers === undefined ? null : [...config.routes[0].callers] };
+      const callers = config.routes.length === 1 ? `; callers ${config.routes[0]!.callers === undefined ? 'any allowed by the fabric' : [...config.routes[0]!.callers].join(', ')}` : '';
       ctx.out(
         ctx.json
           ? JSON.stringify(ready)
-          : `receiving on service "${flags.service}" at ${flags.path}; store ${receiver.store.path}; callers ${allowedCallers?.join(', ') ?? 'any allowed by the fabric'}; no listening port`,
+          : `receiving on service "${config.service}" at ${routes.join(', ')}; store ${receiver.store.path}${callers}; sinks ${ready.sinks.join(', ') || 'none'}; ${admin === null ? 'no listening port' : `admin on ${admin} (loopback only)`}`,
       );
       const signal = await stop.done;
       ctx.log.info({ signal }, 'stopping');
@@ -120,50 +164,20 @@ async function runReceive(ctx: CliContext, flags: ReceiveFlags): Promise<void> {
   }
 }
 
-/** Register `receive` and `messages`. */
+/** Register `receive`. */
 export function registerReceive(program: Command, context: () => CliContext): void {
-  const storeOption = (): Option => new Option('--store <file>', 'message store (SQLite)').default(defaultReceiverStorePath(), '~/.darkhook/receiver.db');
   program
     .command('receive')
-    .description('run the verifying receiver on a Ziti service: no listening port; verify, dedupe, store durably')
-    .requiredOption('--identity <file>', 'Ziti identity JSON of this receiver (needs a Bind policy for the service)')
-    .requiredOption('--service <name>', 'Ziti service to bind')
+    .description('run the receiver sidecar on a Ziti service: no listening port; verify, dedupe, store durably, forward to sinks')
+    .option('--config <file>', 'receiver config (JSON): routes, sinks, admin listener, retention')
+    .option('--identity <file>', 'Ziti identity JSON of this receiver (needs a Bind policy for the service)')
+    .option('--service <name>', 'Ziti service to bind')
     .option('--secret <secret>', `whsec_… or whpk_… (repeatable for rotation; default: ${SECRET_ENV})`, (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--allow <names>', 'comma-separated identity names allowed to call (default: any the fabric lets dial)')
-    .addOption(storeOption())
-    .option('--path <path>', 'request path', DEFAULT_WEBHOOK_PATH)
+    .option('--store <file>', 'message store (SQLite; default ~/.darkhook/receiver.db)')
+    .option('--path <path>', `request path (default ${DEFAULT_WEBHOOK_PATH})`)
     .option('--tolerance <seconds>', 'allowed clock gap of webhook-timestamp, each way (default 300)')
     .option('--max-body-bytes <n>', 'largest request body (default 16 MiB)')
     .addHelpText('after', RECEIVE_HELP)
     .action((flags: ReceiveFlags) => runReceive(context(), flags));
-
-  const messages = program.command('messages').description('inspect messages the receiver stored');
-  messages
-    .command('list')
-    .description('list stored messages in arrival order (never their bodies)')
-    .addOption(storeOption())
-    .option('--limit <n>', 'most messages shown', '100')
-    .option('--after <id>', 'only messages stored after this id')
-    .action(async (flags: { store: string; limit: string; after?: string }) => {
-      const ctx = context();
-      const limit = wholeNumber('--limit', flags.limit, 1)!;
-      const { MessageStore } = await import('../../receiver/log/store.js');
-      const store = MessageStore.open(flags.store, { readOnly: true });
-      try {
-        const rows = store.list({ limit, ...(flags.after === undefined ? {} : { after: flags.after }) }).map((m) => ({
-          id: m.id,
-          type: m.type,
-          caller: m.caller ?? null,
-          batchId: m.batchId ?? null,
-          bytes: m.body.length,
-          timestamp: m.timestamp,
-          receivedAt: new Date(m.receivedAt).toISOString(),
-        }));
-        if (ctx.json) ctx.out(JSON.stringify(rows));
-        else if (rows.length === 0) ctx.out('no messages stored');
-        else for (const m of rows) ctx.out(`${m.id}  ${m.type}  ${m.caller ?? '-'}  ${m.bytes} B  ${m.receivedAt}`);
-      } finally {
-        store.close();
-      }
-    });
 }

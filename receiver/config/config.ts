@@ -118,6 +118,19 @@ function loopback(value: unknown, path: string): { host: string; port: number } 
 interface Ctx {
   readonly env: NodeJS.ProcessEnv;
   readonly baseDir: string;
+  /** False for commands that only read the layout (sink names, store path) from another shell. */
+  readonly resolve: boolean;
+}
+
+/** What an unresolved secret reads as (layout-only loads); never sent anywhere. */
+const UNRESOLVED = 'unresolved';
+
+/** Resolve a secret reference, or (layout-only) just check that it is one. */
+function secretOf(value: unknown, path: string, ctx: Ctx): string {
+  if (ctx.resolve) return resolveSecret(value, path, ctx.env, ctx.baseDir);
+  if (typeof value !== 'string' || value.length === 0) throw invalid(path, 'must be an env:NAME or file:PATH reference');
+  if (!isSecretRef(value)) throw new ConfigError('ERR_CONFIG_SECRET_LITERAL', `${path} holds a literal secret; write env:NAME or file:PATH`);
+  return UNRESOLVED;
 }
 
 function sinkOf(name: string, raw: unknown, ctx: Ctx): SinkConfig {
@@ -128,14 +141,15 @@ function sinkOf(name: string, raw: unknown, ctx: Ctx): SinkConfig {
   const type = typeValue as SinkType;
   const o = object(raw, path, SINK_KEYS[type]);
   // Slack's URL carries its token: a reference, like every secret. Other URLs may be literal or references.
-  const urlText = type === 'slack' || isSecretRef(o.url) ? resolveSecret(o.url, `${path}.url`, ctx.env, ctx.baseDir) : text(o.url, `${path}.url`);
+  let urlText = type === 'slack' || isSecretRef(o.url) ? secretOf(o.url, `${path}.url`, ctx) : text(o.url, `${path}.url`);
+  if (urlText === UNRESOLVED && !ctx.resolve) urlText = 'https://unresolved.invalid/';
   const url = httpUrl(urlText, `${path}.url`);
   const headers: Record<string, string> = {};
   if (o.headers !== undefined) {
     const h = object(o.headers, `${path}.headers`, Object.keys(o.headers as object));
     for (const [k, v] of Object.entries(h)) {
       if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(k)) throw invalid(`${path}.headers.${k}`, 'is not a header name');
-      headers[k.toLowerCase()] = isSecretRef(v) ? resolveSecret(v, `${path}.headers.${k}`, ctx.env, ctx.baseDir) : text(v, `${path}.headers.${k}`);
+      headers[k.toLowerCase()] = isSecretRef(v) ? secretOf(v, `${path}.headers.${k}`, ctx) : text(v, `${path}.headers.${k}`);
     }
   }
   const retryMinMs = integer(o.retryMinMs, `${path}.retryMinMs`, DEFAULT_SINK_RETRY_MIN_MS, 1);
@@ -158,8 +172,8 @@ function sinkOf(name: string, raw: unknown, ctx: Ctx): SinkConfig {
     case 'jenkins':
       // The GitHub plugin accepts unsigned requests when it has no secret: never run a Jenkins sink without one.
       if (o.secret === undefined) throw invalid(`${path}.secret`, 'is required: without it the Jenkins GitHub plugin accepts unsigned hooks');
-      if (!url.pathname.endsWith('/')) throw invalid(`${path}.url`, 'must end with "/" (…/github-webhook/): Jenkins redirects the other form and the POST is lost');
-      return { ...common, type, secret: resolveSecret(o.secret, `${path}.secret`, ctx.env, ctx.baseDir) };
+      if (!url.pathname.endsWith('/') && urlText !== 'https://unresolved.invalid/') throw invalid(`${path}.url`, 'must end with "/" (…/github-webhook/): Jenkins redirects the other form and the POST is lost');
+      return { ...common, type, secret: secretOf(o.secret, `${path}.secret`, ctx) };
     case 'slack':
       return { ...common, type };
     case 'jira':
@@ -168,13 +182,15 @@ function sinkOf(name: string, raw: unknown, ctx: Ctx): SinkConfig {
         type,
         project: text(o.project, `${path}.project`),
         email: text(o.email, `${path}.email`),
-        token: resolveSecret(o.token, `${path}.token`, ctx.env, ctx.baseDir),
+        token: secretOf(o.token, `${path}.token`, ctx),
         issueType: o.issueType === undefined ? 'Task' : text(o.issueType, `${path}.issueType`),
       };
     case 'http': {
-      const secret = o.secret === undefined ? undefined : resolveSecret(o.secret, `${path}.secret`, ctx.env, ctx.baseDir);
-      if (secret !== undefined && !secret.startsWith('whsec_')) throw invalid(`${path}.secret`, 'must name a whsec_ key (Standard Webhooks HMAC)');
-      if (secret !== undefined) checkKey(secret, `${path}.secret`);
+      const secret = o.secret === undefined ? undefined : secretOf(o.secret, `${path}.secret`, ctx);
+      if (secret !== undefined && ctx.resolve) {
+        if (!secret.startsWith('whsec_')) throw invalid(`${path}.secret`, 'must name a whsec_ key (Standard Webhooks HMAC)');
+        checkKey(secret, `${path}.secret`);
+      }
       return { ...common, type, secret };
     }
   }
@@ -208,8 +224,8 @@ function routeOf(raw: unknown, i: number, sinkNames: ReadonlySet<string>): Route
  *
  * @throws {ConfigError} ERR_CONFIG_* naming the JSON path
  */
-export function checkConfig(raw: unknown, options: { readonly env?: NodeJS.ProcessEnv; readonly baseDir?: string } = {}): ReceiverConfig {
-  const ctx: Ctx = { env: options.env ?? process.env, baseDir: options.baseDir ?? process.cwd() };
+export function checkConfig(raw: unknown, options: { readonly env?: NodeJS.ProcessEnv; readonly baseDir?: string; readonly resolveSecrets?: boolean } = {}): ReceiverConfig {
+  const ctx: Ctx = { env: options.env ?? process.env, baseDir: options.baseDir ?? process.cwd(), resolve: options.resolveSecrets !== false };
   const o = object(raw, '', TOP_KEYS);
   const identity = resolve(ctx.baseDir, text(o.identity, 'identity'));
   const service = text(o.service, 'service');
@@ -218,8 +234,8 @@ export function checkConfig(raw: unknown, options: { readonly env?: NodeJS.Proce
   if (!Array.isArray(o.secrets) || o.secrets.length === 0) throw invalid('secrets', 'must be a non-empty array of env:NAME or file:PATH references');
   const secrets = o.secrets.flatMap((ref, i) =>
     // One variable may hold several keys (rotation), separated by spaces or commas, as DARKHOOK_SECRET does.
-    resolveSecret(ref, `secrets[${i}]`, ctx.env, ctx.baseDir).split(/[\s,]+/).filter((s) => s !== '').map((s) => {
-      checkKey(s, `secrets[${i}]`);
+    secretOf(ref, `secrets[${i}]`, ctx).split(/[\s,]+/).filter((s) => s !== '').map((s) => {
+      if (ctx.resolve) checkKey(s, `secrets[${i}]`);
       return s;
     }),
   );
@@ -237,8 +253,8 @@ export function checkConfig(raw: unknown, options: { readonly env?: NodeJS.Proce
   if (o.admin !== undefined) {
     const a = object(o.admin, 'admin', ADMIN_KEYS);
     const { host, port } = loopback(a.listen, 'admin.listen');
-    const token = resolveSecret(a.token, 'admin.token', ctx.env, ctx.baseDir);
-    if (token.length < 16) throw invalid('admin.token', 'must resolve to at least 16 characters');
+    const token = secretOf(a.token, 'admin.token', ctx);
+    if (ctx.resolve && token.length < 16) throw invalid('admin.token', 'must resolve to at least 16 characters');
     admin = Object.freeze({ host, port, token });
   }
   return Object.freeze({
@@ -256,12 +272,14 @@ export function checkConfig(raw: unknown, options: { readonly env?: NodeJS.Proce
 }
 
 /**
- * Read and check the config file at `file`; relative paths in it are relative to its folder.
+ * Read and check the config file at `file`; relative paths in it are relative to its folder. With
+ * `resolveSecrets: false` secret references are checked but not read (for commands that only need
+ * the layout: store path, sink names).
  *
  * @throws {FileError} ERR_FILE_NOT_FOUND, ERR_FILE_UNREADABLE
  * @throws {ConfigError} ERR_CONFIG_INVALID (not JSON, or a bad value), and the other ERR_CONFIG_* codes
  */
-export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): ReceiverConfig {
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, options: { readonly resolveSecrets?: boolean } = {}): ReceiverConfig {
   const full = resolve(file);
   let textValue: string;
   try {
@@ -278,7 +296,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
     throw new ConfigError('ERR_CONFIG_INVALID', `${full} is not valid JSON: ${(cause as Error).message}`);
   }
   try {
-    return checkConfig(raw, { env, baseDir: dirname(full) });
+    return checkConfig(raw, { env, baseDir: dirname(full), ...options });
   } catch (err) {
     if (err instanceof DarkhookError) throw err;
     throw new ConfigError('ERR_CONFIG_INVALID', `${full}: ${(err as Error).message}`);

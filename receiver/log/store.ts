@@ -267,7 +267,7 @@ export class MessageStore {
     const { where, args } = whereOf(q);
     return this.#wrap('read', () => {
       const rows = this.#db
-        .prepare(`SELECT rowid AS seq, id, type, route, caller, severity, status, length(body) AS bytes, received_at, batch_id FROM messages m ${where} ORDER BY rowid DESC LIMIT ?`)
+        .prepare(`SELECT rowid AS seq, id, type, route, caller, severity, status, length(body) AS bytes, received_at, batch_id FROM messages m ${where} ORDER BY rowid ${q.order === 'asc' ? 'ASC' : 'DESC'} LIMIT ?`)
         .all(...args, limit) as (Omit<MessageRow, 'body' | 'headers'> & { seq: number; bytes: number })[];
       return rows.map((r) =>
         Object.freeze({
@@ -288,7 +288,7 @@ export class MessageStore {
 
   /** How many messages match `q` (its limit and cursor ignored), per status. */
   countByStatus(q: MessageQuery = {}): Record<MessageStatus, number> {
-    const { where, args } = whereOf({ ...q, status: undefined });
+    const { where, args } = whereOf({ ...q, status: undefined, beforeSeq: undefined, afterSeq: undefined });
     return this.#wrap('read', () => {
       const out: Record<MessageStatus, number> = { stored: 0, pending: 0, delivered: 0, dead: 0, filtered: 0 };
       for (const r of this.#db.prepare(`SELECT status, COUNT(*) AS n FROM messages m ${where} GROUP BY status`).all(...args) as { status: MessageStatus; n: number }[]) {
@@ -578,5 +578,6 @@ function whereOf(q: MessageQuery): { where: string; args: unknown[] } {
     args.push(q.idPrefix, `${q.idPrefix}\u{10FFFF}`);
   }
   if (q.beforeSeq !== undefined) add('m.rowid < ?', q.beforeSeq);
+  if (q.afterSeq !== undefined) add('m.rowid > ?', q.afterSeq);
   return { where: cond.length === 0 ? '' : `WHERE ${cond.join(' AND ')}`, args };
 }

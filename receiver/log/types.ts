@@ -112,6 +112,10 @@ export interface MessageQuery {
   readonly limit?: number;
   /** Paging cursor: only messages older than the one with this sequence number (see `seq`). */
   readonly beforeSeq?: number;
+  /** Paging cursor for oldest-first lists: only messages newer than this sequence number. */
+  readonly afterSeq?: number;
+  /** `desc` (newest first, the default) or `asc` (arrival order). */
+  readonly order?: 'asc' | 'desc';
 }
 
 /** A row of a message list: everything but the body. */

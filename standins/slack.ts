@@ -2,7 +2,7 @@
  * A stand-in for a Slack incoming webhook: `POST` JSON with `text` or `blocks` → 200 `ok`; bad JSON
  * or neither field → 400 `invalid_payload`. It can be told to answer as Slack does when things go
  * wrong: 429 with `Retry-After`, 403 `action_prohibited` / `invalid_token`, 404 `channel_not_found`,
- * 410 `channel_is_archived`, 500.
+ * 410 `channel_is_archived`, 500, or a 400 `invalid_payload` (as for malformed blocks).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { answer, readBody, serve, type ListenOptions } from './serve.js';
@@ -20,6 +20,7 @@ const FAULTS = {
   channel_not_found: 404,
   channel_is_archived: 410,
   internal_error: 500,
+  invalid_payload: 400,
 } as const;
 /** One scripted fault. */
 export type SlackFault = keyof typeof FAULTS;

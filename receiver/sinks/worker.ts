@@ -1,6 +1,7 @@
 /** One sink's delivery worker: claims due deliveries from the store, rate-limits, retries with backoff, trips a circuit, disables on 401/403. */
 import { channel } from 'node:diagnostics_channel';
 import { backoffDelay } from '../../core/backoff.js';
+import { severityDropReason } from '../../connector/webhook/severity.js';
 import type { MessageStore } from '../log/store.js';
 import type { DeliveryJob } from '../log/types.js';
 import type { Sink, SinkMessage, SinkOutcome } from './sink.js';
@@ -246,7 +247,8 @@ export class SinkWorker {
       this.#finish(job, attempt, startedAt, 0, { type: 'expired' }, 'dead', undefined, `not delivered before its deadline (${delivery.lastError ?? 'no attempt'})`);
       return;
     }
-    const skip = this.sink.skipReason(message);
+    // The sink's own minimum (Jira at `high`, say): was configured and checked but applied nowhere.
+    const skip = severityDropReason(message.severity, this.#config.minSeverity) ?? this.sink.skipReason(message);
     if (skip !== undefined) {
       this.#finish(job, attempt, startedAt, 0, { type: 'skipped' }, 'skipped', undefined, skip);
       return;

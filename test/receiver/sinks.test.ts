@@ -140,6 +140,7 @@ describe('slack sink and the incoming-webhook stand-in', () => {
     assert.deepEqual(await deliver(), { type: 'delivered', status: 200 });
     assert.equal(standin.received.length, 1);
     assert.match(standin.received[0]!.text ?? '', /^\*push\* to `[^`]+\/[^`]+` refs\/(heads|tags)\/[^ ]+ by /);
+    assert.deepEqual(standin.received[0]!.blocks, [{ type: 'section', text: { type: 'mrkdwn', text: standin.received[0]!.text } }]);
   });
 
   it('429 is a retry carrying Retry-After in milliseconds', async (t) => {

@@ -1,6 +1,6 @@
 /**
- * Slack incoming webhooks: one message per event, Block Kit sections (with the same `mrkdwn` text as the
- * fallback) rendered from the event's JSON.
+ * Slack incoming webhooks: one message per event, a Block Kit section in `mrkdwn` from the event's JSON
+ * (with the same text as the notification fallback).
  * Slack's answers: 200 `ok`; 400 `invalid_payload` (dead); 403 `action_prohibited`, 404
  * `channel_not_found`/`no_service`, 410 `channel_is_archived` (the URL no longer works: the sink is
  * disabled, deliveries wait); 429 with `Retry-After` (the sink pauses); 5xx (retried).
@@ -10,7 +10,7 @@ import { httpCall, outcomeOf } from './http-call.js';
 import type { AttemptContext, Sink, SinkMessage, SinkOutcome } from './sink.js';
 import type { SlackSinkConfig } from './sink-config.js';
 
-/** Slack cuts `text` beyond this many characters; we cut first, readably. */
+/** A Block Kit section's text holds at most this many characters; we cut first, readably. */
 const MAX_TEXT = 3_000;
 
 /** A sink that posts each event to one Slack incoming webhook. */
@@ -24,8 +24,9 @@ export function slackSink(config: SlackSinkConfig): Sink {
       return message.type === 'ping' ? 'GitHub ping events are not posted to Slack' : undefined;
     },
     async deliver(message: SinkMessage, context: AttemptContext): Promise<SinkOutcome> {
+      // Block Kit: one mrkdwn section (readable in the channel); `text` stays as the notification fallback.
       const text = slackText(message);
-      const body = JSON.stringify({ text, blocks: slackBlocks(text) });
+      const body = JSON.stringify({ text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] });
       const answer = await httpCall(config.url, { headers: { ...config.headers, 'content-type': 'application/json' }, body }, context.signal);
       if (answer.ok && (answer.status === 404 || answer.status === 410)) {
         return { type: 'disable', status: answer.status, error: `HTTP ${answer.status}: ${answer.text.trim() || 'the webhook URL no longer works'}` };
@@ -34,20 +35,6 @@ export function slackSink(config: SlackSinkConfig): Sink {
     },
     async close(): Promise<void> {},
   };
-}
-
-/**
- * Block Kit for the text: the first line as a section, the details as a second section, the id line as
- * context. `text` stays beside the blocks: it is what notifications and screen readers use.
- */
-export function slackBlocks(text: string): unknown[] {
-  const lines = text.split('\n');
-  const footer = lines.length > 1 ? lines.pop()! : undefined;
-  const [head, ...rest] = lines;
-  const blocks: unknown[] = [{ type: 'section', text: { type: 'mrkdwn', text: head } }];
-  if (rest.length > 0) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: rest.join('\n') } });
-  if (footer !== undefined) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: footer }] });
-  return blocks;
 }
 
 /** Escape the three characters Slack's `mrkdwn` treats as control characters. */

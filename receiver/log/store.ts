@@ -333,11 +333,12 @@ export class MessageStore {
       this.#db.transaction(() => {
         const rows = this.#sql
           .get(
-            `UPDATE deliveries SET state = 'inflight', updated_at = ?1 WHERE id IN (
-               SELECT id FROM deliveries WHERE sink = ?2 AND state = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?3)
+            // Plain `?` only: better-sqlite3 takes `?1` for a named parameter and refuses positional values for it.
+            `UPDATE deliveries SET state = 'inflight', updated_at = ? WHERE id IN (
+               SELECT id FROM deliveries WHERE sink = ? AND state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?)
              RETURNING *`,
           )
-          .all(now, sink, limit) as DeliveryRow[];
+          .all(now, sink, now, limit) as DeliveryRow[];
         rows.sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.id - b.id);
         const message = this.#sql.get('SELECT * FROM messages WHERE id = ?');
         return rows.map((d) => ({ delivery: toDelivery(d), message: toMessage(message.get(d.message_id) as MessageRow) }));

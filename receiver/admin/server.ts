@@ -8,7 +8,7 @@ import type { AdminConfig } from '../config/config.js';
 import { targetOf } from '../config/config.js';
 import { answerFor } from '../ingest/answers.js';
 import { checkSinkName, enqueueTestMessage, sinkOverview } from '../log/ops.js';
-import { DEFAULT_LIST_LIMIT, type MessageStore } from '../log/store.js';
+import type { MessageStore } from '../log/store.js';
 import { createMetrics } from '../metrics/metrics.js';
 import type { SinkConfig } from '../sinks/sink-config.js';
 import type { SinkWorker } from '../sinks/worker.js';
@@ -134,19 +134,15 @@ export function buildAdminApp(o: AdminOptions): FastifyInstance & { readonly clo
   app.get('/api/messages', async (req) => {
     const q = parseMessageQuery(req.query as Record<string, unknown>, o.now());
     const page = o.store.query(q);
-    const full = page.length === (q.limit ?? DEFAULT_LIST_LIMIT);
     // `after` reads oldest first from the cursor; the answer is always newest first.
     const messages = q.afterSeq === undefined ? page : page.reverse();
     const first = messages[0];
     const last = messages.at(-1);
-    const newer = q.afterSeq !== undefined ? full : q.beforeSeq !== undefined;
-    const older = q.afterSeq !== undefined ? last !== undefined : full;
-    return {
-      messages,
-      counts: o.store.countByStatus(q),
-      next: older && last !== undefined ? last.seq : null,
-      prev: newer && first !== undefined ? first.seq : null,
-    };
+    // One-row probes (indexed like the page) say exactly whether an older or newer page exists.
+    const base = { ...q, beforeSeq: undefined, afterSeq: undefined, order: undefined, limit: 1 };
+    const older = last !== undefined && o.store.query({ ...base, beforeSeq: last.seq }).length > 0;
+    const newer = first !== undefined && o.store.query({ ...base, afterSeq: first.seq, order: 'asc' }).length > 0;
+    return { messages, counts: o.store.countByStatus(q), next: older ? last.seq : null, prev: newer ? first.seq : null };
   });
   app.get('/api/messages/:id', async (req) => {
     const { id } = req.params as { id: string };

@@ -10,7 +10,10 @@ const BODY_PREVIEW_CHARS = 64 * 1024;
 const HEX_PREVIEW_BYTES = 4096;
 
 const $ = (id) => document.getElementById(id);
-const state = { csrf: null, query: new URLSearchParams({ limit: '50' }), cursor: null, page: null, detailId: null, busy: false };
+// `gen` counts renders: an answer that comes back after a newer request started is dropped, so a slow
+// refresh never paints over the page a click just asked for.
+const state = { csrf: null, query: new URLSearchParams({ limit: '50' }), cursor: null, page: null, detailId: null, busy: false, gen: 0 };
+const stale = (gen) => gen !== state.gen;
 
 /** Make an element: `props.text` is its text, `props.class` its class, other props become attributes. */
 function el(tag, props = {}, ...children) {
@@ -112,24 +115,25 @@ function showView(id) {
 
 async function route() {
   const hash = location.hash;
+  const gen = ++state.gen;
   setError('');
   try {
     if (hash.startsWith('#/message/')) {
       state.detailId = decodeURIComponent(hash.slice('#/message/'.length));
       showView('view-detail');
-      await renderDetail();
+      await renderDetail(gen);
     } else if (hash === '#/sinks') {
       state.detailId = null;
       showView('view-sinks');
-      await renderSinks();
+      await renderSinks(gen);
     } else if (hash === '#/rejections') {
       state.detailId = null;
       showView('view-rejections');
-      await renderRejections();
+      await renderRejections(gen);
     } else {
       state.detailId = null;
       showView('view-messages');
-      await renderMessages();
+      await renderMessages(gen);
     }
     $('refreshed').textContent = `updated ${fmtTime(Date.now())}`;
   } catch (err) {
@@ -167,14 +171,15 @@ $('newer').addEventListener('click', () => {
   if (state.page?.prev) { state.cursor = { after: state.page.prev }; void route(); }
 });
 
-async function renderMessages() {
+async function renderMessages(gen) {
   const q = new URLSearchParams(state.query);
   if (state.cursor?.before) q.set('before', String(state.cursor.before));
   if (state.cursor?.after) q.set('after', String(state.cursor.after));
   const page = await api('GET', `/api/messages?${q}`);
+  if (stale(gen)) return;
   if (state.cursor?.after && page.messages.length === 0) {
     state.cursor = null;
-    return renderMessages();
+    return renderMessages(gen);
   }
   state.page = page;
   const rows = page.messages.map((m) =>
@@ -259,10 +264,10 @@ $('body-more').addEventListener('click', () => {
   show('body-more', false);
 });
 
-async function renderDetail() {
+async function renderDetail(gen) {
   const id = state.detailId;
   const d = await api('GET', `/api/messages/${encodeURIComponent(id)}`);
-  if (id !== state.detailId) return;
+  if (stale(gen) || id !== state.detailId) return;
   const m = d.message;
   $('detail-title').textContent = m.id;
   const meta = [
@@ -301,7 +306,7 @@ async function resubmit(sink) {
   try {
     const r = await api('POST', `/api/messages/${encodeURIComponent(state.detailId)}/resubmit`, sink ? { sink } : {});
     $('resubmit-result').textContent = `${r.resubmitted} delivery(ies) queued again`;
-    await renderDetail();
+    await renderDetail(++state.gen);
   } catch (err) {
     if (err instanceof Unauthorized) showLogin('Session ended; log in again.');
     else setError(err.message);
@@ -311,8 +316,9 @@ $('resubmit-all').addEventListener('click', () => void resubmit(undefined));
 
 // ---- sinks and refusals ----
 
-async function renderSinks() {
+async function renderSinks(gen) {
   const { sinks } = await api('GET', '/api/sinks');
+  if (stale(gen)) return;
   $('sinks').tBodies[0].replaceChildren(...sinks.map((s) => {
     const w = s.worker;
     const stateText = s.state === 'disabled' ? `disabled: ${s.reason ?? 'no reason given'}`
@@ -332,15 +338,16 @@ async function sinkAction(name, action) {
   try {
     const r = await api('POST', `/api/sinks/${encodeURIComponent(name)}/${action}`);
     $('sink-result').textContent = action === 'test' ? `test message ${r.id} queued for ${name}` : `${name} is ${r.state}`;
-    await renderSinks();
+    await renderSinks(++state.gen);
   } catch (err) {
     if (err instanceof Unauthorized) showLogin('Session ended; log in again.');
     else setError(err.message);
   }
 }
 
-async function renderRejections() {
+async function renderRejections(gen) {
   const { rejections } = await api('GET', '/api/rejections');
+  if (stale(gen)) return;
   $('rejections').tBodies[0].replaceChildren(...rejections.map((r) =>
     el('tr', {}, el('td', { text: fmtTime(r.at) }), el('td', { text: r.requestId ?? '' }), el('td', { text: r.caller ?? '' }),
       el('td', { text: r.route ?? '' }), el('td', { text: r.status }), el('td', { text: r.code }))));

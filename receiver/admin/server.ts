@@ -1,4 +1,4 @@
-/** The loopback-only admin listener: health, Prometheus metrics, and the message-log API behind a bearer token. */
+/** The loopback-only admin listener: health, Prometheus metrics, the message-log API and the admin page, behind a bearer token or a login session. */
 import { isIP } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -12,7 +12,9 @@ import type { MessageStore } from '../log/store.js';
 import { createMetrics } from '../metrics/metrics.js';
 import type { SinkConfig } from '../sinks/sink-config.js';
 import type { SinkWorker } from '../sinks/worker.js';
+import { ADMIN_CSP, loadPageAssets, type PageAsset } from './assets.js';
 import { parseMessageQuery } from './query.js';
+import { CSRF_HEADER, cookieValue, SESSION_COOKIE, type Session, SessionStore } from './session.js';
 
 /** What the admin listener serves. */
 export interface AdminOptions {
@@ -23,6 +25,8 @@ export interface AdminOptions {
   readonly log: Logger;
   readonly now: () => number;
   readonly deadlines: ReadonlyMap<string, number>;
+  /** The page files (tests pass their own); default: receiver/admin/page/. */
+  readonly assets?: ReadonlyMap<string, PageAsset>;
 }
 
 /** A running admin listener. */
@@ -45,9 +49,15 @@ function bearer(req: FastifyRequest): string | undefined {
   return typeof h === 'string' && h.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
 }
 
+/** Routes anyone on loopback may fetch: health, the login form shell (no data) and its files, the login itself. */
+const PUBLIC_ROUTES = new Set(['GET /healthz', 'GET /', 'GET /assets/app.js', 'GET /assets/app.css', 'POST /login']);
+const SAFE_METHODS = new Set(['GET', 'HEAD']);
+
 /**
- * Build the admin app (usable with `inject()`): every route but `GET /healthz` needs
- * `Authorization: Bearer <token>` (401 `ERR_RECEIVER_ADMIN_UNAUTHORIZED` otherwise, nothing else said).
+ * Build the admin app (usable with `inject()`): every route but the public ones needs
+ * `Authorization: Bearer <token>` or the page's session cookie (401 `ERR_RECEIVER_ADMIN_UNAUTHORIZED`
+ * otherwise, nothing else said); with the cookie, state-changing requests also need the session's
+ * CSRF token in `x-darkhook-csrf` (403 `ERR_RECEIVER_ADMIN_CSRF`).
  */
 export function buildAdminApp(o: AdminOptions): FastifyInstance & { readonly closeMetrics: () => void } {
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
@@ -61,13 +71,61 @@ export function buildAdminApp(o: AdminOptions): FastifyInstance & { readonly clo
   };
   app.setErrorHandler((err, _req, reply) => fail(reply, err));
   app.setNotFoundHandler((req, reply) => fail(reply, new ReceiverError('ERR_RECEIVER_NOT_FOUND', `no admin route ${req.method} ${req.url.split('?')[0]}`, { statusCode: 404 })));
+  const assets = o.assets ?? loadPageAssets();
+  const sessions = new SessionStore(o.now);
+  const sessionOf = new WeakMap<FastifyRequest, Session>();
+  const unauthorized = (): ReceiverError => new ReceiverError('ERR_RECEIVER_ADMIN_UNAUTHORIZED', 'authentication required', { statusCode: 401 });
+  // HTML forms post urlencoded; the page itself posts JSON. Parsed here so the login works without script too.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
   app.addHook('onRequest', async (req, reply) => {
     reply.header('cache-control', 'no-store');
-    if (req.method === 'GET' && req.url === '/healthz') return;
+    reply.header('content-security-policy', ADMIN_CSP);
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('cross-origin-opener-policy', 'same-origin');
+    reply.header('cross-origin-resource-policy', 'same-origin');
+    const path = req.url.split('?')[0];
+    if (PUBLIC_ROUTES.has(`${req.method === 'HEAD' ? 'GET' : req.method} ${path}`)) return;
     const token = bearer(req);
-    if (token === undefined || !constantTimeEqual(token, o.config.token)) {
-      return fail(reply, new ReceiverError('ERR_RECEIVER_ADMIN_UNAUTHORIZED', 'authentication required', { statusCode: 401 }));
+    if (token !== undefined) {
+      // Scripts: the bearer header is not sent by browsers on their own, so it needs no CSRF token.
+      if (!constantTimeEqual(token, o.config.token)) return fail(reply, unauthorized());
+      return;
     }
+    const session = sessions.get(cookieValue(req.headers.cookie, SESSION_COOKIE));
+    if (session === undefined) return fail(reply, unauthorized());
+    if (!SAFE_METHODS.has(req.method) && !sessions.csrfMatches(session, req.headers[CSRF_HEADER])) {
+      return fail(reply, new ReceiverError('ERR_RECEIVER_ADMIN_CSRF', `a state-changing request with the session cookie needs the ${CSRF_HEADER} header`, { statusCode: 403 }));
+    }
+    sessionOf.set(req, session);
+  });
+
+  for (const [url, asset] of assets) app.get(url, async (_req, reply) => reply.type(asset.type).send(asset.body));
+  app.post('/login', async (req, reply) => {
+    const body = req.body as { token?: unknown } | undefined;
+    const token = typeof body?.token === 'string' ? body.token.trim() : '';
+    if (token === '' || !constantTimeEqual(token, o.config.token)) {
+      o.log.info({ route: '/login' }, 'admin login refused');
+      throw unauthorized();
+    }
+    const s = sessions.create();
+    reply.header('set-cookie', `${SESSION_COOKIE}=${s.id}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${sessions.maxAgeSeconds}`);
+    o.log.info({}, 'admin login');
+    if (req.headers['content-type']?.startsWith('application/x-www-form-urlencoded')) return reply.code(303).header('location', '/').send();
+    return { csrf: s.csrf, expiresAt: s.expiresAt };
+  });
+  app.post('/logout', async (req, reply) => {
+    const s = sessionOf.get(req);
+    if (s !== undefined) sessions.delete(s.id);
+    reply.header('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`);
+    return { ok: true };
+  });
+  app.get('/api/session', async (req) => {
+    const s = sessionOf.get(req);
+    return s === undefined ? { csrf: null, expiresAt: null } : { csrf: s.csrf, expiresAt: s.expiresAt };
   });
 
   app.get('/healthz', async () => ({ ok: true }));
@@ -75,9 +133,16 @@ export function buildAdminApp(o: AdminOptions): FastifyInstance & { readonly clo
 
   app.get('/api/messages', async (req) => {
     const q = parseMessageQuery(req.query as Record<string, unknown>, o.now());
-    const messages = o.store.query(q);
+    const page = o.store.query(q);
+    // `after` reads oldest first from the cursor; the answer is always newest first.
+    const messages = q.afterSeq === undefined ? page : page.reverse();
+    const first = messages[0];
     const last = messages.at(-1);
-    return { messages, counts: o.store.countByStatus(q), next: messages.length === (q.limit ?? 100) && last !== undefined ? last.seq : null };
+    // One-row probes (indexed like the page) say exactly whether an older or newer page exists.
+    const base = { ...q, beforeSeq: undefined, afterSeq: undefined, order: undefined, limit: 1 };
+    const older = last !== undefined && o.store.query({ ...base, beforeSeq: last.seq }).length > 0;
+    const newer = first !== undefined && o.store.query({ ...base, afterSeq: first.seq, order: 'asc' }).length > 0;
+    return { messages, counts: o.store.countByStatus(q), next: older ? last.seq : null, prev: newer ? first.seq : null };
   });
   app.get('/api/messages/:id', async (req) => {
     const { id } = req.params as { id: string };

@@ -76,5 +76,20 @@ CREATE TABLE rejections (
 CREATE INDEX rejections_at ON rejections (at);
 `;
 
+/**
+ * Version 3: list indexes in arrival order. The admin page lists newest first by rowid; an index on
+ * one column carries the rowid after it, so `WHERE status = ? ORDER BY rowid DESC LIMIT 50` walks
+ * the index and stops after 50 rows instead of sorting every match (100,000 rows: a temp B-tree).
+ * They replace (status, received_at) and (type, received_at): with those the planner sorted every
+ * match of `status = ? AND received_at >= ?`; now time ranges are a check on rows read in order.
+ */
+const V3 = `
+DROP INDEX IF EXISTS messages_status;
+DROP INDEX IF EXISTS messages_type;
+CREATE INDEX messages_status_seq ON messages (status);
+CREATE INDEX messages_type_seq ON messages (type);
+CREATE INDEX messages_route_seq ON messages (route);
+`;
+
 /** Every step, oldest first. */
-export const LOG_MIGRATIONS: readonly string[] = [V1, V2];
+export const LOG_MIGRATIONS: readonly string[] = [V1, V2, V3];

@@ -264,10 +264,10 @@ export class MessageStore {
    */
   query(q: MessageQuery = {}): MessageSummary[] {
     const limit = checkLimit(q.limit, MAX_QUERY_LIMIT, 'query: limit');
-    const { where, args } = whereOf(q);
+    const { sql, args } = querySql(q);
     return this.#wrap('read', () => {
       const rows = this.#db
-        .prepare(`SELECT rowid AS seq, id, type, route, caller, severity, status, length(body) AS bytes, received_at, batch_id FROM messages m ${where} ORDER BY rowid ${q.order === 'asc' ? 'ASC' : 'DESC'} LIMIT ?`)
+        .prepare(sql)
         .all(...args, limit) as (Omit<MessageRow, 'body' | 'headers'> & { seq: number; bytes: number })[];
       return rows.map((r) =>
         Object.freeze({
@@ -286,12 +286,24 @@ export class MessageStore {
     });
   }
 
+  /**
+   * SQLite's plan for `query(q)` and `countByStatus(q)` (`EXPLAIN QUERY PLAN` detail lines), so
+   * tests and bench/ can check that a filter is served by an index rather than a table scan.
+   */
+  queryPlan(q: MessageQuery = {}): { list: string[]; counts: string[] } {
+    const plan = (sql: string, args: unknown[]): string[] =>
+      (this.#db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail);
+    const list = querySql(q);
+    const counts = countSql(q);
+    return this.#wrap('read', () => ({ list: plan(list.sql, [...list.args, q.limit ?? DEFAULT_LIST_LIMIT]), counts: plan(counts.sql, counts.args) }));
+  }
+
   /** How many messages match `q` (its limit and cursor ignored), per status. */
   countByStatus(q: MessageQuery = {}): Record<MessageStatus, number> {
-    const { where, args } = whereOf({ ...q, status: undefined, beforeSeq: undefined, afterSeq: undefined });
+    const { sql, args } = countSql(q);
     return this.#wrap('read', () => {
       const out: Record<MessageStatus, number> = { stored: 0, pending: 0, delivered: 0, dead: 0, filtered: 0 };
-      for (const r of this.#db.prepare(`SELECT status, COUNT(*) AS n FROM messages m ${where} GROUP BY status`).all(...args) as { status: MessageStatus; n: number }[]) {
+      for (const r of this.#db.prepare(sql).all(...args) as { status: MessageStatus; n: number }[]) {
         out[r.status] = r.n;
       }
       return out;
@@ -559,6 +571,19 @@ function checkLimit(value: number | undefined, max: number, path: string): numbe
   const limit = value ?? DEFAULT_LIST_LIMIT;
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > max) throw new OptionError('ERR_OPTION_INVALID', `${path} must be an integer from 1 to ${max}`);
   return limit;
+}
+
+function querySql(q: MessageQuery): { sql: string; args: unknown[] } {
+  const { where, args } = whereOf(q);
+  return {
+    sql: `SELECT rowid AS seq, id, type, route, caller, severity, status, length(body) AS bytes, received_at, batch_id FROM messages m ${where} ORDER BY rowid ${q.order === 'asc' ? 'ASC' : 'DESC'} LIMIT ?`,
+    args,
+  };
+}
+
+function countSql(q: MessageQuery): { sql: string; args: unknown[] } {
+  const { where, args } = whereOf({ ...q, status: undefined, beforeSeq: undefined, afterSeq: undefined });
+  return { sql: `SELECT status, COUNT(*) AS n FROM messages m ${where} GROUP BY status`, args };
 }
 
 function whereOf(q: MessageQuery): { where: string; args: unknown[] } {

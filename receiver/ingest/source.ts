@@ -104,10 +104,17 @@ export function serveConnections(server: http.Server, options: ServeOptions = {}
   let source: ConnectionSource | undefined;
   let closing = false;
 
+  // Node's HTTP server stops parsing a socket's requests while the socket needs a drain, so a
+  // non-reader's queue stays near the high-water mark: a stall is "needs a drain, and no drain
+  // came for stalledMs", not a byte count. A slow reader drains now and then and is kept.
   const watch = (socket: Duplex): NodeJS.Timeout => {
     let since: number | undefined;
+    const onDrain = (): void => {
+      since = undefined;
+    };
+    socket.on('drain', onDrain);
     const timer = setInterval(() => {
-      if (socket.writableLength < STALLED_WRITE_BYTES) {
+      if (!socket.writableNeedDrain && socket.writableLength < STALLED_WRITE_BYTES) {
         since = undefined;
         return;
       }

@@ -220,7 +220,12 @@ describe('the receiver answers whatever the client does with its half of the con
     });
 
     it('drops a non-reader whose unread answers outgrow the buffers after the stalled-write timeout, memory bounded', {
-      todo: 'fails: with 12 KB answers the non-reader is dropped only after ~47 s (not ~1.5 s) and RSS grows ~65 MiB; see the report',
+      // Over loopback the 12 MB of unread answers fit in the client's 4 MiB window, the kernel's
+      // socket buffers and the fabric router's relay queue: the receiver's writes never stall (its
+      // queue is empty once every answer is written), so there is nothing for the watchdog to drop,
+      // and parsing 1,000 pipelined 12 KB requests at once costs the receiver ~65 MiB RSS.
+      // test/receiver/stalled-write.test.ts shows the watchdog on a connection that does stall.
+      todo: 'the receiver does not stall over loopback (answers absorbed by buffers along the way) and RSS grows ~65 MiB',
     }, async () => {
       const before = rss();
       // A 404 names the path it did not find: 1,000 such answers (12 MB) outgrow the client's

@@ -205,7 +205,7 @@ describe('the receiver answers whatever the client does with its half of the con
       let peak = before;
       const served = await inBatches(Array.from({ length: 10 }, (_, i) => `msg_meanwhile_${i}`), 5, ask);
       assert.deepEqual(served, Array(10).fill(200));
-      // Every answer (200, then 999 duplicates) reaches the non-reader's own receive window.
+      // The answers (200, then duplicates) pile up on the non-reader's own side, unread.
       await until(() => {
         peak = Math.max(peak, rss());
         return hog.readableLength >= 1_000 * 100;

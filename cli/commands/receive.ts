@@ -9,6 +9,7 @@ import { ZitiContext } from '../../connector/ziti/index.js';
 import { CliError, OptionError, type ZitiError } from '../../core/index.js';
 import type { ReceiverConfig } from '../../receiver/config/config.js';
 import type { StoredEvent } from '../../receiver/ingest/channels.js';
+import { DEFAULT_STALLED_WRITE_TIMEOUT_MS } from '../../receiver/ingest/source.js';
 import type { CliContext } from '../context.js';
 
 const SECRET_ENV = 'DARKHOOK_SECRET';
@@ -73,6 +74,7 @@ function configFromFlags(flags: ReceiveFlags): ReceiverConfig {
     toleranceSeconds: wholeNumber('--tolerance', flags.tolerance, 0) ?? 300,
     maxBodyBytes: wholeNumber('--max-body-bytes', flags.maxBodyBytes, 1024) ?? 16 * 1024 * 1024,
     retentionDays: 7,
+    stalledWriteTimeoutMs: DEFAULT_STALLED_WRITE_TIMEOUT_MS,
     routes: [{ path: flags.path ?? DEFAULT_WEBHOOK_PATH, callers: allowed === undefined ? undefined : new Set(allowed), minSeverity: undefined, sinks: [] }],
     sinks: [],
     admin: undefined,
@@ -132,6 +134,7 @@ async function runReceive(ctx: CliContext, flags: ReceiveFlags): Promise<void> {
       toleranceSeconds: config.toleranceSeconds,
       maxBodyBytes: config.maxBodyBytes,
       retentionDays: config.retentionDays,
+      serve: { stalledWriteTimeoutMs: config.stalledWriteTimeoutMs },
       ...(config.admin === undefined ? {} : { admin: config.admin }),
     });
     const onStored = (m: unknown): void => {

@@ -7,6 +7,7 @@ import { DEFAULT_TOLERANCE_SECONDS } from '../../connector/webhook/signature-sta
 import { isSeverity, SEVERITIES, type Severity } from '../../connector/webhook/severity.js';
 import { ConfigError, DarkhookError, FileError } from '../../core/index.js';
 import type { Route } from '../ingest/routes.js';
+import { DEFAULT_STALLED_WRITE_TIMEOUT_MS } from '../ingest/source.js';
 import { SINK_TYPES, type SinkType } from '../sinks/sink.js';
 import {
   type CommonSinkConfig, DEFAULT_CIRCUIT_COOLDOWN_MS, DEFAULT_CIRCUIT_FAILURES, DEFAULT_SINK_CONCURRENCY, DEFAULT_SINK_DEADLINE_MS,
@@ -36,12 +37,14 @@ export interface ReceiverConfig {
   readonly toleranceSeconds: number;
   readonly maxBodyBytes: number;
   readonly retentionDays: number;
+  /** How long answers may wait unread by a client before its connection is dropped, in milliseconds. */
+  readonly stalledWriteTimeoutMs: number;
   readonly routes: readonly Route[];
   readonly sinks: readonly SinkConfig[];
   readonly admin: AdminConfig | undefined;
 }
 
-const TOP_KEYS = ['identity', 'service', 'store', 'secrets', 'retentionDays', 'toleranceSeconds', 'maxBodyBytes', 'routes', 'sinks', 'admin', '$schema', 'comment'];
+const TOP_KEYS = ['identity', 'service', 'store', 'secrets', 'retentionDays', 'toleranceSeconds', 'maxBodyBytes', 'stalledWriteTimeoutMs', 'routes', 'sinks', 'admin', '$schema', 'comment'];
 const ROUTE_KEYS = ['path', 'callers', 'minSeverity', 'sinks'];
 const COMMON_SINK_KEYS = ['type', 'url', 'headers', 'timeoutMs', 'concurrency', 'deadlineHours', 'retryMinMs', 'retryMaxMs', 'ratePerSecond', 'circuitFailures', 'circuitCooldownMs', 'minSeverity'];
 const SINK_KEYS: Record<SinkType, readonly string[]> = {
@@ -265,6 +268,7 @@ export function checkConfig(raw: unknown, options: { readonly env?: NodeJS.Proce
     toleranceSeconds: integer(o.toleranceSeconds, 'toleranceSeconds', DEFAULT_TOLERANCE_SECONDS, 0),
     maxBodyBytes: integer(o.maxBodyBytes, 'maxBodyBytes', DEFAULT_MAX_BODY_BYTES, 1024),
     retentionDays: integer(o.retentionDays, 'retentionDays', DEFAULT_RETENTION_DAYS, 1, 3650),
+    stalledWriteTimeoutMs: integer(o.stalledWriteTimeoutMs, 'stalledWriteTimeoutMs', DEFAULT_STALLED_WRITE_TIMEOUT_MS, 100),
     routes: Object.freeze(routes),
     sinks: Object.freeze(sinks.map((s) => Object.freeze(s))),
     admin,

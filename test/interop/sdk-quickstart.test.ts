@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { it } from 'node:test';
 import { join } from 'node:path';
+import { generateHmacSecret } from '../../connector/webhook/secrets.js';
+import { startReceiver } from '../../receiver/server.js';
 import { runCli } from '../cli/helpers.js';
+import { readAllAnswers, signedRequest } from '../receiver/raw-http.js';
 import { eventually, sdkSuite, type FabricUnderTest } from '../ziti/sdk-suite.js';
 import { Quickstart, zitiBinary } from './quickstart.js';
 
@@ -71,6 +74,56 @@ sdkSuite('a real OpenZiti quickstart', {
         conn.destroy();
       } finally {
         host.kill('SIGTERM');
+      }
+    });
+
+    it('the receiver answers half-closed, pipelined and Go-SDK (zcat) clients over the real quickstart', async () => {
+      await qs.ziti('edge', 'create', 'service', 'hooks-qs', '-a', 'hooks-qs');
+      await qs.ziti('edge', 'create', 'service-policy', 'hooks-qs-bind', 'Bind', '--service-roles', '#hooks-qs', '--identity-roles', '#receivers');
+      await qs.ziti('edge', 'create', 'service-policy', 'hooks-qs-dial', 'Dial', '--service-roles', '#hooks-qs', '--identity-roles', '#senders');
+      const secret = generateHmacSecret();
+      const receiver = await startReceiver({ ziti: env().receiver, service: 'hooks-qs', secrets: [secret], storePath: join(env().dir, 'qs-receiver.db') });
+      try {
+        // 30 requests, each written then half-closed (FIN), 10 at a time.
+        const statuses: number[] = [];
+        for (let i = 0; i < 30; i += 10) {
+          const batch = Array.from({ length: 10 }, (_, j) => `msg_qs_half_${i + j}`);
+          const got = await Promise.all(batch.map(async (id) => {
+            const conn = await eventually(() => env().sender.dial('hooks-qs'), 30_000);
+            const answers = readAllAnswers(conn, 30_000);
+            conn.end(signedRequest({ id, secret }));
+            const all = await answers;
+            return all.length === 1 && all[0]!.json['id'] === id ? all[0]!.status : -1;
+          }));
+          statuses.push(...got);
+        }
+        assert.deepEqual(statuses, Array(30).fill(200));
+
+        // 50 pipelined on one connection: 50 answers in order.
+        const ids = Array.from({ length: 50 }, (_, i) => `msg_qs_pipe_${i}`);
+        const conn = await env().sender.dial('hooks-qs');
+        const answers = readAllAnswers(conn, 30_000);
+        conn.end(Buffer.concat(ids.map((id) => signedRequest({ id, secret }))));
+        assert.deepEqual((await answers).map((a) => [a.status, a.json['id']]), ids.map((id) => [200, id]));
+        assert.equal(receiver.store.list({ limit: 1_000 }).length, 80);
+
+        // The Go SDK as the client: zcat writes its stdin and, at its end, half-closes; the
+        // receiver answers the kept-alive request and then ends, which ends zcat.
+        await qs.createIdentity('hooksgo', ['senders']);
+        const hooksgo = await qs.enrollWithCli('hooksgo');
+        const zcat = qs.spawnZiti('demo', 'zcat', '-i', hooksgo, 'ziti:hooks-qs');
+        let zOut = '';
+        zcat.stdout!.on('data', (c: Buffer) => (zOut += c.toString('latin1')));
+        const exited = new Promise<NodeJS.Signals | null>((resolve) => zcat.once('exit', (_code, signal) => resolve(signal)));
+        zcat.stdin!.end(signedRequest({ id: 'msg_qs_go', secret }));
+        const timer = setTimeout(() => zcat.kill('SIGKILL'), 30_000);
+        const signal = await exited;
+        clearTimeout(timer);
+        assert.equal(signal, null, 'zcat ended by itself once the receiver closed its side');
+        assert.match(zOut, /^HTTP\/1\.1 200 /);
+        assert.match(zOut, /"id":"msg_qs_go"/);
+      } finally {
+        await receiver.close();
       }
     });
   },

@@ -1,4 +1,5 @@
 /** Static checks of docker-compose.yml and the Dockerfiles it builds (no Docker engine runs on these machines). */
+import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, posix, resolve } from 'node:path';
@@ -52,7 +53,7 @@ export function parseYaml(text: string): unknown {
     }
     return mod[fn]!(text);
   }
-  throw new Error('no YAML parser: run npm install (devDependency "yaml")');
+  assert.fail('no YAML parser: run npm install (devDependency "yaml")');
 }
 
 type Obj = Record<string, unknown>;

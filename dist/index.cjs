@@ -34,7 +34,7 @@ var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__ge
   mod
 ));
 
-// ../main/node_modules/libsodium/dist/modules-esm/libsodium.mjs
+// node_modules/libsodium/dist/modules-esm/libsodium.mjs
 async function A(A3 = {}) {
   var I2, g2 = A3, C2 = !!globalThis.window, B2 = !!globalThis.WorkerGlobalScope, Q2 = (globalThis.process?.versions?.node && globalThis.process, import_meta.url);
   if (C2 || B2) {
@@ -231,13 +231,13 @@ async function A(A3 = {}) {
 }
 var import_meta, libsodium_default;
 var init_libsodium = __esm({
-  "../main/node_modules/libsodium/dist/modules-esm/libsodium.mjs"() {
+  "node_modules/libsodium/dist/modules-esm/libsodium.mjs"() {
     import_meta = {};
     libsodium_default = A;
   }
 });
 
-// ../main/node_modules/libsodium-wrappers/dist/modules-esm/libsodium-wrappers.mjs
+// node_modules/libsodium-wrappers/dist/modules-esm/libsodium-wrappers.mjs
 var libsodium_wrappers_exports = {};
 __export(libsodium_wrappers_exports, {
   add: () => o,
@@ -3456,7 +3456,7 @@ function y_() {
 }
 var r, t, a, _, n, s, m, libsodium_wrappers_default;
 var init_libsodium_wrappers = __esm({
-  "../main/node_modules/libsodium-wrappers/dist/modules-esm/libsodium-wrappers.mjs"() {
+  "node_modules/libsodium-wrappers/dist/modules-esm/libsodium-wrappers.mjs"() {
     init_libsodium();
     t = {};
     if (void 0 === globalThis.crypto || "function" != typeof globalThis.crypto.getRandomValues) throw new Error("globalThis.crypto.getRandomValues is not available. The ESM build of libsodium requires a secure random source (available in all browsers and Node.js 19+).");

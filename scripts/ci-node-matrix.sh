@@ -7,7 +7,7 @@
 # Layout, all under $DARKHOOK_CACHE (default ~/.cache/darkhook), per Node version V:
 #   node-V/node/              the Node build with its headers (scripts/install-node.sh)
 #   node-V/deps-HASH/         package.json (scripts removed) + package-lock.json + node_modules from `npm ci`
-#                             run by that Node, HASH = sha256 of package.json and package-lock.json; kept while
+#                             run by that Node, HASH = sha256 of package-lock.json (npm ci refuses a lock out of step with package.json); kept while
 #                             the hash is unchanged, so a warm run installs nothing
 #   node-V/tree/              a copy of this checkout (no .git, node_modules or build) with
 #                             node_modules -> ../deps-HASH/node_modules; built there by tsc under that Node, so
@@ -20,7 +20,7 @@ cache="${DARKHOOK_CACHE:-$HOME/.cache/darkhook}"
 majors=("$@")
 [ ${#majors[@]} -gt 0 ] || majors=(22 24)
 suites="${DARKHOOK_MATRIX_SUITES:-core pki connector ziti fabric sender action receiver cli demo}"
-key=$(cat package.json package-lock.json | sha256sum | cut -c1-16)
+key=$(sha256sum <package-lock.json | cut -c1-16)
 
 # Files of one suite, relative to the tree. `action` is the Action's tests, split out of test/sender.
 suite_files() {

@@ -86,7 +86,7 @@ for major in "${majors[@]}"; do
       ( cd "$vdir/tree" && PATH="$nodedir/bin:$PATH" "$node" build/cli/main.js demo ) >"$log" 2>"$log.err" && ! grep -q 'Warning' "$log.err"
     else
       # shellcheck disable=SC2046
-      ( cd "$vdir/tree" && PATH="$nodedir/bin:$PATH" "$node" --test --test-concurrency=1 $(suite_files "$suite") ) >"$log" 2>&1
+      ( cd "$vdir/tree" && PATH="$nodedir/bin:$PATH" "$node" --test --test-concurrency=1 --test-reporter=spec $(suite_files "$suite") ) >"$log" 2>&1
     fi && ok=1 || ok=0
     [ "$suite" = demo ] && { cat "$log.err" >>"$log"; rm -f "$log.err"; }
     tests=$(sed -n 's/^ℹ tests \([0-9]*\)$/\1/p' "$log" | tail -n1)

@@ -28,7 +28,7 @@ describe('dist/darkhook.cjs', { timeout: 120_000 }, () => {
   });
   after(tmp.remove);
 
-  it('is the package bin and is one file: nothing of the build/ tree is required at run time', () => {
+  it('is the package bin and holds all of darkhook: it requires npm dependencies only, never the build/ tree', () => {
     assert.equal(pkg.bin['darkhook'], 'dist/darkhook.cjs');
     const text = readFileSync(bundle, 'utf8');
     assert.doesNotMatch(text, /require\(["'][./]+(build|cli|connector)\//);

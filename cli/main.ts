@@ -12,8 +12,8 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram((text) => process.stdout.write(`${text}\n`));
   try {
+    const program = await buildProgram((text) => process.stdout.write(`${text}\n`), argv);
     await program.parseAsync([...argv], { from: 'user' });
     return EXIT.ok;
   } catch (err) {
@@ -29,4 +29,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// No top-level await: the bundled CLI (dist/darkhook.cjs) is CommonJS.
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -4,14 +4,34 @@ import { Command } from 'commander';
 import { CliError } from '../core/index.js';
 import { createRootLogger } from './logger.js';
 import type { CliContext } from './context.js';
-import { registerDemo } from './commands/demo.js';
-import { registerFabric } from './commands/fabric.js';
-import { registerPki } from './commands/pki.js';
-import { registerMessages } from './commands/messages.js';
-import { registerReceive } from './commands/receive.js';
-import { registerSend } from './commands/send.js';
-import { registerSign } from './commands/sign.js';
-import { registerZiti } from './commands/ziti.js';
+
+type Register = (program: Command, context: () => CliContext) => void;
+
+/**
+ * The command modules, in the order a newcomer meets them: the demo, identities, sending, receiving, then the
+ * tools; with the top-level commands each registers. Loaded on demand: a run loads only the module of the
+ * command it names (a send never loads fastify, node-forge or the fabric), or all of them for help.
+ */
+const COMMANDS: ReadonlyArray<{ readonly names: readonly string[]; readonly load: () => Promise<Register> }> = [
+  { names: ['demo'], load: async () => (await import('./commands/demo.js')).registerDemo },
+  { names: ['enroll', 'dial', 'host'], load: async () => (await import('./commands/ziti.js')).registerZiti },
+  { names: ['send', 'outbox'], load: async () => (await import('./commands/send.js')).registerSend },
+  { names: ['receive'], load: async () => (await import('./commands/receive.js')).registerReceive },
+  { names: ['messages', 'sinks'], load: async () => (await import('./commands/messages.js')).registerMessages },
+  { names: ['sign', 'verify'], load: async () => (await import('./commands/sign.js')).registerSign },
+  { names: ['fabric'], load: async () => (await import('./commands/fabric.js')).registerFabric },
+  { names: ['pki'], load: async () => (await import('./commands/pki.js')).registerPki },
+];
+
+/** The command an argument list names: its first word that is not a global flag (or a global flag's value). */
+function commandNamed(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--log-level') i++;
+    else if (!a.startsWith('-')) return a;
+  }
+  return undefined;
+}
 
 const PACKAGE_JSON = new URL('../../package.json', import.meta.url);
 
@@ -25,8 +45,11 @@ export function packageVersion(): string {
 const PLANNED: ReadonlyArray<readonly [string, string]> = [
 ];
 
-/** Create the program; `getContext` is resolved lazily after global options are parsed. */
-export function buildProgram(out: (text: string) => void): Command {
+/**
+ * Create the program for `argv` (the arguments after the script); the context is resolved lazily after global
+ * options are parsed. Without `argv`, or when it names no known command, every command is registered.
+ */
+export async function buildProgram(out: (text: string) => void, argv?: readonly string[]): Promise<Command> {
   const program = new Command('darkhook')
     .description('zero-trust webhooks over an OpenZiti overlay: no inbound port on the receiver')
     .version(packageVersion(), '-V, --version')
@@ -51,15 +74,9 @@ export function buildProgram(out: (text: string) => void): Command {
     return ctx;
   };
 
-  // In the order a newcomer meets them: the demo, identities, sending, receiving, then the tools.
-  registerDemo(program, context);
-  registerZiti(program, context);
-  registerSend(program, context);
-  registerReceive(program, context);
-  registerMessages(program, context);
-  registerSign(program, context);
-  registerFabric(program, context);
-  registerPki(program, context);
+  const named = argv === undefined ? undefined : commandNamed(argv);
+  const only = COMMANDS.filter((c) => named !== undefined && c.names.includes(named));
+  for (const command of only.length > 0 ? only : COMMANDS) (await command.load())(program, context);
   for (const [name, summary] of PLANNED) {
     program
       .command(name)

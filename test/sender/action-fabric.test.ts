@@ -1,4 +1,8 @@
-/** The bundled Action (`node dist/index.cjs`, INPUT_* as the runner sets them) against the embedded fabric and the receiver. */
+/**
+ * The bundled Action (`node dist/index.cjs`, INPUT_* as the runner sets them) against the embedded fabric and the receiver.
+ * It runs on the Node running the tests (scripts/ci-node-matrix.sh runs it on Node 24, the runner's `node24`);
+ * any process warning it prints (deprecation, experimental, …) fails the test.
+ */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -80,6 +84,7 @@ describe('the bundled Action over the embedded fabric', { timeout: 120_000 }, ()
       stderr += c.toString('utf8');
     });
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.doesNotMatch(stderr + stdout, /Warning\b/, `the Action printed a warning on Node ${process.version}`);
     return { code, stdout, stderr, outputs: parseOutputs(readFileSync(outputFile, 'utf8')), workspace, runnerTemp };
   }
 

@@ -1,0 +1,108 @@
+/**
+ * Cold send: `darkhook send` of one event as a CI step runs it, a new process with a new outbox, from the spawn
+ * to its result line (printed once the receiver's 2xx is in) and to its exit, over the embedded fabric to the
+ * darkhook receiver (both in this process, on 127.0.0.1). Beside it, in the same run, `node -e ''` (the floor:
+ * Node's own start-up) and the unbundled `build/cli/main.js`. Runs are interleaved; medians. Figures only.
+ *
+ *   npm run build && npm run bundle:cli && node build/bench/cold-send.js
+ *   BENCH_RUNS=9 by default; BENCH_NODE=<path> runs the children on another Node (scripts/install-node.sh 24);
+ *   BENCH_PROF=<dir> writes a --cpu-prof profile of each bundled send there.
+ */
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { generateHmacSecret } from '../connector/webhook/secrets.js';
+import { startReceiver } from '../receiver/server.js';
+import { startTestNet } from '../test/receiver/helpers.js';
+
+const RUNS = Number(process.env['BENCH_RUNS'] ?? 9);
+const NODE = process.env['BENCH_NODE'] ?? process.execPath;
+const SERVICE = 'cold-hooks';
+const BUNDLE = fileURLToPath(new URL('../../dist/darkhook.cjs', import.meta.url));
+const UNBUNDLED = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+interface Run {
+  /** Spawn → first stdout byte (the send's result line, written after the 2xx), ms. */
+  resultMs: number;
+  /** Spawn → exit, ms. */
+  exitMs: number;
+}
+
+/** Spawn `args` on NODE; resolves with the timings, rejects on a non-zero exit. */
+function timed(args: readonly string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let resultMs = Number.NaN;
+    let stderr = '';
+    const child = spawn(NODE, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '' } });
+    child.stdout.once('data', () => {
+      resultMs = performance.now() - t0;
+    });
+    child.stdout.resume();
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString('utf8');
+    });
+    child.on('close', (code) => {
+      const exitMs = performance.now() - t0;
+      if (code !== 0) reject(new Error(`${args.join(' ')} exited ${code}: ${stderr}`));
+      else resolve({ resultMs: Number.isNaN(resultMs) ? exitMs : resultMs, exitMs });
+    });
+  });
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const net = await startTestNet();
+net.createService(SERVICE);
+const secret = generateHmacSecret();
+const receiver = await startReceiver({
+  ziti: await net.context('cold-receiver', ['receivers']),
+  service: SERVICE,
+  secrets: [secret],
+  allowedCallers: ['cold-sender'],
+  storePath: join(net.dir, 'receiver.db'),
+});
+const identity = await net.identityFile('cold-sender', ['senders']);
+const payload = join(net.dir, 'payload.json');
+writeFileSync(payload, '{"ref":"refs/heads/main","build":42}');
+const PROF = process.env['BENCH_PROF'];
+const sendArgs = (cli: string, i: number): string[] => [
+  ...(PROF !== undefined && cli === BUNDLE ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`] : []),
+  cli, '--json', 'send', '--identity', identity, '--service', SERVICE, '--secret', secret,
+  '--payload', payload, '--event', 'push', '--outbox', join(net.dir, `outbox-${cli === BUNDLE ? 'b' : 'u'}-${i}.db`),
+];
+
+const floor: Run[] = [];
+const bundled: Run[] = [];
+const unbundled: Run[] = [];
+try {
+  // One warm-up of each (file system cache, the fabric's first sessions), not counted.
+  await timed(['-e', '']);
+  await timed(sendArgs(BUNDLE, -1));
+  await timed(sendArgs(UNBUNDLED, -1));
+  for (let i = 0; i < RUNS; i++) {
+    floor.push(await timed(['-e', '']));
+    bundled.push(await timed(sendArgs(BUNDLE, i)));
+    unbundled.push(await timed(sendArgs(UNBUNDLED, i)));
+  }
+} finally {
+  await receiver.close();
+  await net.close();
+}
+const row = (name: string, runs: readonly Run[]): string =>
+  `${name.padEnd(34)} result ${median(runs.map((r) => r.resultMs)).toFixed(0).padStart(4)} ms   exit ${median(runs.map((r) => r.exitMs)).toFixed(0).padStart(4)} ms`;
+const nodeVersion = await new Promise<string>((resolve) => {
+  const c = spawn(NODE, ['--version']);
+  let v = '';
+  c.stdout.on('data', (b: Buffer) => (v += b.toString()));
+  c.on('close', () => resolve(v.trim()));
+});
+process.stdout.write(
+  [`cold send, ${nodeVersion}, median of ${RUNS}`, row("node -e ''", floor), row('darkhook send (dist/darkhook.cjs)', bundled), row('darkhook send (build/cli/main.js)', unbundled), ''].join('\n'),
+);

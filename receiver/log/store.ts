@@ -321,11 +321,12 @@ export class MessageStore {
       this.#db.transaction(() => {
         const rows = this.#sql
           .get(
-            `UPDATE deliveries SET state = 'inflight', updated_at = ?1 WHERE id IN (
-               SELECT id FROM deliveries WHERE sink = ?2 AND state = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?3)
+            // Named parameters: better-sqlite3 refuses numbered ones (?1) given as positional values.
+            `UPDATE deliveries SET state = 'inflight', updated_at = @now WHERE id IN (
+               SELECT id FROM deliveries WHERE sink = @sink AND state = 'pending' AND next_attempt_at <= @now ORDER BY next_attempt_at, id LIMIT @limit)
              RETURNING *`,
           )
-          .all(now, sink, limit) as DeliveryRow[];
+          .all({ now, sink, limit }) as DeliveryRow[];
         rows.sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.id - b.id);
         const message = this.#sql.get('SELECT * FROM messages WHERE id = ?');
         return rows.map((d) => ({ delivery: toDelivery(d), message: toMessage(message.get(d.message_id) as MessageRow) }));

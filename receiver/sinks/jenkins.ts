@@ -15,6 +15,8 @@ import type { JenkinsSinkConfig } from './sink-config.js';
 const USER_AGENT = 'GitHub-Hookshot/darkhook';
 /** GitHub event names: lower-case words joined by `_`. Anything else is not a GitHub event. */
 const GITHUB_EVENT = /^[a-z][a-z_]*$/;
+/** The GitHub plugin's answers to a missing or mismatched signature ("Provided signature [...] did not match", "Signature was expected"). */
+const SIGNATURE_REFUSED = /signature/i;
 
 /** A sink that forwards GitHub events to Jenkins. */
 export function jenkinsSink(config: JenkinsSinkConfig): Sink {
@@ -37,7 +39,14 @@ export function jenkinsSink(config: JenkinsSinkConfig): Sink {
         'x-github-delivery': message.id,
         'x-hub-signature-256': signGithub(body, config.secret),
       };
-      return outcomeOf(await httpCall(config.url, { headers, body }, context.signal));
+      const answer = await httpCall(config.url, { headers, body }, context.signal);
+      // The plugin answers a wrong secret with a plain 400 ("Provided signature [...] did not match"):
+      // that is the sink's credential refused, as a 401 would be elsewhere, so every message would
+      // fail alike. Disable the sink (deliveries wait for the secret to be fixed) instead of killing each one.
+      if (answer.ok && answer.status === 400 && SIGNATURE_REFUSED.test(answer.text)) {
+        return { type: 'disable', status: 400, error: 'Jenkins refused the X-Hub-Signature-256 signature: the secret differs from the one configured in Jenkins' };
+      }
+      return outcomeOf(answer);
     },
     async close(): Promise<void> {},
   };

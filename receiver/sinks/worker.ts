@@ -1,6 +1,7 @@
 /** One sink's delivery worker: claims due deliveries from the store, rate-limits, retries with backoff, trips a circuit, disables on 401/403. */
 import { channel } from 'node:diagnostics_channel';
 import { backoffDelay } from '../../core/backoff.js';
+import { severityDropReason } from '../../connector/webhook/severity.js';
 import type { MessageStore } from '../log/store.js';
 import type { DeliveryJob } from '../log/types.js';
 import type { Sink, SinkMessage, SinkOutcome } from './sink.js';
@@ -98,7 +99,6 @@ export class SinkWorker {
   #tokensAt: number;
   #failures = 0;
   #openUntil: number | undefined;
-  #trial = false;
   #pausedUntil: number | undefined;
 
   constructor(sink: Sink, config: CommonSinkConfig, store: MessageStore, options: WorkerOptions = {}) {
@@ -188,14 +188,19 @@ export class SinkWorker {
     if (this.#pausedUntil !== undefined && now < this.#pausedUntil) return this.#pausedUntil - now;
     if (this.#openUntil !== undefined && now < this.#openUntil) return this.#openUntil - now;
     const halfOpen = this.#openUntil !== undefined;
-    let slots = halfOpen ? (this.#inflight.size === 0 && !this.#trial ? 1 : 0) : this.#config.concurrency - this.#inflight.size;
+    // Half-open: one trial at a time, however it ends (a failure re-opens the circuit, a success
+    // closes it; skipped, expired, a 429 pause or a stop let the next attempt be the trial). A flag
+    // cleared only on failure or success left the circuit half-open with no trial allowed after
+    // any other end, and the sink stopped for good.
+    let slots = halfOpen ? (this.#inflight.size === 0 ? 1 : 0) : this.#config.concurrency - this.#inflight.size;
     this.#refill(now);
     slots = Math.min(slots, Math.floor(this.#tokens));
+    let claimed = 0;
     if (slots > 0) {
       const jobs = this.#store.claimDue(this.sink.name, now, slots);
+      claimed = jobs.length;
       for (const job of jobs) {
         if (this.#config.ratePerSecond !== undefined) this.#tokens -= 1;
-        if (halfOpen) this.#trial = true;
         this.#run(job);
       }
     }
@@ -203,6 +208,9 @@ export class SinkWorker {
     if (ch.queue.hasSubscribers) ch.queue.publish({ sink: this.sink.name, inflight: this.#inflight.size, pending: this.#store.pendingCount(this.sink.name), nextDueAt } satisfies QueueEvent);
     if (nextDueAt === undefined) return this.#pollMs;
     if (this.#tokens < 1 && this.#config.ratePerSecond !== undefined) return Math.ceil(((1 - this.#tokens) / this.#config.ratePerSecond) * 1000);
+    // Every slot is taken (concurrency, or the half-open trial): a finishing attempt looks again, so
+    // waiting 0 here would only spin on the store until then.
+    if (claimed >= slots) return nextDueAt <= now ? this.#pollMs : Math.min(this.#pollMs, nextDueAt - now);
     return Math.max(0, nextDueAt - now);
   }
 
@@ -239,7 +247,8 @@ export class SinkWorker {
       this.#finish(job, attempt, startedAt, 0, { type: 'expired' }, 'dead', undefined, `not delivered before its deadline (${delivery.lastError ?? 'no attempt'})`);
       return;
     }
-    const skip = this.sink.skipReason(message);
+    // The sink's own minimum (Jira at `high`, say): was configured and checked but applied nowhere.
+    const skip = severityDropReason(message.severity, this.#config.minSeverity) ?? this.sink.skipReason(message);
     if (skip !== undefined) {
       this.#finish(job, attempt, startedAt, 0, { type: 'skipped' }, 'skipped', undefined, skip);
       return;
@@ -308,7 +317,6 @@ export class SinkWorker {
   }
 
   #failed(now: number, reason: string): void {
-    this.#trial = false;
     this.#failures++;
     if (this.#openUntil !== undefined || this.#failures >= this.#config.circuitFailures) {
       this.#openUntil = now + this.#config.circuitCooldownMs;
@@ -318,7 +326,6 @@ export class SinkWorker {
 
   #closeCircuit(): void {
     this.#failures = 0;
-    this.#trial = false;
     if (this.#openUntil !== undefined) {
       this.#openUntil = undefined;
       if (ch.state.hasSubscribers) ch.state.publish({ sink: this.sink.name, state: 'circuit-closed', reason: 'an attempt succeeded' } satisfies SinkStateEvent);

@@ -3627,6 +3627,7 @@ var ERROR_CATALOGUE = {
   ERR_RECEIVER_SINK_UNKNOWN: { hint: "name a sink from the receiver config (darkhook sinks list)" },
   ERR_RECEIVER_MESSAGE_NOT_FOUND: { hint: "check the message id (darkhook messages list)" },
   ERR_RECEIVER_ADMIN_UNAUTHORIZED: { hint: "send Authorization: Bearer <the admin token>, or log in on the admin page" },
+  ERR_RECEIVER_ADMIN_CSRF: { hint: "reload the admin page (it sends its CSRF token); scripts use Authorization: Bearer instead of the cookie" },
   ERR_RECEIVER_CALLER_FORBIDDEN: { hint: "add the sender identity to the receiver allow list (--allow), or dial with an allowed identity" },
   ERR_RECEIVER_BODY_TOO_LARGE: { hint: "send a smaller body or batch, or raise the receiver maxBodyBytes" },
   ERR_RECEIVER_MEDIA_TYPE_UNSUPPORTED: { hint: "the sender uses a batch form this receiver does not know: upgrade the receiver, or send --batch-format json" },

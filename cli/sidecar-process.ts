@@ -1,11 +1,14 @@
 /** `darkhook receive --config` as a child process: write its config, start it, wait for its ready line, stop or kill it. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CliError } from '../core/index.js';
 
 /** The built CLI entry, next to this file. */
-export const CLI_MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+// Beside this file in build/; in the single-file bundle (dist/darkhook.cjs) there is no main.js beside it,
+// and the running CLI is the bundle itself.
+const BESIDE = fileURLToPath(new URL('./main.js', import.meta.url));
+export const CLI_MAIN = existsSync(BESIDE) ? BESIDE : process.argv[1]!;
 
 /** Write `config` as JSON (mode 0600) to `path`. */
 export function writeReceiverConfig(path: string, config: Record<string, unknown>): void {

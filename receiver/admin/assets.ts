@@ -23,11 +23,13 @@ const FILES = [
   ['/assets/app.css', 'app.css', 'text/css; charset=utf-8'],
 ] as const;
 
-/** The page folder: `./page/` beside this module when copied there, else the source folder seen from build/. */
+/**
+ * The page folder: `./page/` beside this module when copied there, else the source folder seen from
+ * build/receiver/admin/, else from dist/cli/, where the single-file CLI's import.meta.url points.
+ */
 export function pageDir(): string {
-  const beside = fileURLToPath(new URL('./page/', import.meta.url));
-  if (existsSync(`${beside}index.html`)) return beside;
-  return fileURLToPath(new URL('../../../receiver/admin/page/', import.meta.url));
+  const candidates = ['./page/', '../../../receiver/admin/page/', '../../receiver/admin/page/'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
+  return candidates.find((dir) => existsSync(`${dir}index.html`)) ?? candidates[1]!;
 }
 
 /**

@@ -1,7 +1,7 @@
 /** The single-file CLI (`npm run bundle:cli` → dist/darkhook.cjs): built fresh here, it runs the commands as the unbundled build does. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,8 @@ const run = promisify(execFile);
 
 describe('dist/darkhook.cjs', { timeout: 120_000 }, () => {
   const tmp = tempDir();
-  // A package root of its own: package.json, node_modules (the native externals) and dist/darkhook.cjs.
+  // A package root of its own: package.json, node_modules (the native externals), dist/darkhook.cjs and the
+  // admin page's files (package.json "files" ships receiver/admin/page/ beside dist/).
   const bundle = join(tmp.dir, 'dist', 'darkhook.cjs');
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; scripts: Record<string, string>; bin: Record<string, string> };
 
@@ -23,6 +24,7 @@ describe('dist/darkhook.cjs', { timeout: 120_000 }, () => {
     mkdirSync(join(tmp.dir, 'dist'));
     copyFileSync(join(ROOT, 'package.json'), join(tmp.dir, 'package.json'));
     symlinkSync(join(ROOT, 'node_modules'), join(tmp.dir, 'node_modules'));
+    cpSync(join(ROOT, 'receiver', 'admin', 'page'), join(tmp.dir, 'receiver', 'admin', 'page'), { recursive: true });
     const args = script.split(/\s+/).slice(1).map((a) => (a === '--outfile=dist/darkhook.cjs' ? `--outfile=${bundle}` : a));
     await run(join(ROOT, 'node_modules', '.bin', 'esbuild'), args, { cwd: ROOT });
   });
@@ -43,9 +45,10 @@ describe('dist/darkhook.cjs', { timeout: 120_000 }, () => {
 
   it('runs the demo end to end (fabric, receiver with better-sqlite3, send) with no warning', async () => {
     const r = await run(process.execPath, [bundle, '--log-level', 'silent', '--json', 'demo', '--events', '3'], { cwd: tmp.dir, timeout: 100_000 });
-    const result = JSON.parse(r.stdout.trim()) as Record<string, unknown>;
-    assert.equal(result['delivered'], 3);
-    assert.equal(result['stored'], 3);
+    const result = JSON.parse(r.stdout.trim()) as { ok: boolean; checks: { name: string; ok: boolean }[] };
+    assert.equal(result.checks.length, 6);
+    for (const c of result.checks) assert.equal(c.ok, true, c.name);
+    assert.equal(result.ok, true);
     assert.doesNotMatch(r.stderr, /Warning\b/);
   });
 

@@ -102,19 +102,25 @@ export function serveConnections(server: http.Server, options: ServeOptions = {}
   let source: ConnectionSource | undefined;
   let closing = false;
 
-  // A stall is "answers queued and none of them leaving for stalledMs": the queue does not
-  // shrink and no drain comes. A slow reader drains now and then and is kept. (A byte threshold
-  // misses it: node:http keeps a socket's own queue near one answer and holds the rest.)
+  // A stall is "answers queued and no byte of them leaving for stalledMs". Progress is counted as
+  // bytes handed to the socket minus bytes still queued in it, so a slow reader whose queue level
+  // looks the same at every sample (one answer leaves, the next arrives) is seen moving and kept.
+  // (A byte threshold misses a stall: node:http keeps a socket's own queue near one answer and
+  // holds the rest.)
   const watch = (socket: Duplex): NodeJS.Timeout => {
+    let handed = 0;
+    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+    (socket as unknown as { write: (...args: unknown[]) => boolean }).write = (chunk: unknown, ...rest: unknown[]): boolean => {
+      handed += typeof chunk === 'string' ? Buffer.byteLength(chunk, typeof rest[0] === 'string' ? (rest[0] as BufferEncoding) : 'utf8') : (chunk as Uint8Array).byteLength;
+      return write(chunk, ...rest);
+    };
     let since: number | undefined;
-    let last = 0;
-    socket.on('drain', () => {
-      since = undefined;
-    });
+    let left = 0;
     const timer = setInterval(() => {
       const queued = socket.writableLength;
-      const moved = queued === 0 || queued < last;
-      last = queued;
+      const gone = handed - queued;
+      const moved = queued === 0 || gone > left;
+      left = gone;
       if (moved) {
         since = undefined;
         return;

@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { generateHmacSecret } from '../connector/webhook/secrets.js';
 import { startJenkins } from '../standins/jenkins.js';
 import {
-  type Child, prepareNet, type ReceiverProcess, SERVICE, spawnCli, startFabricProcess, startReceiverProcess, waitFor, writeReceiverConfig,
+  type Child, prepareNet, recoveredInflight, type ReceiverProcess, SERVICE, spawnCli, startFabricProcess, startReceiverProcess, waitFor, writeReceiverConfig,
 } from './harness.js';
 
 const { values: flags } = parseArgs({
@@ -153,8 +153,7 @@ async function main(): Promise<number> {
       await receiver.kill();
       say(`receiver SIGKILLed #${n} (delivered ${delivered()}, stored ${stored.size})`);
       receiver = await startReceiverProcess(configFile, receiverEnv, { logLevel: 'warn' });
-      const m = /"deliveries":(\d+)[^\n]*in flight at the last stop/.exec(receiver.stderr());
-      f.recovered = m === null ? 0 : Number(m[1]);
+      f.recovered = await recoveredInflight(receiver);
       say(`receiver restarted (pid ${receiver.pid}); ${f.recovered} deliveries were in flight and are sent again (possible duplicates)`);
     } else if (kind === 'fabric-restart') {
       await fabric.stop('SIGTERM');

@@ -114,6 +114,18 @@ export async function waitFor(check: () => boolean, timeoutMs: number): Promise<
   return true;
 }
 
+/** The pattern of the receiver's start-up warning about deliveries left in flight by the previous run. */
+const RECOVERED = /"deliveries":(\d+)[^\n]*in flight at the last stop/;
+
+/**
+ * How many deliveries a freshly started receiver found in flight (and sends again): read from its
+ * start-up warning, which arrives on stderr, a separate pipe from the ready line, so it is awaited briefly.
+ */
+export async function recoveredInflight(receiver: { stderr(): string }, graceMs = 1_000): Promise<number> {
+  await waitFor(() => RECOVERED.test(receiver.stderr()), graceMs);
+  return Number(RECOVERED.exec(receiver.stderr())?.[1] ?? 0);
+}
+
 /** `darkhook fabric up` on the prepared home's fixed ports; resolves once it prints its ready line. */
 export async function startFabricProcess(net: NetHome): Promise<Child> {
   const c = spawnCli(['--json', '--log-level', 'warn', 'fabric', 'up', '--home', net.home, '--ctrl-port', String(net.ctrlPort), '--router-port', String(net.routerPort)]);

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
-  type Child, type NetHome, prepareNet, type ReceiverProcess, SERVICE, startFabricProcess, startReceiverProcess, waitFor, writeReceiverConfig,
+  type Child, type NetHome, prepareNet, recoveredInflight, type ReceiverProcess, SERVICE, startFabricProcess, startReceiverProcess, waitFor, writeReceiverConfig,
 } from '../../bench/harness.js';
 import { generateHmacSecret } from '../../connector/webhook/secrets.js';
 import { type JenkinsStandin, startJenkins } from '../../standins/jenkins.js';
@@ -115,7 +115,7 @@ test('receiver SIGKILLed while delivering and restarted: nothing lost, duplicate
   const before = arrivals(ids).size;
   assert.ok(before < ids.length, 'killed while deliveries were still queued');
   receiver = await startReceiverProcess(configFile, receiverEnv);
-  const recovered = Number(/"deliveries":(\d+)[^\n]*in flight at the last stop/.exec(receiver.stderr())?.[1] ?? 0);
+  const recovered = await recoveredInflight(receiver);
   assert.ok(await waitFor(() => arrivals(ids).size === ids.length, 120_000), `every stored message delivered (had ${before} before the kill)`);
   const duplicates = [...arrivals(ids).values()].reduce((n, c) => n + c - 1, 0);
   assert.ok(duplicates <= recovered, `${duplicates} duplicates, ${recovered} deliveries were in flight at the kill`);

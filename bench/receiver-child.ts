@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import tls from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { DEFAULT_TOLERANCE_SECONDS } from '../connector/webhook/signature-standard.js';
+import { createVerifier, DEFAULT_TOLERANCE_SECONDS } from '../connector/webhook/signature-standard.js';
 import { ZitiContext } from '../connector/ziti/index.js';
 import { verifyRequest } from '../receiver/ingest/verify.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../receiver/options.js';
@@ -31,6 +31,7 @@ export interface BenchReceiverConfig {
 /** The verify-only test receiver: signature, window and envelope checked, ids kept in memory, 200. */
 async function verifyApp(secret: string): Promise<FastifyInstance> {
   const seen = new Set<string>();
+  const verifier = createVerifier({ secrets: [secret], toleranceSeconds: DEFAULT_TOLERANCE_SECONDS });
   const app = Fastify({ serverFactory: (handler) => http.createServer(handler), bodyLimit: DEFAULT_MAX_BODY_BYTES, logger: false });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -39,8 +40,7 @@ async function verifyApp(secret: string): Promise<FastifyInstance> {
       headers: req.headers,
       body: req.body as Buffer,
       caller: undefined,
-      secrets: [secret],
-      toleranceSeconds: DEFAULT_TOLERANCE_SECONDS,
+      verifier,
       maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
     });
     let stored = 0;

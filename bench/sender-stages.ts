@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { decodeBatch, encodeBatch } from '../connector/webhook/batch-envelope.js';
 import { generateHmacSecret } from '../connector/webhook/secrets.js';
 import { openOutbox } from '../connector/sender/open-outbox.js';
-import { signStandard, verifyStandard } from '../connector/webhook/signature-standard.js';
+import { createSigner, createVerifier, signStandard, verifyStandard } from '../connector/webhook/signature-standard.js';
 import { cryptoBackendName, E2EReceiver, E2ESender, ensureCryptoReady } from '../connector/ziti/e2e.js';
 import { MessageStore } from '../receiver/log/store.js';
 import { tempDir } from '../test/sender/helpers.js';
@@ -53,6 +53,19 @@ cost(`encodeBatch 500 × 1 KiB, json (→ ${(jsonBody.length / 1024).toFixed(0)}
 const sig = signStandard({ id: 'batch_x', timestamp: 1_700_000_000, body: batchBody, secret });
 cost('signStandard (HMAC-SHA256) over the batch', await perCall(() => signStandard({ id: 'batch_x', timestamp: 1_700_000_000, body: batchBody, secret }), R), 'per batch');
 cost('verifyStandard over the batch', await perCall(() => verifyStandard({ id: 'batch_x', timestamp: '1700000000', signature: sig, body: batchBody, secrets: [secret], now: 1_700_000_000 }), R), 'per batch');
+{
+  // The key parsed once (what the sender and the receiver now do) against parsed per call.
+  const signer = createSigner(secret);
+  const verifier = createVerifier({ secrets: [secret] });
+  cost('createSigner(secret).sign, key parsed once, over the batch', await perCall(() => signer.sign('batch_x', 1_700_000_000, batchBody), R), 'per batch');
+  cost('createVerifier(secrets).verify, keys parsed once, over the batch', await perCall(() => verifier.verify({ id: 'batch_x', timestamp: '1700000000', signature: sig, body: batchBody, now: 1_700_000_000 }), R), 'per batch');
+  const one = BODY;
+  const oneSig = signer.sign('msg_x', 1_700_000_000, one);
+  cost('signStandard over one 1 KiB event', await perCall(() => signStandard({ id: 'msg_x', timestamp: 1_700_000_000, body: one, secret }), 2000), 'per event');
+  cost('createSigner(secret).sign over one 1 KiB event', await perCall(() => signer.sign('msg_x', 1_700_000_000, one), 2000), 'per event');
+  cost('verifyStandard over one 1 KiB event', await perCall(() => verifyStandard({ id: 'msg_x', timestamp: '1700000000', signature: oneSig, body: one, secrets: [secret], now: 1_700_000_000 }), 2000), 'per event');
+  cost('createVerifier(secrets).verify over one 1 KiB event', await perCall(() => verifier.verify({ id: 'msg_x', timestamp: '1700000000', signature: oneSig, body: one, now: 1_700_000_000 }), 2000), 'per event');
+}
 cost('decodeBatch at the receiver, binary', await perCall(() => decodeBatch(batchBody, contentType), R), 'per batch');
 cost('decodeBatch at the receiver, json', await perCall(() => decodeBatch(jsonBody, jsonType), R), 'per batch');
 await ensureCryptoReady();

@@ -31,6 +31,8 @@ export {
 export type { Ed25519KeyStrings, WebhookKey } from './webhook/secrets.js';
 export { GITHUB_SIGNATURE_HEADER, signGithub, verifyGithub } from './webhook/signature-github.js';
 export {
+  createSigner,
+  createVerifier,
   DEFAULT_TOLERANCE_SECONDS,
   MAX_SIGNATURES_PER_HEADER,
   parseWebhookTimestamp,
@@ -40,7 +42,15 @@ export {
   WEBHOOK_SIGNATURE_HEADER,
   WEBHOOK_TIMESTAMP_HEADER,
 } from './webhook/signature-standard.js';
-export type { SignStandardInput, VerifyStandardInput } from './webhook/signature-standard.js';
+export type {
+  SignedHeaders,
+  SignStandardInput,
+  StandardSigner,
+  StandardVerifier,
+  VerifierOptions,
+  VerifyRequestHeaders,
+  VerifyStandardInput,
+} from './webhook/signature-standard.js';
 
 // The sender: durable outbox, batching, retries (connector/sender).
 export {

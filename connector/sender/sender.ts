@@ -3,7 +3,7 @@ import assert from 'node:assert';
 import { channel } from 'node:diagnostics_channel';
 import { SendError } from '../../core/index.js';
 import { encodeBatch } from '../webhook/batch-envelope.js';
-import { signStandard, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from '../webhook/signature-standard.js';
+import { createSigner, type StandardSigner } from '../webhook/signature-standard.js';
 import { EVENT_TYPE_HEADER, type SenderEvent, toOutboxMessage } from './event.js';
 import { batchIdFor } from './ids.js';
 import { normalizeSenderOptions, type NormalizedSenderOptions, type SenderOptions } from './options.js';
@@ -93,7 +93,8 @@ const EVENT_OVERHEAD_BYTES = 128;
 
 class BatchingSender implements Sender {
   readonly options: NormalizedSenderOptions;
-  readonly #secret: string;
+  /** The secret parsed once; every batch is signed with it. */
+  readonly #signer: StandardSigner;
   readonly #transport: Transport;
   readonly #delivered: string[] = [];
   readonly #parked: { id: string; reason: string }[] = [];
@@ -111,7 +112,7 @@ class BatchingSender implements Sender {
   constructor(options: SenderOptions) {
     const { options: normalized, secret } = normalizeSenderOptions(options);
     this.options = normalized;
-    this.#secret = secret;
+    this.#signer = createSigner(secret);
     this.#limit = normalized.batchMaxEvents;
     this.#transport = createTransport(normalized);
   }
@@ -327,9 +328,7 @@ class BatchingSender implements Sender {
       headers = { 'content-type': encoded.contentType };
     }
     // The id is the message's (or batch's) on every attempt; the timestamp is this attempt's.
-    headers[WEBHOOK_ID_HEADER] = id;
-    headers[WEBHOOK_TIMESTAMP_HEADER] = String(timestamp);
-    headers[WEBHOOK_SIGNATURE_HEADER] = signStandard({ id, timestamp, body, secret: this.#secret });
+    Object.assign(headers, this.#signer.headers(id, timestamp, body));
     return { id, headers, body };
   }
 

@@ -1,7 +1,7 @@
 /** A signed test event sent straight to the receiver (no outbox, no retry) to check the whole path end to end. */
 import { SendError } from '../../core/index.js';
 import { integerOption, rejectUnknownKeys } from '../../core/options.js';
-import { signStandard, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from '../webhook/signature-standard.js';
+import { createSigner } from '../webhook/signature-standard.js';
 import { EVENT_TYPE_HEADER, TEST_EVENT_TYPE } from '../webhook/headers.js';
 import { newMessageId } from './ids.js';
 import { type Connect, createTransport, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_WEBHOOK_PATH } from './transport.js';
@@ -53,9 +53,7 @@ export async function sendTestEvent(options: TestEventOptions): Promise<TestEven
       {
         'content-type': 'application/json',
         [EVENT_TYPE_HEADER]: TEST_EVENT_TYPE,
-        [WEBHOOK_ID_HEADER]: id,
-        [WEBHOOK_TIMESTAMP_HEADER]: String(timestamp),
-        [WEBHOOK_SIGNATURE_HEADER]: signStandard({ id, timestamp, body, secret: options.secret }),
+        ...createSigner(options.secret).headers(id, timestamp, body),
       },
       body,
     );

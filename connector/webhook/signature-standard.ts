@@ -49,6 +49,7 @@ export interface VerifyStandardInput {
 
 const SIGN_KEYS = ['id', 'timestamp', 'body', 'secret'] as const;
 const VERIFY_KEYS = ['id', 'timestamp', 'signature', 'body', 'secrets', 'now', 'toleranceSeconds'] as const;
+const VERIFIER_KEYS = ['secrets', 'toleranceSeconds'] as const;
 // Canonical decimal only: the header text is what gets signed, so "0123" or "1e9" must not alias a number.
 const TIMESTAMP_PATTERN = /^(0|[1-9][0-9]{0,14})$/;
 
@@ -95,9 +96,162 @@ function hmacBase64(key: Buffer, content: SignedContent): string {
   return createHmac('sha256', key).update(content.prefix).update(content.body).digest('base64');
 }
 
+/** The three Standard Webhooks headers of one signed request. */
+export interface SignedHeaders {
+  readonly [WEBHOOK_ID_HEADER]: string;
+  readonly [WEBHOOK_TIMESTAMP_HEADER]: string;
+  readonly [WEBHOOK_SIGNATURE_HEADER]: string;
+}
+
+/** A signing key parsed once; each call signs one message with it. */
+export interface StandardSigner {
+  /**
+   * One `webhook-signature` entry (`v1,…` or `v1a,…`) over `id.timestamp.body`.
+   *
+   * @throws {WebhookError} ERR_WEBHOOK_ID_INVALID, ERR_WEBHOOK_TIMESTAMP_INVALID
+   */
+  sign(id: string, timestamp: number, body: Uint8Array | string): string;
+  /**
+   * `webhook-id`, `webhook-timestamp` and `webhook-signature` for one request: the one place they are assembled.
+   *
+   * @throws {WebhookError} ERR_WEBHOOK_ID_INVALID, ERR_WEBHOOK_TIMESTAMP_INVALID
+   */
+  headers(id: string, timestamp: number, body: Uint8Array | string): SignedHeaders;
+}
+
+/** What a `StandardVerifier` checks: the three header values as received and the raw body. */
+export interface VerifyRequestHeaders {
+  /** `webhook-id` header value. */
+  readonly id: string | undefined;
+  /** `webhook-timestamp` header value (decimal integer seconds, as sent). */
+  readonly timestamp: string | undefined;
+  /** `webhook-signature` header value: space-delimited `v1,…` / `v1a,…` entries. */
+  readonly signature: string | undefined;
+  /** The raw body bytes exactly as received — never a re-serialised parse. A string is taken as UTF-8. */
+  readonly body: Uint8Array | string;
+  /** The receiver's clock in seconds since the epoch; default: now. */
+  readonly now?: number;
+}
+
+/** Trusted keys parsed once; each call verifies one request against them. */
+export interface StandardVerifier {
+  /**
+   * Verify one request, or throw (the order and codes of `verifyStandard`).
+   *
+   * @throws {WebhookError} ERR_WEBHOOK_HEADERS_MISSING, ERR_WEBHOOK_ID_INVALID, ERR_WEBHOOK_TIMESTAMP_INVALID (400),
+   *   ERR_WEBHOOK_SIGNATURE_MISMATCH, ERR_WEBHOOK_TIMESTAMP_TOO_OLD, ERR_WEBHOOK_TIMESTAMP_TOO_NEW (401)
+   * @throws {OptionError} ERR_OPTION_INVALID (a `now` that is not a number)
+   */
+  verify(input: VerifyRequestHeaders): void;
+}
+
+/** Options of `createVerifier`. */
+export interface VerifierOptions {
+  /** Trusted keys: `whsec_` and/or `whpk_` (a `whsk_` is accepted and its public key used). Any match passes. */
+  readonly secrets: readonly string[];
+  /** Allowed clock gap in seconds, each way; default `DEFAULT_TOLERANCE_SECONDS` (300). */
+  readonly toleranceSeconds?: number;
+}
+
+function checkTimestamp(timestamp: number): void {
+  if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
+    throw new WebhookError('ERR_WEBHOOK_TIMESTAMP_INVALID', 'timestamp must be integer seconds since the epoch', { statusCode: 400 });
+  }
+}
+
+/**
+ * Parse a signing secret once, for signing many messages (a sender, a sink): no key parsing per request.
+ *
+ * @throws {WebhookError} ERR_WEBHOOK_SECRET_INVALID (also for a `whpk_`, which cannot sign)
+ * @example
+ * const signer = createSigner(process.env.DARKHOOK_SECRET!);
+ * const headers = signer.headers(id, Math.floor(Date.now() / 1000), body);
+ */
+export function createSigner(secret: string): StandardSigner {
+  const key = parseWebhookSecret(secret);
+  if (key.type === 'ed25519-public') {
+    throw new WebhookError('ERR_WEBHOOK_SECRET_INVALID', 'a whpk_ public key can verify but not sign; pass the whsk_ key', {
+      statusCode: 500,
+    });
+  }
+  const sign = (id: string, timestamp: number, body: Uint8Array | string): string => {
+    checkId(id);
+    checkTimestamp(timestamp);
+    const content = signedContent(id, timestamp, body);
+    if (key.type === 'hmac') return `v1,${hmacBase64(key.key, content)}`;
+    return `v1a,${edSign(null, joined(content), key.privateKey).toString('base64')}`;
+  };
+  return Object.freeze({
+    sign,
+    headers: (id: string, timestamp: number, body: Uint8Array | string): SignedHeaders => ({
+      [WEBHOOK_ID_HEADER]: id,
+      [WEBHOOK_TIMESTAMP_HEADER]: String(timestamp),
+      [WEBHOOK_SIGNATURE_HEADER]: sign(id, timestamp, body),
+    }),
+  });
+}
+
+/**
+ * Parse the trusted keys once, for verifying many requests (a receiver): no key parsing per request.
+ *
+ * @throws {WebhookError} ERR_WEBHOOK_SECRET_INVALID (a configured key is bad)
+ * @throws {OptionError} ERR_OPTION_INVALID, ERR_OPTION_UNKNOWN
+ * @example
+ * const verifier = createVerifier({ secrets: ['whsec_…'] });
+ * verifier.verify({ id: req.headers['webhook-id'], timestamp: req.headers['webhook-timestamp'],
+ *   signature: req.headers['webhook-signature'], body: rawBody });
+ */
+export function createVerifier(options: VerifierOptions): StandardVerifier {
+  rejectUnknownKeys(options, VERIFIER_KEYS, 'createVerifier');
+  return verifierOf(options.secrets, options.toleranceSeconds, 'createVerifier');
+}
+
+function verifierOf(secrets: readonly string[], toleranceSeconds: number | undefined, where: string): StandardVerifier {
+  const tolerance = integerOption(toleranceSeconds, DEFAULT_TOLERANCE_SECONDS, 0, `${where}: toleranceSeconds`);
+  if (!Array.isArray(secrets) || secrets.length === 0) {
+    throw new OptionError('ERR_OPTION_INVALID', `${where}: secrets must list at least one key`);
+  }
+  const keys = secrets.map(parseWebhookSecret);
+  const verify = (input: VerifyRequestHeaders): void => {
+    const now = input.now ?? Math.floor(Date.now() / 1000);
+    if (typeof now !== 'number' || !Number.isFinite(now)) {
+      throw new OptionError('ERR_OPTION_INVALID', `${where}: now must be seconds since the epoch`);
+    }
+    const { id, timestamp: timestampText, signature } = input;
+    if (!id || !timestampText || !signature) {
+      const missing = [
+        !id && WEBHOOK_ID_HEADER,
+        !timestampText && WEBHOOK_TIMESTAMP_HEADER,
+        !signature && WEBHOOK_SIGNATURE_HEADER,
+      ].filter(Boolean);
+      throw new WebhookError('ERR_WEBHOOK_HEADERS_MISSING', `missing header(s): ${missing.join(', ')}`, { statusCode: 400 });
+    }
+    checkId(id);
+    const timestamp = parseWebhookTimestamp(timestampText);
+
+    if (!anySignatureMatches(signature, signedContent(id, timestamp, input.body), keys)) {
+      throw new WebhookError('ERR_WEBHOOK_SIGNATURE_MISMATCH', 'no signature in webhook-signature matches a trusted key', {
+        statusCode: 401,
+      });
+    }
+    if (now - timestamp > tolerance) {
+      throw new WebhookError('ERR_WEBHOOK_TIMESTAMP_TOO_OLD', `webhook-timestamp is more than ${tolerance} s in the past`, {
+        statusCode: 401,
+      });
+    }
+    if (timestamp - now > tolerance) {
+      throw new WebhookError('ERR_WEBHOOK_TIMESTAMP_TOO_NEW', `webhook-timestamp is more than ${tolerance} s in the future`, {
+        statusCode: 401,
+      });
+    }
+  };
+  return Object.freeze({ verify });
+}
+
 /**
  * Sign one message the Standard Webhooks way; the result is one entry of the `webhook-signature`
- * header (join several with a space to sign with old and new keys during rotation).
+ * header (join several with a space to sign with old and new keys during rotation). For one-off
+ * use: it parses the secret on every call — a sender keeps a `createSigner` instead.
  *
  * @throws {WebhookError} ERR_WEBHOOK_SECRET_INVALID (also for a `whpk_`, which cannot sign),
  *   ERR_WEBHOOK_ID_INVALID, ERR_WEBHOOK_TIMESTAMP_INVALID
@@ -110,24 +264,18 @@ function hmacBase64(key: Buffer, content: SignedContent): string {
 export function signStandard(input: SignStandardInput): string {
   rejectUnknownKeys(input, SIGN_KEYS, 'signStandard');
   const { id, timestamp, body, secret } = input;
+  // The message is checked before the key, as it always was: a bad id is reported as such.
   checkId(id);
-  if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
-    throw new WebhookError('ERR_WEBHOOK_TIMESTAMP_INVALID', 'timestamp must be integer seconds since the epoch', { statusCode: 400 });
-  }
-  const key = parseWebhookSecret(secret);
-  const content = signedContent(id, timestamp, body);
-  if (key.type === 'hmac') return `v1,${hmacBase64(key.key, content)}`;
-  if (key.type === 'ed25519-signing') return `v1a,${edSign(null, joined(content), key.privateKey).toString('base64')}`;
-  throw new WebhookError('ERR_WEBHOOK_SECRET_INVALID', 'a whpk_ public key can verify but not sign; pass the whsk_ key', {
-    statusCode: 500,
-  });
+  checkTimestamp(timestamp);
+  return createSigner(secret).sign(id, timestamp, body);
 }
 
 /**
  * Verify a Standard Webhooks request, or throw. Order: headers present, id and timestamp
  * well-formed, a signature matches (before the clock is looked at, so a forger learns nothing about
  * the window), then the timestamp is within tolerance. Entries with unknown versions (`v2,…`) are
- * skipped, not errors; malformed `v1`/`v1a` entries simply do not match.
+ * skipped, not errors; malformed `v1`/`v1a` entries simply do not match. For one-off use: it
+ * parses the keys on every call — a receiver keeps a `createVerifier` instead.
  *
  * @throws {WebhookError} ERR_WEBHOOK_HEADERS_MISSING (400), ERR_WEBHOOK_ID_INVALID (400),
  *   ERR_WEBHOOK_TIMESTAMP_INVALID (400), ERR_WEBHOOK_SIGNATURE_MISMATCH (401),
@@ -144,39 +292,8 @@ export function verifyStandard(input: VerifyStandardInput): void {
   if (typeof now !== 'number' || !Number.isFinite(now)) {
     throw new OptionError('ERR_OPTION_INVALID', 'verifyStandard: now must be seconds since the epoch');
   }
-  const tolerance = integerOption(input.toleranceSeconds, DEFAULT_TOLERANCE_SECONDS, 0, 'verifyStandard: toleranceSeconds');
-  if (!Array.isArray(input.secrets) || input.secrets.length === 0) {
-    throw new OptionError('ERR_OPTION_INVALID', 'verifyStandard: secrets must list at least one key');
-  }
-  const keys = input.secrets.map(parseWebhookSecret);
-
-  const { id, timestamp: timestampText, signature } = input;
-  if (!id || !timestampText || !signature) {
-    const missing = [
-      !id && WEBHOOK_ID_HEADER,
-      !timestampText && WEBHOOK_TIMESTAMP_HEADER,
-      !signature && WEBHOOK_SIGNATURE_HEADER,
-    ].filter(Boolean);
-    throw new WebhookError('ERR_WEBHOOK_HEADERS_MISSING', `missing header(s): ${missing.join(', ')}`, { statusCode: 400 });
-  }
-  checkId(id);
-  const timestamp = parseWebhookTimestamp(timestampText);
-
-  if (!anySignatureMatches(signature, signedContent(id, timestamp, input.body), keys)) {
-    throw new WebhookError('ERR_WEBHOOK_SIGNATURE_MISMATCH', 'no signature in webhook-signature matches a trusted key', {
-      statusCode: 401,
-    });
-  }
-  if (now - timestamp > tolerance) {
-    throw new WebhookError('ERR_WEBHOOK_TIMESTAMP_TOO_OLD', `webhook-timestamp is more than ${tolerance} s in the past`, {
-      statusCode: 401,
-    });
-  }
-  if (timestamp - now > tolerance) {
-    throw new WebhookError('ERR_WEBHOOK_TIMESTAMP_TOO_NEW', `webhook-timestamp is more than ${tolerance} s in the future`, {
-      statusCode: 401,
-    });
-  }
+  const { id, timestamp, signature, body } = input;
+  verifierOf(input.secrets, input.toleranceSeconds, 'verifyStandard').verify({ id, timestamp, signature, body, now });
 }
 
 /** True when some `v1`/`v1a` entry verifies under some key; every entry is tried (no early exit on mismatch). */

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerFactory } from 'fastify';
 import type { Logger } from 'pino';
 import type { Receipt } from '../../connector/webhook/receipt.js';
+import { createVerifier } from '../../connector/webhook/signature-standard.js';
 import { ReceiverError } from '../../core/index.js';
 import type { MessageStore } from '../log/store.js';
 import type { Rejection } from '../log/types.js';
@@ -86,8 +87,12 @@ function single(value: string | string[] | undefined): string | undefined {
  * body size (413), signature (401), timestamp window (401), a known form (415), then stored with
  * its deliveries in one durable transaction and answered 200 (202 when every id was stored
  * before). Other paths are 404.
+ *
+ * @throws {WebhookError} ERR_WEBHOOK_SECRET_INVALID (a trusted key is bad: the keys are parsed here, once)
+ * @throws {OptionError} ERR_OPTION_INVALID (no key, or a bad `toleranceSeconds`)
  */
 export function buildWebhookApp(o: WebhookAppOptions): FastifyInstance {
+  const verifier = createVerifier({ secrets: o.secrets, toleranceSeconds: o.toleranceSeconds });
   const app = Fastify({
     ...(o.serverFactory === undefined ? {} : { serverFactory: o.serverFactory }),
     bodyLimit: o.maxBodyBytes,
@@ -136,7 +141,7 @@ export function buildWebhookApp(o: WebhookAppOptions): FastifyInstance {
       handler: async (req, reply) => {
         const caller = callerOf(req);
         const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
-        const verified = verifyRequest({ headers: req.headers, body, caller, secrets: o.secrets, toleranceSeconds: o.toleranceSeconds, maxBodyBytes: o.maxBodyBytes });
+        const verified = verifyRequest({ headers: req.headers, body, caller, verifier, maxBodyBytes: o.maxBodyBytes });
         const { requestId, batch } = verified;
         const routed = routeMessages(route, verified.messages);
         // Durable before the answer: ingest() returns after the commit is synced (synchronous=FULL),

@@ -1,7 +1,7 @@
 /** Turning one verified HTTP request into the messages to store: signature and time window, then single event or batch. */
 import type { IncomingHttpHeaders } from 'node:http';
 import { batchFormatOf, decodeBatch } from '../../connector/webhook/batch-envelope.js';
-import { WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, verifyStandard } from '../../connector/webhook/signature-standard.js';
+import { type StandardVerifier, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from '../../connector/webhook/signature-standard.js';
 import { EVENT_TYPE_HEADER } from '../../connector/webhook/headers.js';
 import { ReceiverError } from '../../core/index.js';
 import type { NewStoredMessage } from '../log/types.js';
@@ -29,8 +29,8 @@ export interface VerifyRequestInput {
   readonly headers: IncomingHttpHeaders;
   readonly body: Buffer;
   readonly caller: string | undefined;
-  readonly secrets: readonly string[];
-  readonly toleranceSeconds: number;
+  /** The trusted keys and the time window, parsed once for every request (`createVerifier`). */
+  readonly verifier: StandardVerifier;
   readonly maxBodyBytes: number;
 }
 
@@ -49,7 +49,7 @@ function storedHeaders(headers: IncomingHttpHeaders): Record<string, string> {
 }
 
 /**
- * Verify the request's Standard Webhooks signature (before the clock, as `verifyStandard` does), then
+ * Verify the request's Standard Webhooks signature (before the clock, as the verifier does), then
  * read it as a batch envelope (by content type) or as one event. The batch is decoded only after
  * its signature matched, so nothing unauthenticated is parsed.
  *
@@ -62,15 +62,8 @@ export function verifyRequest(input: VerifyRequestInput): VerifiedRequest {
   const { headers, body, caller } = input;
   const id = single(headers[WEBHOOK_ID_HEADER]);
   const timestamp = single(headers[WEBHOOK_TIMESTAMP_HEADER]);
-  verifyStandard({
-    id,
-    timestamp,
-    signature: single(headers[WEBHOOK_SIGNATURE_HEADER]),
-    body,
-    secrets: input.secrets,
-    toleranceSeconds: input.toleranceSeconds,
-  });
-  // verifyStandard returned: id and timestamp are present and well-formed.
+  input.verifier.verify({ id, timestamp, signature: single(headers[WEBHOOK_SIGNATURE_HEADER]), body });
+  // verify() returned: id and timestamp are present and well-formed.
   const requestId = id!;
   const contentType = single(headers['content-type']) ?? '';
   const format = batchFormatOf(contentType);

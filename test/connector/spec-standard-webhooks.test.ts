@@ -7,6 +7,8 @@ import { createHmac } from 'node:crypto';
 import { describe, test } from 'node:test';
 import sodium from 'libsodium-wrappers';
 import {
+  createSigner,
+  createVerifier,
   DEFAULT_TOLERANCE_SECONDS,
   generateEd25519Keys,
   generateHmacSecret,
@@ -306,5 +308,46 @@ describe('secrets', () => {
     assert.throws(() => verifyRef({ secrets: [] }), { code: 'ERR_OPTION_INVALID' });
     assert.throws(() => verifyRef({ tolerance: 5 } as unknown as VerifyStandardInput), { code: 'ERR_OPTION_UNKNOWN' });
     assert.throws(() => verifyRef({ toleranceSeconds: -1 }), { code: 'ERR_OPTION_INVALID' });
+  });
+});
+
+describe('a signer and a verifier built once from their keys', () => {
+  test('createSigner reproduces the reference signature on every call and assembles the three headers', () => {
+    const signer = createSigner(REF.secret);
+    assert.equal(signer.sign(REF.id, REF.timestamp, REF.body), REF.signature);
+    assert.equal(signer.sign(REF.id, REF.timestamp, Buffer.from(REF.body)), REF.signature);
+    assert.deepEqual(signer.headers(REF.id, REF.timestamp, REF.body), {
+      'webhook-id': REF.id,
+      'webhook-timestamp': String(REF.timestamp),
+      'webhook-signature': REF.signature,
+    });
+    rejectsWith(() => signer.sign('msg.1', 1, ''), 'ERR_WEBHOOK_ID_INVALID');
+    rejectsWith(() => signer.sign(REF.id, 1.5, ''), 'ERR_WEBHOOK_TIMESTAMP_INVALID');
+  });
+
+  test('createSigner refuses a bad key or a whpk_ at once, before any message', () => {
+    rejectsWith(() => createSigner('whsec_'), 'ERR_WEBHOOK_SECRET_INVALID');
+    rejectsWith(() => createSigner(generateEd25519Keys().publicKey), 'ERR_WEBHOOK_SECRET_INVALID');
+  });
+
+  test('createVerifier accepts what verifyStandard accepts and refuses with the same codes', () => {
+    const { signingKey, publicKey } = generateEd25519Keys();
+    const verifier = createVerifier({ secrets: [REF.secret, publicKey] });
+    const check = (signature: string, now: number = REF.timestamp): void =>
+      verifier.verify({ id: REF.id, timestamp: String(REF.timestamp), signature, body: REF.body, now });
+    assert.doesNotThrow(() => check(REF.signature));
+    assert.doesNotThrow(() => check(createSigner(signingKey).sign(REF.id, REF.timestamp, REF.body)));
+    rejectsWith(() => check(REF.signature.replace('g0hM', 'g0hN')), 'ERR_WEBHOOK_SIGNATURE_MISMATCH');
+    rejectsWith(() => check(REF.signature, REF.timestamp + DEFAULT_TOLERANCE_SECONDS + 1), 'ERR_WEBHOOK_TIMESTAMP_TOO_OLD');
+    rejectsWith(() => verifier.verify({ id: REF.id, timestamp: undefined, signature: REF.signature, body: REF.body }), 'ERR_WEBHOOK_HEADERS_MISSING');
+    const strict = createVerifier({ secrets: [REF.secret], toleranceSeconds: 0 });
+    rejectsWith(() => strict.verify({ id: REF.id, timestamp: String(REF.timestamp), signature: REF.signature, body: REF.body, now: REF.timestamp + 1 }), 'ERR_WEBHOOK_TIMESTAMP_TOO_OLD');
+  });
+
+  test('createVerifier checks its keys and options when built', () => {
+    assert.throws(() => createVerifier({ secrets: [] }), { code: 'ERR_OPTION_INVALID' });
+    assert.throws(() => createVerifier({ secrets: [REF.secret], toleranceSeconds: -1 }), { code: 'ERR_OPTION_INVALID' });
+    assert.throws(() => createVerifier({ secrets: [REF.secret], now: 1 } as never), { code: 'ERR_OPTION_UNKNOWN' });
+    rejectsWith(() => createVerifier({ secrets: ['whsec_'] }), 'ERR_WEBHOOK_SECRET_INVALID');
   });
 });

@@ -124,6 +124,7 @@ export const ERROR_CATALOGUE = {
   ERR_RECEIVER_SINK_UNKNOWN: { hint: 'name a sink from the receiver config (darkhook sinks list)' },
   ERR_RECEIVER_MESSAGE_NOT_FOUND: { hint: 'check the message id (darkhook messages list)' },
   ERR_RECEIVER_ADMIN_UNAUTHORIZED: { hint: 'send Authorization: Bearer <the admin token>, or log in on the admin page' },
+  ERR_RECEIVER_ADMIN_THROTTLED: { hint: 'wait the Retry-After seconds; check the admin.token your script or browser sends' },
   ERR_RECEIVER_ADMIN_CSRF: { hint: 'reload the admin page (it sends its CSRF token); scripts use Authorization: Bearer instead of the cookie' },
   ERR_RECEIVER_CALLER_FORBIDDEN: { hint: 'add the sender identity to the receiver allow list (--allow), or dial with an allowed identity' },
   ERR_RECEIVER_BODY_TOO_LARGE: { hint: 'send a smaller body or batch, or raise the receiver maxBodyBytes' },

@@ -15,6 +15,7 @@ import type { SinkWorker } from '../sinks/worker.js';
 import { ADMIN_CSP, loadPageAssets, type PageAsset } from './assets.js';
 import { parseMessageQuery } from './query.js';
 import { CSRF_HEADER, cookieValue, SESSION_COOKIE, type Session, SessionStore } from './session.js';
+import { GuessThrottle } from './throttle.js';
 
 /** What the admin listener serves. */
 export interface AdminOptions {
@@ -75,6 +76,22 @@ export function buildAdminApp(o: AdminOptions): FastifyInstance & { readonly clo
   const sessions = new SessionStore(o.now);
   const sessionOf = new WeakMap<FastifyRequest, Session>();
   const unauthorized = (): ReceiverError => new ReceiverError('ERR_RECEIVER_ADMIN_UNAUTHORIZED', 'authentication required', { statusCode: 401 });
+  const guesses = new GuessThrottle(o.now);
+  let throttledLogged = false;
+  /** True when `token` is the admin token; a wrong one counts as a guess; while guesses are limited, a ReceiverError 429 is thrown before any check. */
+  const tokenMatches = (token: string, reply: FastifyReply): boolean => {
+    const waitMs = guesses.retryAfterMs();
+    if (waitMs > 0) {
+      if (!throttledLogged) o.log.warn({ retryAfterMs: waitMs }, 'admin token guesses limited: too many wrong tokens');
+      throttledLogged = true;
+      reply.header('retry-after', String(Math.ceil(waitMs / 1000)));
+      throw new ReceiverError('ERR_RECEIVER_ADMIN_THROTTLED', 'too many wrong admin tokens; try again later', { statusCode: 429 });
+    }
+    throttledLogged = false;
+    if (constantTimeEqual(token, o.config.token)) return true;
+    guesses.wrong();
+    return false;
+  };
   // HTML forms post urlencoded; the page itself posts JSON. Parsed here so the login works without script too.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
@@ -92,7 +109,11 @@ export function buildAdminApp(o: AdminOptions): FastifyInstance & { readonly clo
     const token = bearer(req);
     if (token !== undefined) {
       // Scripts: the bearer header is not sent by browsers on their own, so it needs no CSRF token.
-      if (!constantTimeEqual(token, o.config.token)) return fail(reply, unauthorized());
+      try {
+        if (!tokenMatches(token, reply)) return fail(reply, unauthorized());
+      } catch (err) {
+        return fail(reply, err);
+      }
       return;
     }
     const session = sessions.get(cookieValue(req.headers.cookie, SESSION_COOKIE));
@@ -107,7 +128,7 @@ export function buildAdminApp(o: AdminOptions): FastifyInstance & { readonly clo
   app.post('/login', async (req, reply) => {
     const body = req.body as { token?: unknown } | undefined;
     const token = typeof body?.token === 'string' ? body.token.trim() : '';
-    if (token === '' || !constantTimeEqual(token, o.config.token)) {
+    if (token === '' || !tokenMatches(token, reply)) {
       o.log.info({ route: '/login' }, 'admin login refused');
       throw unauthorized();
     }

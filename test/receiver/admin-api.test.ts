@@ -228,6 +228,37 @@ describe('admin API (inject)', () => {
   });
 });
 
+describe('admin token guesses (inject, fake clock)', () => {
+  let fx: AdminFixture;
+  before(async () => {
+    fx = await adminFixture({ fakeClock: true });
+  });
+  after(() => fx.close());
+
+  it('after 20 wrong tokens every check answers 429 with Retry-After, the right token too; one guess per 3 s after that; missing tokens cost nothing', async () => {
+    const app = fx.app();
+    await app.ready();
+    const metrics = (authorization?: string) => app.inject({ method: 'GET', url: '/metrics', headers: authorization === undefined ? {} : { authorization } });
+    for (let i = 0; i < 50; i++) assert.equal((await metrics()).statusCode, 401, 'no token is not a guess');
+    for (let i = 0; i < 19; i++) assert.equal((await metrics('Bearer wrong-token')).statusCode, 401);
+    const login = await app.inject({ method: 'POST', url: '/login', payload: { token: 'wrong-too' } });
+    assert.equal(login.statusCode, 401, 'the 20th guess, through the login form, is still checked');
+    for (const res of [await metrics('Bearer wrong-token'), await metrics(`Bearer ${ADMIN_TOKEN}`), await app.inject({ method: 'POST', url: '/login', payload: { token: ADMIN_TOKEN } })]) {
+      assert.equal(res.statusCode, 429);
+      assert.equal(res.json().code, 'ERR_RECEIVER_ADMIN_THROTTLED');
+      assert.equal(res.headers['retry-after'], '3');
+      assert.equal(res.headers['set-cookie'], undefined);
+    }
+    fx.clock.now += 3_000;
+    assert.equal((await metrics(`Bearer ${ADMIN_TOKEN}`)).statusCode, 200, 'the refilled guess lets the right token in');
+    assert.equal((await metrics('Bearer wrong-token')).statusCode, 401, 'a right token costs nothing: the refill is still there');
+    assert.equal((await metrics(`Bearer ${ADMIN_TOKEN}`)).statusCode, 429, 'the wrong guess spent the refill');
+    fx.clock.now += 60 * 3_000;
+    for (let i = 0; i < 20; i++) assert.equal((await metrics('Bearer wrong-token')).statusCode, 401, 'the burst refills over time');
+    assert.equal((await metrics(`Bearer ${ADMIN_TOKEN}`)).statusCode, 429);
+  });
+});
+
 describe('admin list at 100,000 messages', () => {
   let fx: AdminFixture;
   const t0 = Date.now() - 200_000_000;

@@ -3627,6 +3627,7 @@ var ERROR_CATALOGUE = {
   ERR_RECEIVER_SINK_UNKNOWN: { hint: "name a sink from the receiver config (darkhook sinks list)" },
   ERR_RECEIVER_MESSAGE_NOT_FOUND: { hint: "check the message id (darkhook messages list)" },
   ERR_RECEIVER_ADMIN_UNAUTHORIZED: { hint: "send Authorization: Bearer <the admin token>, or log in on the admin page" },
+  ERR_RECEIVER_ADMIN_THROTTLED: { hint: "wait the Retry-After seconds; check the admin.token your script or browser sends" },
   ERR_RECEIVER_ADMIN_CSRF: { hint: "reload the admin page (it sends its CSRF token); scripts use Authorization: Bearer instead of the cookie" },
   ERR_RECEIVER_CALLER_FORBIDDEN: { hint: "add the sender identity to the receiver allow list (--allow), or dial with an allowed identity" },
   ERR_RECEIVER_BODY_TOO_LARGE: { hint: "send a smaller body or batch, or raise the receiver maxBodyBytes" },
@@ -4541,7 +4542,6 @@ function parseWebhookSecret(secret) {
 var WEBHOOK_ID_HEADER = "webhook-id";
 var WEBHOOK_TIMESTAMP_HEADER = "webhook-timestamp";
 var WEBHOOK_SIGNATURE_HEADER = "webhook-signature";
-var SIGN_KEYS = ["id", "timestamp", "body", "secret"];
 function checkId(id) {
   if (id.length === 0 || id.includes(".")) {
     throw new WebhookError("ERR_WEBHOOK_ID_INVALID", 'webhook-id must be non-empty and contain no "."', { statusCode: 400 });
@@ -4557,19 +4557,32 @@ function joined(content) {
 function hmacBase64(key, content) {
   return (0, import_node_crypto4.createHmac)("sha256", key).update(content.prefix).update(content.body).digest("base64");
 }
-function signStandard(input2) {
-  rejectUnknownKeys(input2, SIGN_KEYS, "signStandard");
-  const { id, timestamp, body: body2, secret } = input2;
-  checkId(id);
+function checkTimestamp(timestamp) {
   if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
     throw new WebhookError("ERR_WEBHOOK_TIMESTAMP_INVALID", "timestamp must be integer seconds since the epoch", { statusCode: 400 });
   }
+}
+function createSigner(secret) {
   const key = parseWebhookSecret(secret);
-  const content = signedContent(id, timestamp, body2);
-  if (key.type === "hmac") return `v1,${hmacBase64(key.key, content)}`;
-  if (key.type === "ed25519-signing") return `v1a,${(0, import_node_crypto4.sign)(null, joined(content), key.privateKey).toString("base64")}`;
-  throw new WebhookError("ERR_WEBHOOK_SECRET_INVALID", "a whpk_ public key can verify but not sign; pass the whsk_ key", {
-    statusCode: 500
+  if (key.type === "ed25519-public") {
+    throw new WebhookError("ERR_WEBHOOK_SECRET_INVALID", "a whpk_ public key can verify but not sign; pass the whsk_ key", {
+      statusCode: 500
+    });
+  }
+  const sign = (id, timestamp, body2) => {
+    checkId(id);
+    checkTimestamp(timestamp);
+    const content = signedContent(id, timestamp, body2);
+    if (key.type === "hmac") return `v1,${hmacBase64(key.key, content)}`;
+    return `v1a,${(0, import_node_crypto4.sign)(null, joined(content), key.privateKey).toString("base64")}`;
+  };
+  return Object.freeze({
+    sign,
+    headers: (id, timestamp, body2) => ({
+      [WEBHOOK_ID_HEADER]: id,
+      [WEBHOOK_TIMESTAMP_HEADER]: String(timestamp),
+      [WEBHOOK_SIGNATURE_HEADER]: sign(id, timestamp, body2)
+    })
   });
 }
 
@@ -4951,7 +4964,8 @@ var ch = {
 var EVENT_OVERHEAD_BYTES = 128;
 var BatchingSender = class {
   options;
-  #secret;
+  /** The secret parsed once; every batch is signed with it. */
+  #signer;
   #transport;
   #delivered = [];
   #parked = [];
@@ -4968,7 +4982,7 @@ var BatchingSender = class {
   constructor(options) {
     const { options: normalized, secret } = normalizeSenderOptions(options);
     this.options = normalized;
-    this.#secret = secret;
+    this.#signer = createSigner(secret);
     this.#limit = normalized.batchMaxEvents;
     this.#transport = createTransport(normalized);
   }
@@ -5167,9 +5181,7 @@ var BatchingSender = class {
       body2 = encoded.body;
       headers = { "content-type": encoded.contentType };
     }
-    headers[WEBHOOK_ID_HEADER] = id;
-    headers[WEBHOOK_TIMESTAMP_HEADER] = String(timestamp);
-    headers[WEBHOOK_SIGNATURE_HEADER] = signStandard({ id, timestamp, body: body2, secret: this.#secret });
+    Object.assign(headers, this.#signer.headers(id, timestamp, body2));
     return { id, headers, body: body2 };
   }
   #fail(err) {
@@ -5200,9 +5212,7 @@ async function sendTestEvent(options) {
       {
         "content-type": "application/json",
         [EVENT_TYPE_HEADER]: TEST_EVENT_TYPE,
-        [WEBHOOK_ID_HEADER]: id,
-        [WEBHOOK_TIMESTAMP_HEADER]: String(timestamp),
-        [WEBHOOK_SIGNATURE_HEADER]: signStandard({ id, timestamp, body: body2, secret: options.secret })
+        ...createSigner(options.secret).headers(id, timestamp, body2)
       },
       body2
     );

@@ -1,5 +1,4 @@
 /** The SDK entry: one identity, its controller, its router links; `dial` and `listen` by service name. */
-import { channel } from 'node:diagnostics_channel';
 import { ZitiError } from '../../core/index.js';
 import { readIdentityFile, type ZitiIdentity } from '../../pki/identity.js';
 import { ContentType, HeaderId } from './constants.js';
@@ -11,8 +10,8 @@ import { ZitiConnection } from './edge-conn.js';
 import { ZitiListener, type ListenOptions } from './listener.js';
 import { createMessage, getHeaderBytes, getHeaderString, setHeaderBytes, setHeaderString, setHeaderU32, type Message } from './message.js';
 import { normalizeContextOptions, type ZitiContextOptions, type NormalizedContextOptions } from './options.js';
+import { zitiChannels } from './channels.js';
 
-const dialChannel = channel('darkhook:ziti:dial');
 
 /**
  * How long a service looked up at the controller is reused, in milliseconds. The controller and the
@@ -123,7 +122,7 @@ export class ZitiContext {
     if (reply.contentType !== ContentType.StateConnected) {
       link.unregister(connId);
       const reason = reply.body.toString('utf8') || 'no reason given';
-      dialChannel.publish({ event: 'refused', service: service.name, reason });
+      zitiChannels.dial.publish({ event: 'refused', service: service.name, reason });
       this.#services.delete(service.name);
       // Routers only say why in text (PROTOCOL.md §4.3): "no terminators" means no host is bound now.
       if (/has no terminators|no terminator/i.test(reason)) {
@@ -151,7 +150,7 @@ export class ZitiContext {
     link.register(conn, connId);
     conn.start();
     for (const m of early) conn.onMessage(m);
-    dialChannel.publish({ event: 'connected', service: service.name, connId, encrypted: conn.encrypted, router: link.address });
+    zitiChannels.dial.publish({ event: 'connected', service: service.name, connId, encrypted: conn.encrypted, router: link.address });
     return conn;
   }
 

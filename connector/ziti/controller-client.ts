@@ -1,10 +1,10 @@
 /** The controller Client API: certificate authentication, services, service sessions, edge routers. */
-import { channel } from 'node:diagnostics_channel';
 import { hostname, arch, platform, release } from 'node:os';
 import { ZitiError } from '../../core/index.js';
 import type { ZitiIdentity } from '../../pki/identity.js';
 import type { ApiSession, ControllerVersion, EdgeRouterInfo, ServiceDetail, ServiceSession } from './controller-types.js';
 import { apiErrorOf, RestClient, type RestResponse } from './rest.js';
+import { zitiChannels } from './channels.js';
 
 /** Page size for `GET /services` (the Go SDK uses 500). */
 export const SERVICES_PAGE_LIMIT = 500;
@@ -12,7 +12,6 @@ export const SERVICES_PAGE_LIMIT = 500;
 /** SDK name and version reported to the controller in `sdkInfo`. */
 export const SDK_INFO = { type: 'darkhook-ts', version: '0.1.0' } as const;
 
-const authChannel = channel('darkhook:ziti:auth');
 
 /**
  * Talks to one controller with one identity. Authentication is lazy: the first call that needs a
@@ -75,7 +74,7 @@ export class ControllerClient {
     });
     const session = parseApiSession(dataOf(expectOk(res, 'authenticate')));
     this.#session = session;
-    authChannel.publish({ event: 'authenticated', identity: session.identityName, expiresAt: session.expiresAt });
+    zitiChannels.auth.publish({ event: 'authenticated', identity: session.identityName, expiresAt: session.expiresAt });
     return session;
   }
 

@@ -45,6 +45,8 @@ export {
   setReplyFor,
 } from './message.js';
 export type { Message } from './message.js';
+export { ZITI_CHANNELS } from './channels.js';
+export type { AuthEvent, BindEvent, DialEvent, E2eEvent, EnrollEvent, LinkEvent } from './channels.js';
 export { getStructuredError, parseStructuredError } from './structured-error.js';
 export type { StructuredError } from './structured-error.js';
 export {

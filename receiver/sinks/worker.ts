@@ -1,63 +1,17 @@
 /** One sink's delivery worker: claims due deliveries from the store, rate-limits, retries with backoff, trips a circuit, disables on 401/403. */
-import { channel } from 'node:diagnostics_channel';
 import { backoffDelay } from '../../core/backoff.js';
 import { severityDropReason } from '../../connector/webhook/severity.js';
 import type { MessageStore } from '../log/store.js';
 import type { DeliveryJob } from '../log/types.js';
 import type { Sink, SinkMessage, SinkOutcome } from './sink.js';
 import type { CommonSinkConfig } from './sink-config.js';
+import { type AttemptEvent, type QueueEvent, SINK_CHANNELS, sinkChannels as ch, type SinkStateEvent } from './channels.js';
 
 /** How often a worker looks at the store even when nothing woke it (resubmits and enables from other processes), in milliseconds. */
 export const DEFAULT_POLL_INTERVAL_MS = 500;
 
-/** Names of the channels sink workers publish on. */
-export const SINK_CHANNELS = Object.freeze({
-  /** {@link AttemptEvent}: after each attempt is recorded. */
-  attempt: 'darkhook:sinks:attempt',
-  /** {@link SinkStateEvent}: a sink was disabled (401/403), its circuit opened or closed, or it was paused by a 429. */
-  state: 'darkhook:sinks:state',
-  /** {@link QueueEvent}: the sink's queue after each poll. */
-  queue: 'darkhook:sinks:queue',
-} as const);
-
-/** Published on `darkhook:sinks:attempt`. */
-export interface AttemptEvent {
-  readonly sink: string;
-  readonly messageId: string;
-  readonly attempt: number;
-  /** The sink outcome's type, or `expired` (past its deadline before the attempt). */
-  readonly outcome: SinkOutcome['type'] | 'expired';
-  /** The delivery's state after it: `dead` when this attempt made it give up. */
-  readonly state: string;
-  readonly status: number | undefined;
-  readonly durationMs: number;
-  readonly possibleDuplicate: boolean;
-}
-
-/** Published on `darkhook:sinks:state`. */
-export interface SinkStateEvent {
-  readonly sink: string;
-  readonly state: 'disabled' | 'enabled' | 'circuit-open' | 'circuit-closed' | 'paused';
-  readonly reason: string;
-  /** For `paused` and `circuit-open`: until when, ms since the epoch. */
-  readonly until?: number;
-}
-
-/** Published on `darkhook:sinks:queue`. */
-export interface QueueEvent {
-  readonly sink: string;
-  readonly inflight: number;
-  /** Deliveries waiting (pending, due or not). */
-  readonly pending: number;
-  /** When the next pending delivery is due (ms since the epoch), or undefined when none waits. */
-  readonly nextDueAt: number | undefined;
-}
-
-const ch = {
-  attempt: channel(SINK_CHANNELS.attempt),
-  state: channel(SINK_CHANNELS.state),
-  queue: channel(SINK_CHANNELS.queue),
-};
+export { SINK_CHANNELS };
+export type { AttemptEvent, QueueEvent, SinkStateEvent };
 
 /** What a worker shows of itself (for `sinks list` and the admin page). */
 export interface WorkerStatus {

@@ -5,7 +5,7 @@ import { ZitiError } from '../../core/index.js';
 import { constantTimeEqual } from '../../core/constant-time.js';
 import { ContentType, HeaderId } from './constants.js';
 import { ensureCryptoReady, generateKxKeyPair, serverSessionKeys, type KxKeyPair, type SessionKeys } from './e2e.js';
-import type { ZitiContext } from './context.js';
+import type { ZitiSessions } from './sessions.js';
 import type { ConnSink, EdgeLink } from './edge-link.js';
 import { ZitiConnection } from './edge-conn.js';
 import { createMessage, getHeaderBytes, getHeaderString, getHeaderU32, setHeaderBool, setHeaderBytes, setHeaderString, setHeaderU16, setHeaderU32, type Message } from './message.js';
@@ -50,7 +50,7 @@ interface ListenerEvents {
  */
 export class ZitiListener extends EventEmitter<ListenerEvents> implements ConnSink {
   readonly service: string;
-  readonly #ctx: ZitiContext;
+  readonly #sessions: ZitiSessions;
   readonly #cost: number;
   readonly #minDelay: number;
   readonly #maxDelay: number;
@@ -67,9 +67,9 @@ export class ZitiListener extends EventEmitter<ListenerEvents> implements ConnSi
   /** The router refused our session: start over with new API and service sessions. */
   #renew = false;
 
-  constructor(ctx: ZitiContext, service: string, options: ListenOptions) {
+  constructor(sessions: ZitiSessions, service: string, options: ListenOptions) {
     super();
-    this.#ctx = ctx;
+    this.#sessions = sessions;
     this.service = service;
     this.#cost = options.cost ?? 0;
     this.#minDelay = options.rebindMinDelayMs ?? DEFAULT_REBIND_MIN_DELAY_MS;
@@ -95,16 +95,16 @@ export class ZitiListener extends EventEmitter<ListenerEvents> implements ConnSi
     if (this.#closing) return;
     try {
       await ensureCryptoReady();
-      const svc = await this.#ctx.service(this.service, 'Bind');
+      const svc = await this.#sessions.service(this.service, 'Bind');
       this.#serviceId = svc.id;
       if (this.#renew) {
         this.#renew = false;
-        await this.#ctx.renewSessions();
+        await this.#sessions.renewSessions();
       }
-      const session = await this.#ctx.session(svc.id, 'Bind');
-      const link = await this.#ctx.linkFor(session.edgeRouters);
+      const session = await this.#sessions.session(svc.id, 'Bind');
+      const link = await this.#sessions.linkFor(session.edgeRouters);
       if (this.#closing) return;
-      this.#keyPair ??= this.#ctx.options.encryption === 'off' ? undefined : generateKxKeyPair();
+      this.#keyPair ??= this.#sessions.options.encryption === 'off' ? undefined : generateKxKeyPair();
       const connId = link.register(this);
       const bind = createMessage(ContentType.Bind, session.token);
       setHeaderU32(bind, HeaderId.ConnId, connId);
@@ -233,7 +233,7 @@ export class ZitiListener extends EventEmitter<ListenerEvents> implements ConnSi
         fail('invalid public key');
         return;
       }
-    } else if (this.#ctx.options.encryption === 'required') {
+    } else if (this.#sessions.options.encryption === 'required') {
       fail('encryption required: the dialer sent no public key');
       return;
     }

@@ -201,7 +201,6 @@ export class MessageStore {
         tooNew: (version) =>
           new ReceiverError('ERR_RECEIVER_STORE_FAILED', `${file} has schema version ${version}, newer than this darkhook (${LOG_MIGRATIONS.length})`, { statusCode: 500 }),
       });
-      if (readOnly) db.pragma('foreign_keys = ON');
       return new MessageStore(file, db);
     } catch (cause) {
       if (cause instanceof ReceiverError) throw cause;

@@ -167,3 +167,78 @@ describe('webhook app (inject, no fabric)', () => {
     for (const code of ['ERR_RECEIVER_CALLER_FORBIDDEN', 'ERR_WEBHOOK_SIGNATURE_MISMATCH', 'ERR_RECEIVER_NOT_FOUND']) assert.ok(codes.includes(code), code);
   });
 });
+
+describe('webhook app (inject): the rest of the answers table in docs/receiver.md', () => {
+  let dir: string;
+  let store: MessageStore;
+  let app: ReturnType<typeof buildWebhookApp>;
+  let failDeliveries = false;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'darkhook-app-'));
+    store = MessageStore.open(join(dir, 'receiver.db'));
+    app = buildWebhookApp({
+      routes: [{ path: '/hooks', callers: undefined, minSeverity: undefined, sinks: ['http'] }],
+      secrets: [secret],
+      toleranceSeconds: 300,
+      maxBodyBytes: 256 * 1024,
+      store,
+      log: pino({ enabled: false }),
+      callerOf: () => 'ci-sender',
+      onDeliveries: () => {
+        if (failDeliveries) throw new TypeError('a bug with /secret/internal/details');
+      },
+    });
+    await app.ready();
+  });
+  after(async () => {
+    await app.close();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const post = (headers: Record<string, string>, body: Buffer | string) => app.inject({ method: 'POST', url: '/hooks', headers, payload: body });
+  const answer = async (res: Awaited<ReturnType<typeof post>>): Promise<[number, string]> => [res.statusCode, res.json().code as string];
+
+  it('400: an id holding "." and a timestamp that is not canonical integer seconds', async () => {
+    const h = signedHeaders({ id: 'msg_ok', body: Buffer.from('{}'), secret });
+    assert.deepEqual(await answer(await post({ ...h, 'webhook-id': 'msg.dotted' }, '{}')), [400, 'ERR_WEBHOOK_ID_INVALID']);
+    assert.deepEqual(await answer(await post({ ...h, 'webhook-timestamp': `0${nowS()}` }, '{}')), [400, 'ERR_WEBHOOK_TIMESTAMP_INVALID']);
+    assert.equal(store.has('msg.dotted') || store.has('msg_ok'), false);
+  });
+
+  it('401: a timestamp too far in the future', async () => {
+    const res = await post(signedHeaders({ id: 'msg_future', body: Buffer.from('{}'), secret, timestamp: nowS() + 3600 }), '{}');
+    assert.deepEqual(await answer(res), [401, 'ERR_WEBHOOK_TIMESTAMP_TOO_NEW']);
+    assert.equal(store.has('msg_future'), false);
+  });
+
+  it('400 / 413: a signed batch that is malformed, or holds more events than a batch may', async () => {
+    const bad = Buffer.from('{"events":[{"id":"evt_1"}]}');
+    const malformed = await post(signedHeaders({ id: 'batch_bad', body: bad, secret, contentType: BATCH_CONTENT_TYPE }), bad);
+    assert.deepEqual(await answer(malformed), [400, 'ERR_WEBHOOK_BATCH_INVALID']);
+    const ts = nowS();
+    const events = Array.from({ length: 501 }, (_, i) => ({ id: `evt_many${i}`, type: 't', timestamp: ts, body: Buffer.from('{}') }));
+    const { body, contentType } = encodeBatch(events, { maxEvents: 501, format: 'binary' });
+    const tooMany = await post(signedHeaders({ id: 'batch_many', body, secret, contentType }), body);
+    assert.deepEqual(await answer(tooMany), [413, 'ERR_WEBHOOK_BATCH_TOO_LARGE']);
+    assert.equal(store.has('evt_many0'), false);
+  });
+
+  it('400 ERR_RECEIVER_REQUEST_INVALID: a request HTTP itself refuses (a body shorter than its Content-Length)', async () => {
+    const h = signedHeaders({ id: 'msg_short', body: Buffer.from('{}'), secret });
+    const res = await post({ ...h, 'content-length': '10' }, '{}');
+    assert.deepEqual(await answer(res), [400, 'ERR_RECEIVER_REQUEST_INVALID']);
+  });
+
+  it('500 ERR_INTERNAL for anything unexpected, with none of its text in the answer', async () => {
+    failDeliveries = true;
+    try {
+      const res = await post(signedHeaders({ id: 'msg_bug', body: Buffer.from('{}'), secret }), '{}');
+      assert.deepEqual(await answer(res), [500, 'ERR_INTERNAL']);
+      assert.doesNotMatch(res.body, /secret|internal\/details|TypeError/);
+    } finally {
+      failDeliveries = false;
+    }
+  });
+});

@@ -4,7 +4,7 @@ import type { ZitiError } from '../core/index.js';
 import type { ZitiListener } from '../connector/ziti/listener.js';
 import { RECEIVER_CHANNELS } from './ingest/channels.js';
 import { DEFAULT_CLOSE_GRACE_MS, DEFAULT_IDLE_TIMEOUT_MS, type ConnectionSource, zitiSource } from './ingest/source.js';
-import type { MessageStore } from './log/store.js';
+import type { MessageLog } from './log/message-log.js';
 import { normalizeReceiverOptions, type ReceiverOptions } from './options.js';
 import { type RunningSidecar, startSidecar } from './sidecar.js';
 import type { SinkWorker } from './sinks/worker.js';
@@ -19,7 +19,7 @@ export interface RunningReceiver {
   /** The Ziti listener the HTTP server is fed from (`undefined` with a custom source); emits `connection`, `state`, `error`. */
   readonly listener: ZitiListener;
   /** The message store (open until `close()`). */
-  readonly store: MessageStore;
+  readonly store: MessageLog;
   /** One delivery worker per sink. */
   readonly workers: ReadonlyMap<string, SinkWorker>;
   /** The admin listener's address, when configured. */

@@ -148,12 +148,12 @@ async function runReceive(ctx: CliContext, flags: ReceiveFlags): Promise<void> {
     try {
       const routes = config.routes.map((r) => r.path);
       const admin = receiver.adminAddress === undefined ? null : `${receiver.adminAddress.host}:${receiver.adminAddress.port}`;
-      const ready = { event: 'ready', service: config.service, path: routes[0], routes, store: receiver.store.path, sinks: config.sinks.map((s) => s.name), admin, allowedCallers: config.routes[0]?.callers === undefined ? null : [...config.routes[0].callers] };
+      const ready = { event: 'ready', service: config.service, path: routes[0], routes, store: receiver.store.location, sinks: config.sinks.map((s) => s.name), admin, allowedCallers: config.routes[0]?.callers === undefined ? null : [...config.routes[0].callers] };
       const callers = config.routes.length === 1 ? `; callers ${config.routes[0]!.callers === undefined ? 'any allowed by the fabric' : [...config.routes[0]!.callers].join(', ')}` : '';
       ctx.out(
         ctx.json
           ? JSON.stringify(ready)
-          : `receiving on service "${config.service}" at ${routes.join(', ')}; store ${receiver.store.path}${callers}; sinks ${ready.sinks.join(', ') || 'none'}; ${admin === null ? 'no listening port' : `admin on ${admin} (loopback only)`}`,
+          : `receiving on service "${config.service}" at ${routes.join(', ')}; store ${receiver.store.location}${callers}; sinks ${ready.sinks.join(', ') || 'none'}; ${admin === null ? 'no listening port' : `admin on ${admin} (loopback only)`}`,
       );
       const signal = await stop.done;
       ctx.log.info({ signal }, 'stopping');

@@ -13,6 +13,7 @@ import {
   type CommonSinkConfig, DEFAULT_CIRCUIT_COOLDOWN_MS, DEFAULT_CIRCUIT_FAILURES, DEFAULT_SINK_CONCURRENCY, DEFAULT_SINK_DEADLINE_MS,
   DEFAULT_SINK_RETRY_MAX_MS, DEFAULT_SINK_RETRY_MIN_MS, DEFAULT_SINK_TIMEOUT_MS, DEFAULT_SLACK_RATE_PER_SECOND, type SinkConfig,
 } from '../sinks/sink-config.js';
+import { formatPgStoreUrl, isPostgresStore, parsePgStoreUrl } from '../log/pg-url.js';
 import { isSecretRef, resolveSecret } from './secret-ref.js';
 
 /** Days a finished message is kept before retention removes it. */
@@ -232,7 +233,9 @@ export function checkConfig(raw: unknown, options: { readonly env?: NodeJS.Proce
   const o = object(raw, '', TOP_KEYS);
   const identity = resolve(ctx.baseDir, text(o.identity, 'identity'));
   const service = text(o.service, 'service');
-  const store = resolve(ctx.baseDir, text(o.store, 'store'));
+  const storeText = text(o.store, 'store');
+  // A postgres:// URL (its password by reference) or a SQLite file path.
+  const store = isPostgresStore(storeText) ? formatPgStoreUrl(parsePgStoreUrl(storeText, 'store', ctx.baseDir)) : resolve(ctx.baseDir, storeText);
   if (o.secrets === undefined) throw invalid('secrets', 'is required (the senders\' whsec_/whpk_ keys, as env:NAME or file:PATH)');
   if (!Array.isArray(o.secrets) || o.secrets.length === 0) throw invalid('secrets', 'must be a non-empty array of env:NAME or file:PATH references');
   const secrets = o.secrets.flatMap((ref, i) =>

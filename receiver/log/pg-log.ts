@@ -142,6 +142,9 @@ export class PgMessageLog implements MessageLog {
       await log.#migrate();
     } catch (cause) {
       await pool.end().catch(() => undefined);
+      // #tx wrapped the driver's error; decide on the driver's own.
+      if (cause instanceof ReceiverError && cause.cause === undefined) throw cause;
+      if (cause instanceof ReceiverError) cause = cause.cause;
       if (isAuthFailure(cause)) throw new ReceiverError('ERR_RECEIVER_STORE_AUTH_FAILED', `PostgreSQL refused the login of ${o.user} at ${location}`, { statusCode: 500, cause });
       if (isUnavailable(cause)) throw new ReceiverError('ERR_RECEIVER_STORE_UNAVAILABLE', `no PostgreSQL server answers at ${location}`, { statusCode: 503, cause });
       throw pgStoreError(location, 'opened', cause);
@@ -478,6 +481,12 @@ export class PgMessageLog implements MessageLog {
     return this.#run(what, async () => {
       const c = await this.#pool.connect();
       let broken: Error | undefined;
+      // A checked-out connection that dies (server restart) emits 'error'; unheard, that would
+      // crash the process. The failing query rejects as well, which is what the caller sees.
+      const onError = (err: Error): void => {
+        broken = err;
+      };
+      c.on('error', onError);
       try {
         await c.query('BEGIN');
         const out = await fn(c);
@@ -489,6 +498,7 @@ export class PgMessageLog implements MessageLog {
         else await c.query('ROLLBACK').catch((e: unknown) => void (broken = e as Error));
         throw err;
       } finally {
+        c.off('error', onError);
         c.release(broken);
       }
     });

@@ -144,10 +144,10 @@ export class PgMessageLog implements MessageLog {
       await pool.end().catch(() => undefined);
       // #tx wrapped the driver's error; decide on the driver's own.
       if (cause instanceof ReceiverError && cause.cause === undefined) throw cause;
-      if (cause instanceof ReceiverError) cause = cause.cause;
-      if (isAuthFailure(cause)) throw new ReceiverError('ERR_RECEIVER_STORE_AUTH_FAILED', `PostgreSQL refused the login of ${o.user} at ${location}`, { statusCode: 500, cause });
-      if (isUnavailable(cause)) throw new ReceiverError('ERR_RECEIVER_STORE_UNAVAILABLE', `no PostgreSQL server answers at ${location}`, { statusCode: 503, cause });
-      throw pgStoreError(location, 'opened', cause);
+      const root = cause instanceof ReceiverError ? cause.cause : cause;
+      if (isAuthFailure(root)) throw new ReceiverError('ERR_RECEIVER_STORE_AUTH_FAILED', `PostgreSQL refused the login of ${o.user} at ${location}`, { statusCode: 500, cause: root });
+      if (isUnavailable(root)) throw new ReceiverError('ERR_RECEIVER_STORE_UNAVAILABLE', `no PostgreSQL server answers at ${location}`, { statusCode: 503, cause: root });
+      throw pgStoreError(location, 'opened', root);
     }
     return log;
   }

@@ -18,6 +18,8 @@ export interface SidecarOptions {
   readonly source: ConnectionSource;
   /** A SQLite file path, or a `postgres://` URL (its password as an `env:`/`file:` reference). */
   readonly storePath: string;
+  /** The store already opened from `storePath` (the sidecar closes it); opened here when absent. */
+  readonly store?: MessageLog;
   readonly secrets: readonly string[];
   readonly toleranceSeconds: number;
   readonly maxBodyBytes: number;
@@ -57,7 +59,7 @@ export interface RunningSidecar {
 export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
   const log = o.logger ?? pino({ enabled: false });
   const now = o.now ?? Date.now;
-  const store = await openMessageLog(o.storePath);
+  const store = o.store ?? (await openMessageLog(o.storePath));
   const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
   const cleanup = async (): Promise<void> => {
     for (const fn of cleanups.reverse()) await fn();

@@ -74,6 +74,7 @@ function configFromFlags(flags: ReceiveFlags): ReceiverConfig {
     toleranceSeconds: wholeNumber('--tolerance', flags.tolerance, 0) ?? 300,
     maxBodyBytes: wholeNumber('--max-body-bytes', flags.maxBodyBytes, 1024) ?? 16 * 1024 * 1024,
     retentionDays: 7,
+    storeLeaseSeconds: 60,
     stalledWriteTimeoutMs: DEFAULT_STALLED_WRITE_TIMEOUT_MS,
     routes: [{ path: flags.path ?? DEFAULT_WEBHOOK_PATH, callers: allowed === undefined ? undefined : new Set(allowed), minSeverity: undefined, sinks: [] }],
     sinks: [],
@@ -134,6 +135,7 @@ async function runReceive(ctx: CliContext, flags: ReceiveFlags): Promise<void> {
       toleranceSeconds: config.toleranceSeconds,
       maxBodyBytes: config.maxBodyBytes,
       retentionDays: config.retentionDays,
+      storeLeaseMs: config.storeLeaseSeconds * 1000,
       serve: { stalledWriteTimeoutMs: config.stalledWriteTimeoutMs },
       ...(config.admin === undefined ? {} : { admin: config.admin }),
     });

@@ -18,6 +18,8 @@ import { isSecretRef, resolveSecret } from './secret-ref.js';
 
 /** Days a finished message is kept before retention removes it. */
 export const DEFAULT_RETENTION_DAYS = 7;
+/** Lease of a delivery claimed from a PostgreSQL store, in seconds: past it, another replica may take the delivery over. */
+export const DEFAULT_STORE_LEASE_SECONDS = 60;
 /** Largest request body accepted, in bytes: 16 MiB (the sender's default batch limit). */
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 
@@ -38,6 +40,8 @@ export interface ReceiverConfig {
   readonly toleranceSeconds: number;
   readonly maxBodyBytes: number;
   readonly retentionDays: number;
+  /** PostgreSQL store: lease of a claimed delivery, in seconds (default 60; longer than any sink's timeout). */
+  readonly storeLeaseSeconds: number;
   /** How long answers may wait unread by a client before its connection is dropped, in milliseconds. */
   readonly stalledWriteTimeoutMs: number;
   readonly routes: readonly Route[];
@@ -45,7 +49,7 @@ export interface ReceiverConfig {
   readonly admin: AdminConfig | undefined;
 }
 
-const TOP_KEYS = ['identity', 'service', 'store', 'secrets', 'retentionDays', 'toleranceSeconds', 'maxBodyBytes', 'stalledWriteTimeoutMs', 'routes', 'sinks', 'admin', '$schema', 'comment'];
+const TOP_KEYS = ['identity', 'service', 'store', 'storeLeaseSeconds', 'secrets', 'retentionDays', 'toleranceSeconds', 'maxBodyBytes', 'stalledWriteTimeoutMs', 'routes', 'sinks', 'admin', '$schema', 'comment'];
 const ROUTE_KEYS = ['path', 'callers', 'minSeverity', 'sinks'];
 const COMMON_SINK_KEYS = ['type', 'url', 'headers', 'timeoutMs', 'concurrency', 'deadlineHours', 'retryMinMs', 'retryMaxMs', 'ratePerSecond', 'circuitFailures', 'circuitCooldownMs', 'minSeverity'];
 const SINK_KEYS: Record<SinkType, readonly string[]> = {
@@ -255,6 +259,10 @@ export function checkConfig(raw: unknown, options: { readonly env?: NodeJS.Proce
     if (seen.has(r.path)) throw invalid(`routes[${i}].path`, `repeats ${r.path}`);
     seen.add(r.path);
   }
+  const storeLeaseSeconds = integer(o.storeLeaseSeconds, 'storeLeaseSeconds', DEFAULT_STORE_LEASE_SECONDS, 1, 86_400);
+  // A lease shorter than an attempt would let another replica take a delivery still being sent.
+  const slow = isPostgresStore(store) ? sinks.find((s) => s.timeoutMs >= storeLeaseSeconds * 1000) : undefined;
+  if (slow !== undefined) throw invalid('storeLeaseSeconds', `must be longer than every sink's timeoutMs (sinks.${slow.name}: ${slow.timeoutMs} ms)`);
   let admin: AdminConfig | undefined;
   if (o.admin !== undefined) {
     const a = object(o.admin, 'admin', ADMIN_KEYS);
@@ -271,6 +279,7 @@ export function checkConfig(raw: unknown, options: { readonly env?: NodeJS.Proce
     toleranceSeconds: integer(o.toleranceSeconds, 'toleranceSeconds', DEFAULT_TOLERANCE_SECONDS, 0),
     maxBodyBytes: integer(o.maxBodyBytes, 'maxBodyBytes', DEFAULT_MAX_BODY_BYTES, 1024),
     retentionDays: integer(o.retentionDays, 'retentionDays', DEFAULT_RETENTION_DAYS, 1, 3650),
+    storeLeaseSeconds,
     stalledWriteTimeoutMs: integer(o.stalledWriteTimeoutMs, 'stalledWriteTimeoutMs', DEFAULT_STALLED_WRITE_TIMEOUT_MS, 100),
     routes: Object.freeze(routes),
     sinks: Object.freeze(sinks.map((s) => Object.freeze(s))),

@@ -107,21 +107,35 @@ describe('sidecars sharing one PostgreSQL (real processes)', { skip: pgSkip }, (
   it(`${EVENTS} events, one sidecar SIGKILLed three times and PostgreSQL restarted once: every event arrives, repeats only for possible duplicates`, { timeout: 1_800_000 }, async (t) => {
     const send = sendChild(EVENTS, 'faults');
     const seen = (): number => jenkins.received.filter((d) => d.deliveryId !== undefined).length;
-    const start = seen();
-    const step = Math.max(50, Math.floor(EVENTS / 6));
+    const arrivedBefore = seen();
+    const everyProcess = [...sidecars];
+    const storedBefore = everyProcess.reduce((n, p) => n + p.stored.length, 0);
+    const stored = (): number => everyProcess.reduce((n, p) => n + p.stored.length, 0) - storedBefore;
+    const sending = (): boolean => send.child.child.exitCode === null;
+    const at = (): string => `${stored()} stored, ${seen() - arrivedBefore} arrived`;
     const faults: string[] = [];
-    for (let k = 1; k <= 3; k++) {
-      await waitFor(() => seen() - start >= step * k || send.child.child.exitCode !== null, 600_000);
-      await sidecars[1]!.kill();
-      faults.push(`kill ${k} at ${seen() - start} arrivals`);
-      if (k === 2) {
-        cluster.stop('immediate');
-        await new Promise((r) => setTimeout(r, 1_000));
-        cluster.start();
-        faults.push(`PostgreSQL restarted at ${seen() - start} arrivals`);
-      }
-      sidecars[1] = await startReceiverProcess(configFile, env, { timeoutMs: 60_000 });
-    }
+    // The victim: the sidecar the sender's connections reached (the other one keeps serving).
+    await waitFor(() => stored() >= EVENTS / 4 || !sending(), 600_000);
+    const victim = sidecars[0]!.stored.length >= sidecars[1]!.stored.length ? 0 : 1;
+    const killAndRestart = async (k: number): Promise<void> => {
+      await sidecars[victim]!.kill();
+      faults.push(`kill ${k} at ${at()}`);
+      sidecars[victim] = await startReceiverProcess(configFile, env, { timeoutMs: 60_000 });
+      everyProcess.push(sidecars[victim]!);
+    };
+    // While storing: the sender's batch in flight is cut; it retries (202 for what was committed).
+    await killAndRestart(1);
+    // PostgreSQL restarted while storing: 503s meanwhile, the sender keeps the events and retries.
+    await waitFor(() => stored() >= EVENTS / 2 || !sending(), 600_000);
+    cluster.stop('immediate');
+    faults.push(`PostgreSQL stopped at ${at()}`);
+    await new Promise((r) => setTimeout(r, 1_000));
+    cluster.start();
+    // While delivering: its claims expire and the other sidecar (or its restart) takes them over.
+    await waitFor(() => seen() - arrivedBefore >= EVENTS / 3, 600_000);
+    await killAndRestart(2);
+    await waitFor(() => seen() - arrivedBefore >= (2 * EVENTS) / 3, 600_000);
+    await killAndRestart(3);
     const ids = await send.done;
     const want = new Set(ids);
     assert.equal(want.size, EVENTS);

@@ -48,6 +48,8 @@ export interface ReceiverOptions {
   readonly createSink?: (config: SinkConfig) => Sink;
   /** Days finished messages are kept; default 7. */
   readonly retentionDays?: number;
+  /** PostgreSQL store: how long a claimed delivery stays this replica's before another may take it, in ms; default 60,000. */
+  readonly storeLeaseMs?: number;
   /** The loopback admin listener (health, metrics, message API). */
   readonly admin?: AdminConfig;
   /** Clock, for tests; default `Date.now`. */
@@ -72,6 +74,7 @@ export interface NormalizedReceiverOptions {
   readonly sinks: readonly SinkConfig[];
   readonly createSink: ((config: SinkConfig) => Sink) | undefined;
   readonly retentionDays: number;
+  readonly storeLeaseMs: number | undefined;
   readonly admin: AdminConfig | undefined;
   readonly now: () => number;
   readonly worker: WorkerOptions | undefined;
@@ -80,7 +83,7 @@ export interface NormalizedReceiverOptions {
 
 const KEYS = [
   'ziti', 'service', 'source', 'secrets', 'allowedCallers', 'toleranceSeconds', 'maxBodyBytes', 'storePath', 'logger', 'path',
-  'routes', 'sinks', 'createSink', 'retentionDays', 'admin', 'now', 'worker', 'serve',
+  'routes', 'sinks', 'createSink', 'retentionDays', 'storeLeaseMs', 'admin', 'now', 'worker', 'serve',
 ] as const;
 
 function invalid(message: string): OptionError {
@@ -168,6 +171,7 @@ export function normalizeReceiverOptions(options: ReceiverOptions): { options: N
       sinks,
       createSink: o.createSink,
       retentionDays: integerOption(o.retentionDays, DEFAULT_RETENTION_DAYS, 1, 'startReceiver: retentionDays'),
+      storeLeaseMs: o.storeLeaseMs === undefined ? undefined : integerOption(o.storeLeaseMs, 60_000, 100, 'startReceiver: storeLeaseMs'),
       admin: o.admin,
       now: o.now ?? Date.now,
       worker: o.worker,

@@ -6,7 +6,8 @@ import type { AdminConfig } from './config/config.js';
 import { buildWebhookApp } from './ingest/plugin.js';
 import type { Route } from './ingest/routes.js';
 import { type ConnectionServer, type ConnectionSource, serveConnections, type ServeOptions } from './ingest/source.js';
-import { MessageStore } from './log/store.js';
+import type { MessageLog } from './log/message-log.js';
+import { openMessageLog } from './log/open.js';
 import { type RetentionHandle, startRetention } from './log/retention.js';
 import type { Sink } from './sinks/sink.js';
 import type { SinkConfig } from './sinks/sink-config.js';
@@ -15,7 +16,10 @@ import { SinkWorker, type WorkerOptions } from './sinks/worker.js';
 /** What a sidecar needs (a `ReceiverConfig` plus the pieces a process supplies). */
 export interface SidecarOptions {
   readonly source: ConnectionSource;
+  /** A SQLite file path, or a `postgres://` URL (its password as an `env:`/`file:` reference). */
   readonly storePath: string;
+  /** The store already opened from `storePath` (the sidecar closes it); opened here when absent. */
+  readonly store?: MessageLog;
   readonly secrets: readonly string[];
   readonly toleranceSeconds: number;
   readonly maxBodyBytes: number;
@@ -35,7 +39,7 @@ export interface SidecarOptions {
 export interface RunningSidecar {
   /** The webhook app (ready; never listening on a port). */
   readonly app: FastifyInstance;
-  readonly store: MessageStore;
+  readonly store: MessageLog;
   readonly server: ConnectionServer;
   readonly workers: ReadonlyMap<string, SinkWorker>;
   /** Deliveries found in flight at start (possible duplicates, retried). */
@@ -55,13 +59,13 @@ export interface RunningSidecar {
 export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
   const log = o.logger ?? pino({ enabled: false });
   const now = o.now ?? Date.now;
-  const store = MessageStore.open(o.storePath);
+  const store = o.store ?? (await openMessageLog(o.storePath));
   const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
   const cleanup = async (): Promise<void> => {
     for (const fn of cleanups.reverse()) await fn();
   };
   try {
-    const recoveredInflight = store.recoverInflight(now());
+    const recoveredInflight = await store.recoverInflight(now());
     if (recoveredInflight > 0) log.warn({ deliveries: recoveredInflight }, 'deliveries were in flight at the last stop; sending again (possible duplicates)');
 
     const workers = new Map<string, SinkWorker>();
@@ -117,7 +121,7 @@ export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
 
     await server.start(o.source);
     cleanups.push(() => server.close());
-    log.info({ routes: o.routes.map((r) => r.path), sinks: [...workers.keys()], store: store.path, admin: adminAddress ?? null }, 'receiving');
+    log.info({ routes: o.routes.map((r) => r.path), sinks: [...workers.keys()], store: store.location, admin: adminAddress ?? null }, 'receiving');
 
     let closing: Promise<void> | undefined;
     return Object.freeze({

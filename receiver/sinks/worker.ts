@@ -1,7 +1,7 @@
 /** One sink's delivery worker: claims due deliveries from the store, rate-limits, retries with backoff, trips a circuit, disables on 401/403. */
 import { backoffDelay } from '../../core/backoff.js';
 import { severityDropReason } from '../../connector/webhook/severity.js';
-import type { MessageStore } from '../log/store.js';
+import type { MessageLog } from '../log/message-log.js';
 import type { DeliveryJob } from '../log/types.js';
 import type { Sink, SinkMessage, SinkOutcome } from './sink.js';
 import type { CommonSinkConfig } from './sink-config.js';
@@ -40,13 +40,16 @@ export interface WorkerOptions {
 export class SinkWorker {
   readonly sink: Sink;
   readonly #config: CommonSinkConfig;
-  readonly #store: MessageStore;
+  readonly #store: MessageLog;
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #pollMs: number;
   readonly #inflight = new Map<number, AbortController>();
   readonly #running = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
+  /** The poll under way (store calls are async): never two at once; a wake-up meanwhile runs one more. */
+  #ticking: Promise<void> | undefined;
+  #again = false;
   #stopped = true;
   #disabled = false;
   #tokens: number;
@@ -55,7 +58,7 @@ export class SinkWorker {
   #openUntil: number | undefined;
   #pausedUntil: number | undefined;
 
-  constructor(sink: Sink, config: CommonSinkConfig, store: MessageStore, options: WorkerOptions = {}) {
+  constructor(sink: Sink, config: CommonSinkConfig, store: MessageLog, options: WorkerOptions = {}) {
     this.sink = sink;
     this.#config = config;
     this.#store = store;
@@ -94,6 +97,7 @@ export class SinkWorker {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    await this.#ticking;
     for (const controller of this.#inflight.values()) controller.abort();
     await Promise.allSettled([...this.#running]);
   }
@@ -116,19 +120,29 @@ export class SinkWorker {
 
   #tick(): void {
     if (this.#stopped) return;
-    const now = this.#now();
-    let wait = this.#pollMs;
-    try {
-      wait = this.#claim(now);
-    } catch {
-      // The store failed (disk full, locked too long): try again at the next poll; nothing is lost.
+    if (this.#ticking !== undefined) {
+      this.#again = true;
+      return;
     }
-    this.#schedule(wait);
+    const now = this.#now();
+    this.#ticking = this.#claim(now).then(
+      (wait) => wait,
+      // The store failed (disk full, locked too long, server down): try again at the next poll; nothing is lost.
+      () => this.#pollMs,
+    ).then((wait) => {
+      this.#ticking = undefined;
+      if (this.#stopped) return;
+      if (this.#again) {
+        this.#again = false;
+        wait = 0;
+      }
+      this.#schedule(wait);
+    });
   }
 
   /** Claim what may start now; returns how long to wait before looking again. */
-  #claim(now: number): number {
-    const state = this.#store.sinkState(this.sink.name);
+  async #claim(now: number): Promise<number> {
+    const state = await this.#store.sinkState(this.sink.name);
     const disabled = state?.state === 'disabled';
     if (disabled !== this.#disabled) {
       this.#disabled = disabled;
@@ -151,15 +165,20 @@ export class SinkWorker {
     slots = Math.min(slots, Math.floor(this.#tokens));
     let claimed = 0;
     if (slots > 0) {
-      const jobs = this.#store.claimDue(this.sink.name, now, slots);
+      const jobs = await this.#store.claimDue(this.sink.name, now, slots);
       claimed = jobs.length;
       for (const job of jobs) {
+        if (this.#stopped) {
+          // Stopped while claiming: hand it back untouched.
+          await this.#store.release(job.delivery.id, now);
+          continue;
+        }
         if (this.#config.ratePerSecond !== undefined) this.#tokens -= 1;
         this.#run(job);
       }
     }
-    const nextDueAt = this.#store.nextDueAt(this.sink.name);
-    if (ch.queue.hasSubscribers) ch.queue.publish({ sink: this.sink.name, inflight: this.#inflight.size, pending: this.#store.pendingCount(this.sink.name), nextDueAt } satisfies QueueEvent);
+    const nextDueAt = await this.#store.nextDueAt(this.sink.name);
+    if (ch.queue.hasSubscribers) ch.queue.publish({ sink: this.sink.name, inflight: this.#inflight.size, pending: await this.#store.pendingCount(this.sink.name), nextDueAt } satisfies QueueEvent);
     if (nextDueAt === undefined) return this.#pollMs;
     if (this.#tokens < 1 && this.#config.ratePerSecond !== undefined) return Math.ceil(((1 - this.#tokens) / this.#config.ratePerSecond) * 1000);
     // Every slot is taken (concurrency, or the half-open trial): a finishing attempt looks again, so
@@ -198,13 +217,13 @@ export class SinkWorker {
     const attempt = delivery.attempts + 1;
     const startedAt = this.#now();
     if (startedAt >= delivery.deadlineAt) {
-      this.#finish(job, attempt, startedAt, 0, { type: 'expired' }, 'dead', undefined, `not delivered before its deadline (${delivery.lastError ?? 'no attempt'})`);
+      await this.#finish(job, attempt, startedAt, 0, { type: 'expired' }, 'dead', undefined, `not delivered before its deadline (${delivery.lastError ?? 'no attempt'})`);
       return;
     }
     // The sink's own minimum (Jira at `high`, say): was configured and checked but applied nowhere.
     const skip = severityDropReason(message.severity, this.#config.minSeverity) ?? this.sink.skipReason(message);
     if (skip !== undefined) {
-      this.#finish(job, attempt, startedAt, 0, { type: 'skipped' }, 'skipped', undefined, skip);
+      await this.#finish(job, attempt, startedAt, 0, { type: 'skipped' }, 'skipped', undefined, skip);
       return;
     }
     const timeout = setTimeout(() => controller.abort(), this.#config.timeoutMs);
@@ -220,33 +239,33 @@ export class SinkWorker {
     const end = this.#now();
     if (this.#stopped && controller.signal.aborted) {
       // Cut short by stop(): not an attempt; it goes back to pending (and may have reached the sink).
-      this.#store.release(delivery.id, end);
+      await this.#store.release(delivery.id, end);
       return;
     }
-    this.#decide(job, attempt, startedAt, end - startedAt, outcome);
+    await this.#decide(job, attempt, startedAt, end - startedAt, outcome);
   }
 
-  #decide(job: DeliveryJob, attempt: number, startedAt: number, durationMs: number, outcome: SinkOutcome): void {
+  async #decide(job: DeliveryJob, attempt: number, startedAt: number, durationMs: number, outcome: SinkOutcome): Promise<void> {
     const status = 'status' in outcome ? outcome.status : undefined;
     switch (outcome.type) {
       case 'delivered':
         this.#closeCircuit();
-        this.#finish(job, attempt, startedAt, durationMs, outcome, 'delivered', status, outcome.detail);
+        await this.#finish(job, attempt, startedAt, durationMs, outcome, 'delivered', status, outcome.detail);
         return;
       case 'skipped':
-        this.#finish(job, attempt, startedAt, durationMs, outcome, 'skipped', undefined, outcome.reason);
+        await this.#finish(job, attempt, startedAt, durationMs, outcome, 'skipped', undefined, outcome.reason);
         return;
       case 'failed':
         this.#closeCircuit();
-        this.#finish(job, attempt, startedAt, durationMs, outcome, 'dead', status, outcome.error);
+        await this.#finish(job, attempt, startedAt, durationMs, outcome, 'dead', status, outcome.error);
         return;
       case 'disable': {
         const reason = `${outcome.error} (HTTP ${outcome.status})`;
-        this.#store.setSinkState(this.sink.name, 'disabled', reason, startedAt + durationMs);
+        await this.#store.setSinkState(this.sink.name, 'disabled', reason, startedAt + durationMs);
         this.#disabled = true;
         if (ch.state.hasSubscribers) ch.state.publish({ sink: this.sink.name, state: 'disabled', reason } satisfies SinkStateEvent);
         // The delivery waits for the sink to be enabled again: nothing is dropped.
-        this.#finish(job, attempt, startedAt, durationMs, outcome, 'pending', outcome.status, outcome.error, startedAt + durationMs, false);
+        await this.#finish(job, attempt, startedAt, durationMs, outcome, 'pending', outcome.status, outcome.error, startedAt + durationMs, false);
         return;
       }
       case 'retry': {
@@ -261,9 +280,9 @@ export class SinkWorker {
         const delay = Math.max(outcome.retryAfterMs ?? 0, backoffDelay(attempt, this.#config.retryMinMs, this.#config.retryMaxMs, this.#random));
         const next = end + delay;
         if (next >= job.delivery.deadlineAt) {
-          this.#finish(job, attempt, startedAt, durationMs, outcome, 'dead', status, `${outcome.error}; deadline reached`);
+          await this.#finish(job, attempt, startedAt, durationMs, outcome, 'dead', status, `${outcome.error}; deadline reached`);
         } else {
-          this.#finish(job, attempt, startedAt, durationMs, outcome, 'pending', status, outcome.error, next);
+          await this.#finish(job, attempt, startedAt, durationMs, outcome, 'pending', status, outcome.error, next);
         }
         return;
       }
@@ -286,7 +305,7 @@ export class SinkWorker {
     }
   }
 
-  #finish(
+  async #finish(
     job: DeliveryJob,
     attempt: number,
     startedAt: number,
@@ -297,8 +316,8 @@ export class SinkWorker {
     error: string | undefined,
     nextAttemptAt?: number,
     counted = true,
-  ): void {
-    this.#store.finishAttempt(job.delivery.id, {
+  ): Promise<void> {
+    await this.#store.finishAttempt(job.delivery.id, {
       startedAt,
       durationMs,
       outcome: outcome.type,

@@ -10,6 +10,7 @@ import { generateHmacSecret } from '../../connector/webhook/secrets.js';
 import { buildWebhookApp } from '../../receiver/ingest/plugin.js';
 import { severityOf } from '../../receiver/ingest/routes.js';
 import { MessageStore } from '../../receiver/log/store.js';
+import { SqliteMessageLog } from '../../receiver/log/sqlite-log.js';
 import { signedHeaders } from './helpers.js';
 
 const secret = generateHmacSecret();
@@ -33,7 +34,7 @@ describe('webhook app (inject, no fabric)', () => {
       secrets: [secret],
       toleranceSeconds: 300,
       maxBodyBytes: 4096,
-      store,
+      store: new SqliteMessageLog(store),
       log: pino({ enabled: false }),
       callerOf: () => caller,
       deadlines: new Map([['jenkins', 60_000]]),
@@ -152,7 +153,7 @@ describe('webhook app (inject, no fabric)', () => {
       secrets: [secret],
       toleranceSeconds: 300,
       maxBodyBytes: 4096,
-      store: broken,
+      store: new SqliteMessageLog(broken),
       log: pino({ enabled: false }),
       callerOf: () => undefined,
     });

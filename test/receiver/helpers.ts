@@ -106,10 +106,10 @@ export function memoryLogger(): { logger: Logger; lines: string[] } {
   return { logger: pino({ level: 'info' }, stream), lines };
 }
 
-/** Poll `check` every 20 ms until true; fail after `timeoutMs`. */
-export async function until(check: () => boolean, timeoutMs = 20_000, what = 'condition'): Promise<void> {
+/** Poll `check` (sync or async) every 20 ms until true; fail after `timeoutMs`. */
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 20_000, what = 'condition'): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -12,6 +12,7 @@ import { describe, it, type TestContext } from 'node:test';
 import type { Severity } from '../../connector/webhook/severity.js';
 import { startRetention } from '../../receiver/log/retention.js';
 import { MessageStore } from '../../receiver/log/store.js';
+import { SqliteMessageLog } from '../../receiver/log/sqlite-log.js';
 import type { Sink, SinkMessage, SinkOutcome } from '../../receiver/sinks/sink.js';
 import type { CommonSinkConfig } from '../../receiver/sinks/sink-config.js';
 import { SINK_CHANNELS, SinkWorker, type AttemptEvent } from '../../receiver/sinks/worker.js';
@@ -65,7 +66,7 @@ async function rig(t: TestContext, over: Partial<CommonSinkConfig> = {}, start =
   };
   t.mock.timers.enable({ apis: ['setTimeout'] });
   // random() = 1: each backoff is its ceiling, min × 2^(attempt − 1), so due times are exact.
-  const worker = new SinkWorker(sink, config, store, { now: () => now, random: () => 1, pollIntervalMs: POLL_MS });
+  const worker = new SinkWorker(sink, config, new SqliteMessageLog(store), { now: () => now, random: () => 1, pollIntervalMs: POLL_MS });
   t.after(async () => {
     await worker.stop();
     store.close();
@@ -269,9 +270,10 @@ describe('sink worker', () => {
     await r.worker.stop();
     r.ingest(['recent'], undefined, T0 + 2 * DAY_MS);
     // Eight days on, retention (7 days) runs once at start.
-    const retention = startRetention(r.store, { days: 7, now: () => T0 + 8 * DAY_MS });
+    const retention = startRetention(new SqliteMessageLog(r.store), { days: 7, now: () => T0 + 8 * DAY_MS });
     retention.stop();
+    await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(['delivered', 'dead', 'waiting', 'recent'].map((id) => r.store.has(id)), [false, false, true, true]);
-    assert.deepEqual(retention.runOnce(), { removed: 0, keptPending: 1, rejections: 0 });
+    assert.deepEqual(await retention.runOnce(), { removed: 0, keptPending: 1, rejections: 0 });
   });
 });

@@ -41,6 +41,8 @@ export interface SinkStateEvent {
   readonly reason: string;
   /** For `paused` and `circuit-open`: until when, ms since the epoch. */
   readonly until?: number;
+  /** For `disabled` by the sink's own answer (401/403): its HTTP status; absent when an operator disabled it (seen in the store). */
+  readonly status?: number;
 }
 
 /** Published on `darkhook:sinks:queue`. */
@@ -289,8 +291,10 @@ export class SinkWorker {
       case 'disable': {
         const reason = `${outcome.error} (HTTP ${outcome.status})`;
         this.#store.setSinkState(this.sink.name, 'disabled', reason, startedAt + durationMs);
+        // Attempts already in flight may be refused too: one alert per disabling, not one per answer.
+        const already = this.#disabled;
         this.#disabled = true;
-        if (ch.state.hasSubscribers) ch.state.publish({ sink: this.sink.name, state: 'disabled', reason } satisfies SinkStateEvent);
+        if (!already && ch.state.hasSubscribers) ch.state.publish({ sink: this.sink.name, state: 'disabled', reason, status: outcome.status } satisfies SinkStateEvent);
         // The delivery waits for the sink to be enabled again: nothing is dropped.
         this.#finish(job, attempt, startedAt, durationMs, outcome, 'pending', outcome.status, outcome.error, startedAt + durationMs, false);
         return;

@@ -1,10 +1,10 @@
 /**
- * The sidecar with two sinks, real processes on loopback: `darkhook fabric up`, `darkhook receive
- * --config` (Jenkins and Slack sinks, the admin listener) and `darkhook send` as children, the
+ * The sidecar with Jenkins, Slack and Jira sinks, real processes on loopback: `darkhook fabric up`,
+ * `darkhook receive --config` (with its admin listener) and `darkhook send` as children, the three
  * stand-ins in this process. Slack refusing its token (403 `invalid_token`) disables only the Slack
  * sink — an error line, the sink-state metric, `darkhook sinks list` with the reason — while Jenkins
  * keeps receiving; `darkhook sinks enable slack` sends every waiting delivery, once. A 429 makes the
- * sink wait its `Retry-After`.
+ * sink wait its `Retry-After`. Jira losing its answer to a create never gets a second issue.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +17,7 @@ import {
 import { isLoopbackAddress, listeningSockets } from '../../cli/listening-ports.js';
 import { generateHmacSecret } from '../../connector/webhook/secrets.js';
 import { type JenkinsStandin, startJenkins } from '../../standins/jenkins.js';
+import { type JiraStandin, startJira } from '../../standins/jira.js';
 import { type SlackStandin, startSlack } from '../../standins/slack.js';
 import { runCli } from '../cli/helpers.js';
 
@@ -24,12 +25,14 @@ let net: NetHome;
 let fabric: Child;
 let jenkins: JenkinsStandin;
 let slack: SlackStandin;
+let jira: JiraStandin;
 let receiver: ReceiverProcess;
 let configFile: string;
 let sends = 0;
 const secret = generateHmacSecret();
 const jenkinsSecret = randomBytes(20).toString('hex');
 const adminToken = randomBytes(24).toString('hex');
+const jiraToken = randomBytes(16).toString('hex');
 /** The Slack sink's concurrency: at most this many attempts can be refused before the sink is disabled. */
 const SLACK_CONCURRENCY = 2;
 
@@ -38,6 +41,7 @@ before(async () => {
   fabric = await startFabricProcess(net);
   jenkins = await startJenkins({ host: '127.0.0.1', port: 0, secret: jenkinsSecret });
   slack = await startSlack({ host: '127.0.0.1', port: 0 });
+  jira = await startJira({ host: '127.0.0.1', port: 0, email: 'bot@example.com', token: jiraToken });
   configFile = join(net.dir, 'receiver-config.json');
   const retry = { retryMinMs: 100, retryMaxMs: 1_000, circuitCooldownMs: 1_000 };
   writeReceiverConfig(configFile, {
@@ -45,16 +49,17 @@ before(async () => {
     service: SERVICE,
     store: join(net.dir, 'receiver.db'),
     secrets: ['env:DARKHOOK_SECRET'],
-    routes: [{ path: '/github', callers: ['ci-sender'], sinks: ['jenkins', 'slack'] }],
+    routes: [{ path: '/github', callers: ['ci-sender'], sinks: ['jenkins', 'slack'] }, { path: '/alerts', sinks: ['jira'] }],
     sinks: {
       jenkins: { type: 'jenkins', url: jenkins.url, secret: 'env:JENKINS_HOOK_SECRET', ...retry },
       // Faster than Slack's 1/s so the test takes seconds, not a minute.
       slack: { type: 'slack', url: 'env:SLACK_WEBHOOK_URL', ratePerSecond: 20, concurrency: SLACK_CONCURRENCY, ...retry },
+      jira: { type: 'jira', url: jira.url, project: 'SEC', email: 'bot@example.com', token: 'env:JIRA_TOKEN', minSeverity: 'high', ...retry },
     },
     admin: { listen: '127.0.0.1:0', token: 'env:DARKHOOK_ADMIN_TOKEN' },
   });
   receiver = await startReceiverProcess(configFile, {
-    DARKHOOK_SECRET: secret, JENKINS_HOOK_SECRET: jenkinsSecret, SLACK_WEBHOOK_URL: slack.url, DARKHOOK_ADMIN_TOKEN: adminToken,
+    DARKHOOK_SECRET: secret, JENKINS_HOOK_SECRET: jenkinsSecret, SLACK_WEBHOOK_URL: slack.url, DARKHOOK_ADMIN_TOKEN: adminToken, JIRA_TOKEN: jiraToken,
   });
 });
 
@@ -63,15 +68,17 @@ after(async () => {
   await fabric?.stop();
   await jenkins?.stop();
   await slack?.stop();
+  await jira?.stop();
   if (net !== undefined) rmSync(net.dir, { recursive: true, force: true });
 });
 
 /** `count` push events (one JSON line each) with `darkhook send --lines`; resolves with their ids. */
-async function send(count: number, tag: string): Promise<string[]> {
+async function send(count: number, tag: string, route: { path: string; event: string; severity?: string } = { path: '/github', event: 'push' }): Promise<string[]> {
   const file = join(net.dir, `payload-${++sends}.json`);
-  writeFileSync(file, Array.from({ length: count }, (_, seq) => JSON.stringify({ ref: 'refs/heads/main', tag, seq })).join('\n'));
+  writeFileSync(file, Array.from({ length: count }, (_, seq) => JSON.stringify({ ref: 'refs/heads/main', title: `${tag} ${seq}`, tag, seq })).join('\n'));
   const r = await runCli(
-    ['--json', '--log-level', 'warn', 'send', '--identity', net.identities['ci-sender']!, '--service', SERVICE, '--path', '/github', '--event', 'push',
+    ['--json', '--log-level', 'warn', 'send', '--identity', net.identities['ci-sender']!, '--service', SERVICE, '--path', route.path, '--event', route.event,
+      ...(route.severity === undefined ? [] : ['--severity', route.severity]),
       '--payload', file, '--lines', '--outbox', join(net.dir, `outbox-${sends}.db`), '--batch-max-wait', '20'],
     { env: { DARKHOOK_SECRET: secret }, timeoutMs: 120_000 },
   );
@@ -204,4 +211,32 @@ test('Slack 429 with Retry-After: the sink waits that long before the next attem
   assert.ok(gap >= 2_000, `second attempt ${gap} ms after the 429`);
   assert.equal(slackPosts([id!]).get(id!), 1);
   assert.equal(jenkinsArrivals([id!]), 1);
+});
+
+test('Jira: the answer to a create is lost; the retry finds the issue by its label and creates no second one; a low alert opens none', { timeout: 120_000 }, async () => {
+  jira.setMode({ type: 'lose-answer', count: 1 });
+  const [high] = await send(1, 'lost-answer', { path: '/alerts', event: 'security.alert', severity: 'high' });
+  const [low] = await send(1, 'low-alert', { path: '/alerts', event: 'security.alert', severity: 'low' });
+  interface Shown { status: string; deliveries: { sink: string; state: string; attemptLog: { outcome: string; status: number | null }[] }[] }
+  const show = async (id: string): Promise<Shown> => cliJson<Shown>(['messages', 'show', id]);
+  let shown: Shown | undefined;
+  const end = Date.now() + 30_000;
+  while (Date.now() < end && (shown = await show(high!)).status !== 'delivered') await new Promise((r) => setTimeout(r, 250));
+  assert.equal(shown?.status, 'delivered', JSON.stringify(shown));
+  const attempts = shown.deliveries.find((d) => d.sink === 'jira')!.attemptLog.map((a) => a.outcome);
+  assert.deepEqual(attempts, ['retry', 'delivered'], 'the lost answer was retried once');
+  const label = `darkhook-${high}`;
+  assert.equal(jira.issues.filter((i) => i.labels.includes(label)).length, 1, 'exactly one issue');
+  // Create (answer lost), then a search by label that finds it, and no second create.
+  assert.deepEqual(jira.log.filter((l) => l.startsWith('POST /rest/api/3/issue')), ['POST /rest/api/3/issue lost']);
+  assert.ok(jira.log.some((l) => l.startsWith('GET /rest/api/3/search/jql 200')), jira.log.join(', '));
+  // Below the Jira sink's minSeverity (high): skipped, no issue.
+  let lowShown = await show(low!);
+  for (let i = 0; i < 40 && lowShown.status === 'pending'; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    lowShown = await show(low!);
+  }
+  assert.equal(lowShown.status, 'filtered', 'skipped by its only sink');
+  assert.deepEqual(lowShown.deliveries.map((d) => [d.sink, d.state]), [['jira', 'skipped']]);
+  assert.equal(jira.issues.filter((i) => i.labels.includes(`darkhook-${low}`)).length, 0);
 });

@@ -1,4 +1,5 @@
 /** The sidecar's wiring: store → webhook app on a connection source → sink workers → retention → admin listener. */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import http from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -11,7 +12,7 @@ import { openMessageLog } from './log/open.js';
 import { type RetentionHandle, startRetention } from './log/retention.js';
 import type { Sink } from './sinks/sink.js';
 import type { SinkConfig } from './sinks/sink-config.js';
-import { SinkWorker, type WorkerOptions } from './sinks/worker.js';
+import { SINK_CHANNELS, type SinkStateEvent, SinkWorker, type WorkerOptions } from './sinks/worker.js';
 
 /** What a sidecar needs (a `ReceiverConfig` plus the pieces a process supplies). */
 export interface SidecarOptions {
@@ -78,6 +79,18 @@ export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
       await Promise.allSettled([...workers.values()].map((w) => w.stop()));
       await Promise.allSettled([...workers.values()].map((w) => w.sink.close()));
     });
+    // The alert: a sink that refused its credentials stops delivering until an operator acts, so
+    // it is an error line (with the metric and `darkhook sinks list`), never a silent pause.
+    const onSinkState = (e: unknown): void => {
+      const s = e as SinkStateEvent;
+      if (!workers.has(s.sink)) return;
+      const fields = { sink: s.sink, state: s.state, reason: s.reason, ...(s.until === undefined ? {} : { until: new Date(s.until).toISOString() }) };
+      if (s.state === 'disabled' && s.status !== undefined) log.error({ ...fields, status: s.status }, 'sink disabled: credentials refused');
+      else if (s.state === 'disabled' || s.state === 'circuit-open') log.warn(fields, s.state === 'disabled' ? 'sink disabled' : 'sink circuit open');
+      else if (s.state === 'enabled' || s.state === 'circuit-closed') log.info(fields, s.state === 'enabled' ? 'sink enabled' : 'sink circuit closed');
+    };
+    subscribe(SINK_CHANNELS.state, onSinkState);
+    cleanups.push(() => void unsubscribe(SINK_CHANNELS.state, onSinkState));
     for (const w of workers.values()) w.start();
 
     const deadlines = new Map(o.sinks.map((s) => [s.name, s.deadlineMs]));

@@ -322,7 +322,7 @@ export class PgMessageLog implements MessageLog {
     return this.#run('written', async (db) =>
       (
         await db.query(
-          `UPDATE deliveries SET state = 'pending', possible_duplicate = true, next_attempt_at = $1, updated_at = $1, claimed_by = NULL, lease_until = NULL
+          `UPDATE deliveries SET state = 'pending', possible_duplicate = true, next_attempt_at = least(next_attempt_at, $1), updated_at = $1, claimed_by = NULL, lease_until = NULL
            WHERE state = 'inflight' AND (lease_until IS NULL OR lease_until <= $1)`,
           [now],
         )

@@ -360,11 +360,14 @@ export class MessageStore {
 
   /**
    * After a crash: deliveries left in flight go back to pending, marked as possible duplicates
-   * (the sink may have taken them). Returns how many.
+   * (the sink may have taken them), due at once and keeping their place at the head of the queue
+   * (their old due time, never later than `now`). Returns how many.
    */
   recoverInflight(now: number): number {
+    // Re-queued at `now` they went behind every backlog delivery due earlier, and were sent again
+    // only after the whole backlog (about 70 s in the fault suite).
     return this.#wrap('written', () =>
-      this.#sql.get("UPDATE deliveries SET state = 'pending', possible_duplicate = 1, next_attempt_at = ?, updated_at = ? WHERE state = 'inflight'").run(now, now).changes,
+      this.#sql.get("UPDATE deliveries SET state = 'pending', possible_duplicate = 1, next_attempt_at = min(next_attempt_at, ?), updated_at = ? WHERE state = 'inflight'").run(now, now).changes,
     );
   }
 

@@ -33,6 +33,8 @@ export interface SinkStateEvent {
   readonly reason: string;
   /** For `paused` and `circuit-open`: until when, ms since the epoch. */
   readonly until?: number;
+  /** For `disabled` by the sink's own answer (401/403): its HTTP status; absent when an operator disabled it (seen in the store). */
+  readonly status?: number;
 }
 
 /** Published on `darkhook:sinks:queue`. */

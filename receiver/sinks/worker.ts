@@ -262,8 +262,10 @@ export class SinkWorker {
       case 'disable': {
         const reason = `${outcome.error} (HTTP ${outcome.status})`;
         await this.#store.setSinkState(this.sink.name, 'disabled', reason, startedAt + durationMs);
+        // Attempts already in flight may be refused too: one alert per disabling, not one per answer.
+        const already = this.#disabled;
         this.#disabled = true;
-        if (ch.state.hasSubscribers) ch.state.publish({ sink: this.sink.name, state: 'disabled', reason } satisfies SinkStateEvent);
+        if (!already && ch.state.hasSubscribers) ch.state.publish({ sink: this.sink.name, state: 'disabled', reason, status: outcome.status } satisfies SinkStateEvent);
         // The delivery waits for the sink to be enabled again: nothing is dropped.
         await this.#finish(job, attempt, startedAt, durationMs, outcome, 'pending', outcome.status, outcome.error, startedAt + durationMs, false);
         return;

@@ -183,7 +183,7 @@ describe('webhook app (inject): the rest of the answers table in docs/receiver.m
       secrets: [secret],
       toleranceSeconds: 300,
       maxBodyBytes: 256 * 1024,
-      store,
+      store: new SqliteMessageLog(store),
       log: pino({ enabled: false }),
       callerOf: () => 'ci-sender',
       onDeliveries: () => {

@@ -250,6 +250,26 @@ describe('sink worker', () => {
     assert.deepEqual(events.map((e) => [e.messageId, e.state, e.possibleDuplicate]).sort(), [['m1', 'delivered', true], ['m2', 'delivered', false]]);
   });
 
+  it('after a crash, the deliveries left in flight go first at the restart, ahead of the backlog (not behind it)', async (t) => {
+    const r = await rig(t, {}, false);
+    const ids = Array.from({ length: 40 }, (_, i) => `m${String(i).padStart(2, '0')}`);
+    r.ingest(ids);
+    // "Process 1" claims the two oldest and is SIGKILLed; the restart comes a minute later.
+    const crashed = MessageStore.open(r.path);
+    assert.deepEqual(crashed.claimDue('hooks', r.clock(), 2).map((j) => j.message.id), ['m00', 'm01']);
+    crashed.close();
+    await r.advance(60_000);
+    assert.equal(r.store.recoverInflight(r.clock()), 2);
+    // They were the oldest due and still are: a restart with a backlog behind them sends them at once.
+    // (Re-queued at the restart time, they went to the back and waited for the whole backlog.)
+    assert.ok(r.state('m00').nextAttemptAt <= r.clock());
+    r.worker.start();
+    await r.advance();
+    assert.deepEqual(r.sink.calls.slice(0, 3).map((c) => c.id), ['m00', 'm01', 'm02']);
+    await r.advance(POLL_MS * 4);
+    assert.deepEqual(r.sink.calls.map((c) => c.id), ids, 'every delivery once, oldest first');
+  });
+
   it('skips messages below the sink minimum severity without calling it', async (t) => {
     const r = await rig(t, { minSeverity: 'high' });
     r.ingest(['low'], 'medium');

@@ -17,6 +17,7 @@ import { buildWebhookApp } from '../../receiver/ingest/plugin.js';
 import type { Route } from '../../receiver/ingest/routes.js';
 import { verifyRequest } from '../../receiver/ingest/verify.js';
 import { MessageStore } from '../../receiver/log/store.js';
+import { SqliteMessageLog } from '../../receiver/log/sqlite-log.js';
 import { createServer } from 'node:net';
 import { createCa, issueClientCert, issueServerCert, serializeIdentity } from '../../pki/index.js';
 
@@ -116,7 +117,7 @@ function build(pki: Pki, receiver: TestReceiver, store: MessageStore): FastifyIn
     secrets: [receiver.secret],
     toleranceSeconds: DEFAULT_TOLERANCE_SECONDS,
     maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
-    store,
+    store: new SqliteMessageLog(store),
     log: pino({ enabled: false }),
     callerOf,
     recordRejections: false,

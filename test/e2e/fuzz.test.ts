@@ -138,7 +138,7 @@ function circuitGarbage(r: Rng): Buffer {
   }));
 }
 
-test(`codec fuzz: malformed frames over mTLS to a running router, which keeps serving (seed ${SEED})`, { timeout: 120_000 }, async (t) => {
+test('codec fuzz: malformed frames over mTLS to a running router, which keeps serving', { timeout: 120_000 }, async (t) => {
   t.diagnostic(`FUZZ_SEED=${SEED}`);
   const ctrl = new ControllerClient(fuzzer);
   cleanups.push(() => ctrl.close());
@@ -197,7 +197,7 @@ test(`codec fuzz: malformed frames over mTLS to a running router, which keeps se
   await assertValidSendDelivered();
 });
 
-test(`HTTP fuzz: malformed requests, envelopes, signatures, oversized and slow bodies to a running receiver (seed ${SEED})`, { timeout: 120_000 }, async (t) => {
+test('HTTP fuzz: malformed requests, envelopes, signatures, oversized and slow bodies to a running receiver', { timeout: 120_000 }, async (t) => {
   t.diagnostic(`FUZZ_SEED=${SEED}`);
   const ctx = new ZitiContext(fuzzer);
   cleanups.push(() => ctx.close());

@@ -32,16 +32,19 @@ function runBench(name: string, file: string, env: Record<string, string>, args:
   process.stderr.write(`bench/run: ${name} … (log ${log})\n`);
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(HERE, file), ...args], { env: { ...process.env, ...env, BENCH_RESULT_FILE: result }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // stdout (the program's report) and stderr (progress, logs) in two files: some programs print their
+    // report to both.
     const sink = createWriteStream(log);
+    const errSink = createWriteStream(`${log}.stderr`);
     let stdout = '';
     child.stdout.on('data', (c: Buffer) => {
       stdout += c.toString('utf8');
       sink.write(c);
     });
-    child.stderr.pipe(sink, { end: false });
+    child.stderr.pipe(errSink);
     child.on('close', (code) => {
       sink.end();
-      if (code !== 0) resolve({ ok: false, why: `failed (exit ${code}; log ${log})`, stdout });
+      if (code !== 0) resolve({ ok: false, why: `failed (exit ${code}; log ${log}.stderr)`, stdout });
       else if (existsSync(result)) resolve({ ok: true, figures: JSON.parse(readFileSync(result, 'utf8')) as Json, stdout });
       else resolve({ ok: true, figures: {}, stdout });
     });
@@ -107,8 +110,10 @@ function version(cmd: string, args: readonly string[]): string {
 
 // ---- run ----
 const load0 = loadavg();
-const embedded = await runBench('sender-embedded', 'sender-batched.js', { BENCH_RECEIVERS: 'verify,durable', BENCH_OUTBOXES: 'jsonl', BENCH_PHASES: 'single,sender' });
-const quick = ZITI_BIN === '' ? undefined : await runBench('sender-quickstart', 'sender-batched.js', { BENCH_FABRIC: 'quickstart', BENCH_RECEIVERS: 'verify,durable', BENCH_OUTBOXES: 'jsonl', BENCH_PHASES: 'single,sender' });
+/** Longer than sender-batched's defaults: 30,000 events and 1,000 requests per figure, so one slow second on a shared machine moves a ratio less. */
+const SENDER_ENV = { BENCH_RECEIVERS: 'verify,durable', BENCH_OUTBOXES: 'jsonl', BENCH_PHASES: 'single,sender', BENCH_BATCHES: '60', BENCH_SINGLES: '1000' };
+const embedded = await runBench('sender-embedded', 'sender-batched.js', SENDER_ENV);
+const quick = ZITI_BIN === '' ? undefined : await runBench('sender-quickstart', 'sender-batched.js', { ...SENDER_ENV, BENCH_FABRIC: 'quickstart' });
 const goVsTs = ZITI_BIN === '' ? undefined : await runBench('ziti-throughput', 'ziti-throughput.js', {});
 const cold = existsSync(join(ROOT, 'dist', 'darkhook.cjs')) ? await runBench('cold-send', 'cold-send.js', {}) : ({ ok: false, why: 'skipped: no dist/darkhook.cjs (npm run bundle:cli)', stdout: '' } as const);
 const sidecarJs = join(HERE, 'sidecar-ack.js');

@@ -27,10 +27,15 @@ export interface OidcTokens {
   readonly identityId: string;
 }
 
-/** A PKCE verifier and its S256 challenge (RFC 7636). */
+/** The S256 code challenge of a PKCE verifier: base64url(SHA-256(verifier)) (RFC 7636 §4.2). */
+export function pkceChallenge(verifier: string): string {
+  return createHash('sha256').update(verifier, 'ascii').digest('base64url');
+}
+
+/** A fresh PKCE verifier (32 random bytes, 43 characters) and its S256 challenge. */
 export function pkcePair(): { verifier: string; challenge: string } {
   const verifier = randomBytes(32).toString('base64url');
-  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+  return { verifier, challenge: pkceChallenge(verifier) };
 }
 
 /**

@@ -39,7 +39,10 @@ sdkSuite('a real OpenZiti quickstart (OIDC)', {
     it('three token refreshes: every router link takes the new token (UpdateToken) and an open circuit and the bind survive', async () => {
       const events: Record<string, unknown>[] = [];
       const onLink = (m: unknown): void => void events.push(m as Record<string, unknown>);
+      const authEvents: Record<string, unknown>[] = [];
+      const onAuth = (m: unknown): void => void authEvents.push(m as Record<string, unknown>);
       subscribe('darkhook:ziti:link', onLink);
+      subscribe('darkhook:ziti:auth', onAuth);
       try {
         const conn = await eventually(() => env().sender.dial('echo'));
         const tokens = new Set<string>();
@@ -56,6 +59,10 @@ sdkSuite('a real OpenZiti quickstart (OIDC)', {
         const updated = events.filter((e) => e['event'] === 'token-updated').length;
         assert.ok(updated >= 6, `sender and receiver links updated 3 times each (saw ${updated})`);
         assert.equal(events.filter((e) => e['event'] === 'token-refused').length, 0);
+        // Bearer tokens never leave the SDK: not in any diagnostics event of this test.
+        const published = JSON.stringify([...events, ...authEvents]);
+        for (const t of tokens) assert.ok(!published.includes(t), 'an access token appeared in a diagnostics event');
+        assert.ok(authEvents.some((e) => e['event'] === 'refreshed'));
         conn.end();
         await once(conn, 'end');
         assert.equal(echoed, [0, 1, 2].map((i) => `before-${i};after-${i};`).join(''));
@@ -66,6 +73,7 @@ sdkSuite('a real OpenZiti quickstart (OIDC)', {
         assert.equal((await readAll(fresh)).toString(), 'fresh');
       } finally {
         unsubscribe('darkhook:ziti:link', onLink);
+        unsubscribe('darkhook:ziti:auth', onAuth);
       }
     });
 

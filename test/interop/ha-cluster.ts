@@ -1,6 +1,7 @@
 /** A three-node HA cluster of the real `ziti` (raft, OIDC) on 127.0.0.1, each node with its own router, for interop tests and bench. */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,6 +92,7 @@ export class HaCluster {
       for (const node of HA_NODES) c.#startRouter(node);
       await c.waitConnected(HA_NODES);
       for (const port of HA_ROUTER_PORTS) await c.#waitPort(port);
+      await c.#publishApiAddresses();
       return c;
     } catch (err) {
       await c.dispose();
@@ -231,6 +233,37 @@ export class HaCluster {
     }
   }
 
+  /**
+   * Make every controller's API addresses part of the cluster state (`GET /controllers`). A 1.7.2
+   * controller records its peers' API addresses when they connect over raft, which after a restart
+   * can be before their web listeners are up: the list then has the controllers but no addresses.
+   * Each controller re-publishes its own when it sees a new leader, so transfer the leadership
+   * until the list is complete.
+   */
+  async #publishApiAddresses(timeoutMs = REJOIN_TIMEOUT_MS): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const leader = await this.leader();
+      const listed = await this.reportedApiUrls(leader).catch(() => [] as string[]);
+      if (HA_NODES.every((n) => listed.includes(`${this.ctrlUrl(n)}/edge/client/v1`))) return;
+      if (Date.now() > deadline) throw new Error(`the cluster lists API addresses ${JSON.stringify(listed)} after ${timeoutMs} ms`);
+      await this.ziti('ops', 'cluster', 'transfer-leadership').catch(() => undefined);
+      await sleep(2_000);
+    }
+  }
+
+  /** The `edge-client` v1 URLs `GET /edge/management/v1/controllers` lists on `node` (as admin, verified against the cluster's root CA). */
+  async reportedApiUrls(node: HaNode): Promise<string[]> {
+    const ca = readFileSync(join(this.home, 'h', 'pki', 'root-ca', 'certs', 'root-ca.cert'), 'utf8');
+    const base = this.ctrlUrl(node);
+    const auth = await httpsJson(`${base}/edge/management/v1/authenticate?method=password`, ca, 'POST', JSON.stringify({ username: 'admin', password: 'admin' }));
+    const token = (auth as { data: { token: string } }).data.token;
+    const list = (await httpsJson(`${base}/edge/management/v1/controllers`, ca, 'GET', undefined, { 'zt-session': token })) as {
+      data: { apiAddresses?: Record<string, { url: string; version: string }[]> }[];
+    };
+    return list.data.flatMap((c) => (c.apiAddresses?.['edge-client'] ?? []).filter((a) => a.version === 'v1').map((a) => a.url));
+  }
+
   async #waitPort(port: number, timeoutMs = REJOIN_TIMEOUT_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!(await portOpen(port))) {
@@ -311,5 +344,26 @@ async function stopProcess(proc: ChildProcess, signal: NodeJS.Signals): Promise<
       resolve();
     });
     proc.kill(signal);
+  });
+}
+
+/** One JSON request over HTTPS verified against `ca`. */
+function httpsJson(url: string, ca: string, method: 'GET' | 'POST', body?: string, headers: Record<string, string> = {}): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, ca, headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, timeout: 10_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${url}: timeout`)));
+    req.on('error', reject);
+    req.end(body);
   });
 }

@@ -4,8 +4,10 @@ import type { CryptoBackendName } from './e2e-backend.js';
 
 /** Names of the channels the Ziti SDK publishes on. */
 export const ZITI_CHANNELS = Object.freeze({
-  /** {@link AuthEvent}: a controller session was opened. */
+  /** {@link AuthEvent}: a controller session was opened or (OIDC) its access token refreshed. */
   auth: 'darkhook:ziti:auth',
+  /** {@link ControllerEvent}: the cluster's controller list changed, one was unreachable, or calls moved to another (HA). */
+  controller: 'darkhook:ziti:controller',
   /** {@link DialEvent}: a dial was refused by the router, or connected. */
   dial: 'darkhook:ziti:dial',
   /** {@link BindEvent}: the steps of hosting a service, and refused incoming dials. */
@@ -19,11 +21,23 @@ export const ZITI_CHANNELS = Object.freeze({
 } as const);
 
 /** Published on `darkhook:ziti:auth`. */
-export interface AuthEvent {
-  readonly event: 'authenticated';
-  readonly identity: string;
-  readonly expiresAt: Date | undefined;
-}
+export type AuthEvent =
+  | {
+      readonly event: 'authenticated';
+      /** How the session was opened: legacy API session or OIDC tokens. */
+      readonly mode: 'legacy' | 'oidc';
+      /** The controller's origin, `https://host:port`. */
+      readonly controller: string;
+      readonly identity: string;
+      readonly expiresAt: Date | undefined;
+    }
+  | { readonly event: 'refreshed'; readonly mode: 'oidc'; readonly controller: string; readonly expiresAt: Date | undefined };
+
+/** Published on `darkhook:ziti:controller`. */
+export type ControllerEvent =
+  | { readonly event: 'list'; readonly controllers: readonly string[] }
+  | { readonly event: 'switched'; readonly from: string; readonly to: string }
+  | { readonly event: 'unavailable'; readonly controller: string; readonly reason: string };
 
 /** Published on `darkhook:ziti:dial`. */
 export type DialEvent =
@@ -43,7 +57,9 @@ export type LinkEvent =
   | { readonly event: 'connected'; readonly address: string; readonly routerId: string }
   | { readonly event: 'latency'; readonly address: string; readonly ms: number }
   | { readonly event: 'unknown-conn'; readonly address: string; readonly connId: number; readonly contentType: number }
-  | { readonly event: 'closed'; readonly address: string; readonly code: string };
+  | { readonly event: 'closed'; readonly address: string; readonly code: string }
+  | { readonly event: 'token-updated'; readonly address: string }
+  | { readonly event: 'token-refused'; readonly address: string; readonly reason: string };
 
 /** Published on `darkhook:ziti:e2e`. */
 export interface E2eEvent {
@@ -55,16 +71,22 @@ export interface E2eEvent {
 }
 
 /** Published on `darkhook:ziti:enroll`. */
-export interface EnrollEvent {
-  readonly event: 'token-verified' | 'enrolled';
-  /** The controller's origin, `https://host:port`. */
-  readonly issuer: string;
-  readonly identityId: string;
-}
+export type EnrollEvent =
+  | {
+      readonly event: 'token-verified' | 'enrolled';
+      /** The controller's origin, `https://host:port`. */
+      readonly issuer: string;
+      readonly identityId: string;
+    }
+  /** The cluster's controllers recorded in the identity's `ztAPIs`. */
+  | { readonly event: 'controllers'; readonly controllers: readonly string[] }
+  /** The controller list could not be read (an older controller, or no permission): `ztAPIs` keeps the issuer only. */
+  | { readonly event: 'controllers-unknown'; readonly code: string };
 
 /** The channels themselves, typed by their payloads. */
 export const zitiChannels = Object.freeze({
   auth: typedChannel<AuthEvent>(ZITI_CHANNELS.auth),
+  controller: typedChannel<ControllerEvent>(ZITI_CHANNELS.controller),
   dial: typedChannel<DialEvent>(ZITI_CHANNELS.dial),
   bind: typedChannel<BindEvent>(ZITI_CHANNELS.bind),
   link: typedChannel<LinkEvent>(ZITI_CHANNELS.link),

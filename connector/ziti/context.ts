@@ -58,6 +58,17 @@ export class ZitiContext {
   }
 
   /**
+   * Renew the API session now instead of at its scheduled time; with OIDC, every connected edge
+   * router is then sent the new access token (UpdateToken). A router that refuses it has its link
+   * closed; connections on it end and listeners re-bind on a new link.
+   * @throws ERR_ZITI_UNAUTHORIZED, ERR_ZITI_CONTROLLER_UNAVAILABLE
+   */
+  async refreshSession(): Promise<void> {
+    this.#assertOpen();
+    await this.sessions.refreshSession();
+  }
+
+  /**
    * Connect to a service.
    * @throws ERR_ZITI_SERVICE_NOT_FOUND, ERR_ZITI_SERVICE_NOT_PERMITTED (no Dial policy),
    *   ERR_ZITI_SERVICE_UNAVAILABLE (no host bound right now: retry later), ERR_ZITI_DIAL_REFUSED (the
@@ -78,7 +89,7 @@ export class ZitiContext {
       } catch (err) {
         // A stale session or a link the router just dropped: one fresh try, then report.
         if (attempt > 0 || !(err instanceof ZitiError)) throw err;
-        if (err.code === 'ERR_ZITI_HELLO_REJECTED' || /invalid (api )?session|session not found/i.test(err.message)) {
+        if (err.code === 'ERR_ZITI_HELLO_REJECTED' || /invalid (api )?session|session not found|token/i.test(err.message)) {
           await this.sessions.renewSessions();
         } else if (err.code !== 'ERR_ZITI_LINK_CLOSED') {
           throw err;

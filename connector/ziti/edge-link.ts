@@ -230,6 +230,31 @@ export class EdgeLink extends EventEmitter<{ state: [EdgeLinkEvent] }> {
   }
 
   /**
+   * Hand the router a renewed OIDC access token (UpdateToken, 60803). A router that refuses it
+   * (60802) or does not answer would drop the channel when the old token expires, so this link is
+   * closed at once, cleanly: its connections end with ERR_ZITI_LINK_CLOSED, listeners re-bind on a
+   * new link, and the method resolves false. The token itself never appears in events or errors.
+   */
+  async updateToken(token: string, timeoutMs = this.#requestTimeoutMs): Promise<boolean> {
+    let reply: Message;
+    try {
+      reply = await this.request(createMessage(ContentType.UpdateToken, token), timeoutMs);
+    } catch (err) {
+      const why = err instanceof ZitiError ? err.code : 'error';
+      this.#shutdown(new ZitiError('ERR_ZITI_LINK_CLOSED', `router ${this.address} did not take the renewed token (${why})`, { cause: err }));
+      return false;
+    }
+    if (reply.contentType === ContentType.UpdateTokenSuccess) {
+      zitiChannels.link.publish({ event: 'token-updated', address: this.address });
+      return true;
+    }
+    const reason = reply.body.toString('utf8') || 'no reason given';
+    zitiChannels.link.publish({ event: 'token-refused', address: this.address, reason });
+    this.#shutdown(new ZitiError('ERR_ZITI_LINK_CLOSED', `router ${this.address} refused the renewed token: ${reason}`));
+    return false;
+  }
+
+  /**
    * Resolves when the socket can take more data (immediately if it can now). Every writer waiting on
    * the same full socket shares one promise, so one pair of listeners serves them all.
    */

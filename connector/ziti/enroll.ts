@@ -6,9 +6,10 @@ import type { ZitiIdentity } from '../../pki/identity.js';
 import { decodeEnrollmentJwt, verifyEnrollmentJwt } from '../../pki/jwt.js';
 import { generateRsaKeyPair } from '../../pki/keys.js';
 import { splitPemBundle } from '../../pki/pem.js';
+import { ControllerClient, type AuthMode } from './controller-client.js';
+import { zitiChannels } from './channels.js';
 import { apiErrorOf, DEFAULT_REST_TIMEOUT_MS, RestClient } from './rest.js';
 import { tlsServername } from './tls-names.js';
-import { zitiChannels } from './channels.js';
 
 /** RSA key size for enrolled identities, in bits: 128-bit security; OpenZiti's CLI uses 4096, which takes seconds to generate. */
 export const DEFAULT_ENROLL_RSA_BITS = 3072;
@@ -22,6 +23,14 @@ export interface EnrollOptions {
   readonly now?: Date;
   /** Network timeout per step, in milliseconds. Default `DEFAULT_REST_TIMEOUT_MS`. */
   readonly timeoutMs?: number;
+  /**
+   * After enrolling, authenticate once and record every controller the cluster reports
+   * (`GET /controllers`) in `ztAPIs`, so that the identity still connects when the controller it
+   * enrolled against is down. Default true; a controller without that list leaves `ztAPIs` null.
+   */
+  readonly discoverControllers?: boolean;
+  /** Authentication used for that discovery: as `ZitiContextOptions.auth`. Default `auto`. */
+  readonly auth?: AuthMode;
 }
 
 /**
@@ -94,7 +103,7 @@ export async function enroll(jwt: string, options: EnrollOptions = {}): Promise<
     verified.close();
   }
   zitiChannels.enroll.publish({ event: 'enrolled', issuer: issuer.origin, identityId: claims.sub });
-  return {
+  const identity: ZitiIdentity = {
     ztAPI: `${issuer.origin}/edge/client/v1`,
     ztAPIs: null,
     configTypes: null,
@@ -103,6 +112,27 @@ export async function enroll(jwt: string, options: EnrollOptions = {}): Promise<
     ca,
     enableHa: false,
   };
+  if (options.discoverControllers !== false) identity.ztAPIs = await discoverControllers(identity, options.auth ?? 'auto');
+  return identity;
+}
+
+/**
+ * Every controller of the cluster as Client API URLs, or null when there is only the one enrolled
+ * against. The enrollment has already succeeded: a failure here only leaves the list empty.
+ */
+async function discoverControllers(identity: ZitiIdentity, auth: AuthMode): Promise<string[] | null> {
+  const ctrl = new ControllerClient(identity, { auth });
+  try {
+    const urls = await ctrl.refreshControllers();
+    zitiChannels.enroll.publish({ event: 'controllers', controllers: urls });
+    return urls.length > 1 ? urls : null;
+  } catch (err) {
+    zitiChannels.enroll.publish({ event: 'controllers-unknown', code: err instanceof ZitiError ? err.code : 'error' });
+    return null;
+  } finally {
+    await ctrl.logout();
+    ctrl.close();
+  }
 }
 
 /** Current controllers answer `{data:{cert}}`; very old ones sent the PEM itself. */

@@ -72,7 +72,10 @@ export { ZitiListener, DEFAULT_REBIND_MAX_DELAY_MS, DEFAULT_REBIND_MIN_DELAY_MS 
 export type { ListenOptions, ListenerState } from './listener.js';
 export { DEFAULT_DIAL_TIMEOUT_MS } from './options.js';
 export type { ZitiContextOptions } from './options.js';
-export { ControllerClient, clientApiBase } from './controller-client.js';
+export { ControllerClient, clientApiBase, controllerBases, parseControllerList } from './controller-client.js';
+export type { AuthMode, ControllerClientOptions } from './controller-client.js';
+export { jwtClaims, OIDC_CLIENT_ID, OIDC_REDIRECT_URI, oidcLogin, oidcRefresh, pkceChallenge, pkcePair } from './oidc.js';
+export type { OidcTokens } from './oidc.js';
 export type { ApiSession, ControllerVersion, EdgeRouterInfo, ServiceDetail, ServiceSession } from './controller-types.js';
 export { EdgeLink, DEFAULT_LINK_CONNECT_TIMEOUT_MS, DEFAULT_PROBE_INTERVAL_MS, DEFAULT_REQUEST_TIMEOUT_MS } from './edge-link.js';
 export type { EdgeLinkEvent } from './edge-link.js';

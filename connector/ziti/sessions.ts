@@ -2,7 +2,7 @@
 import { ZitiError } from '../../core/index.js';
 import type { ZitiIdentity } from '../../pki/identity.js';
 import { ControllerClient } from './controller-client.js';
-import { routerTlsAddress, type EdgeRouterInfo, type ServiceDetail, type ServiceSession } from './controller-types.js';
+import { routerTlsAddress, type ApiSession, type EdgeRouterInfo, type ServiceDetail, type ServiceSession } from './controller-types.js';
 import { EdgeLink } from './edge-link.js';
 import type { NormalizedContextOptions } from './options.js';
 
@@ -35,13 +35,53 @@ export class ZitiSessions {
   constructor(identity: ZitiIdentity, options: NormalizedContextOptions) {
     this.identity = identity;
     this.options = options;
-    this.controller = new ControllerClient(identity);
+    // Moving to another controller (HA): service lookups and sessions are made again there; links
+    // and their terminators live on the routers and stay.
+    const onSwitched = (): void => {
+      this.#sessions.clear();
+      this.#services.clear();
+    };
+    this.controller = new ControllerClient(identity, { auth: options.auth, onSwitched });
   }
 
   /** Authenticate now and start refreshing the API session. */
   async authenticate(): Promise<void> {
     const session = await this.controller.authenticate();
     this.#scheduleRefresh(session.expiresAt);
+    this.#refreshControllers();
+  }
+
+  /**
+   * Renew the API session now instead of at its scheduled time; with OIDC, every connected edge
+   * router is then sent the new access token (UpdateToken). A router that refuses it has its link
+   * closed; connections on it end and listeners re-bind on a new link.
+   * @throws ERR_ZITI_UNAUTHORIZED, ERR_ZITI_CONTROLLER_UNAVAILABLE
+   */
+  async refreshSession(): Promise<void> {
+    const session = await this.controller.refreshApiSession();
+    if (session.kind === 'oidc') await this.#pushToken(session);
+  }
+
+  /** Send the access token to every open link; keep refused links out of the map (they close). */
+  async #pushToken(session: ApiSession): Promise<void> {
+    const entries = [...this.#links];
+    await Promise.all(
+      entries.map(async ([key, p]) => {
+        const link = await p.catch(() => undefined);
+        if (link === undefined || !link.isOpen) return;
+        const ok = await link.updateToken(session.token, this.options.requestTimeoutMs);
+        const newKey = `${link.address}|${session.id}`;
+        if (ok && key !== newKey && this.#links.get(key) === p) {
+          this.#links.delete(key);
+          if (!this.#links.has(newKey)) this.#links.set(newKey, p);
+        }
+      }),
+    );
+  }
+
+  /** Learn the cluster's controllers in the background (HA); failures leave the list as it is. */
+  #refreshControllers(): void {
+    this.controller.refreshControllers().catch(() => undefined);
   }
 
   /**
@@ -91,7 +131,7 @@ export class ZitiSessions {
     this.#scheduleRefresh(session.expiresAt);
     // Links authenticated with an older API session keep serving their connections; idle ones go.
     for (const [key, p] of this.#links) {
-      if (key.endsWith(`|${session.token}`)) continue;
+      if (key.endsWith(`|${session.id}`)) continue;
       const link = await p.catch(() => undefined);
       if (link === undefined || link.connectionCount === 0) {
         link?.close();
@@ -107,15 +147,15 @@ export class ZitiSessions {
   async linkFor(routers: readonly EdgeRouterInfo[]): Promise<EdgeLink> {
     const addresses = routers.filter((r) => r.isOnline).map(routerTlsAddress).filter((a) => a !== undefined);
     if (addresses.length === 0) throw new ZitiError('ERR_ZITI_NO_EDGE_ROUTER', 'no online edge router with a TLS edge listener serves this service');
-    const token = (this.controller.apiSession ?? (await this.controller.authenticate())).token;
+    const session = this.controller.apiSession ?? (await this.controller.authenticate());
     for (const a of addresses) {
-      const existing = this.#links.get(`${a.host}:${a.port}|${token}`);
+      const existing = this.#links.get(`${a.host}:${a.port}|${session.id}`);
       if (existing !== undefined) {
         const link = await existing.catch(() => undefined);
         if (link?.isOpen === true) return link;
       }
     }
-    return Promise.any(addresses.map((a) => this.#openLink(a.host, a.port, token))).catch((agg: AggregateError) => {
+    return Promise.any(addresses.map((a) => this.#openLink(a.host, a.port, session))).catch((agg: AggregateError) => {
       throw agg.errors[0] as ZitiError;
     });
   }
@@ -129,10 +169,10 @@ export class ZitiSessions {
     if (this.#links.size > 0 || this.#prewarming) return;
     this.#prewarming = true;
     void (async () => {
-      const token = (this.controller.apiSession ?? (await this.controller.authenticate())).token;
+      const session = this.controller.apiSession ?? (await this.controller.authenticate());
       const routers = await this.controller.edgeRouters();
       const addresses = routers.filter((r) => r.isOnline).map(routerTlsAddress).filter((a) => a !== undefined);
-      for (const a of addresses.slice(0, PREWARM_MAX_ROUTERS)) void this.#openLink(a.host, a.port, token).catch(() => undefined);
+      for (const a of addresses.slice(0, PREWARM_MAX_ROUTERS)) void this.#openLink(a.host, a.port, session).catch(() => undefined);
     })()
       .catch(() => undefined)
       .finally(() => {
@@ -140,13 +180,15 @@ export class ZitiSessions {
       });
   }
 
-  #openLink(host: string, port: number, token: string): Promise<EdgeLink> {
-    const key = `${host}:${port}|${token}`;
+  #openLink(host: string, port: number, session: ApiSession): Promise<EdgeLink> {
+    const key = `${host}:${port}|${session.id}`;
     const existing = this.#links.get(key);
     if (existing !== undefined) return existing;
-    const p = (async () => {
-      const session = this.controller.apiSession!;
+    const p: Promise<EdgeLink> = (async () => {
       this.#scheduleRefresh(session.expiresAt);
+      // The newest token of this session: an OIDC refresh may have replaced it since.
+      const current = this.controller.apiSession;
+      const token = current?.id === session.id ? current.token : session.token;
       const link = await EdgeLink.connect({
         host,
         port,
@@ -160,7 +202,9 @@ export class ZitiSessions {
         probeIntervalMs: this.options.probeIntervalMs,
       });
       link.on('state', (e) => {
-        if (e.type === 'closed') this.#links.delete(key);
+        if (e.type !== 'closed') return;
+        // The entry may have been re-keyed after a token update: delete it by value.
+        for (const [k, v] of this.#links) if (v === p) this.#links.delete(k);
       });
       return link;
     })();
@@ -191,8 +235,9 @@ export class ZitiSessions {
     const delay = remaining / 2 + Math.random() * (remaining * (5 / 6 - 1 / 2));
     this.#refreshTimer = setTimeout(() => {
       this.#refreshTimer = undefined;
-      this.controller.refreshApiSession().then(
-        (s) => this.#scheduleRefresh(s.expiresAt),
+      this.#refreshControllers();
+      this.refreshSession().then(
+        () => this.#scheduleRefresh(this.controller.apiSession?.expiresAt),
         () => this.#scheduleRefresh(new Date(Date.now() + 10_000)),
       );
     }, delay);

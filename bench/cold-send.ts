@@ -8,7 +8,9 @@
  *
  *   npm run build && npm run bundle:cli && node build/bench/cold-send.js
  *   BENCH_RUNS=9 by default; BENCH_NODE=<path> runs the children on another Node (scripts/install-node.sh 24);
- *   BENCH_PROF=<dir> writes a --cpu-prof profile of each bundled send there.
+ *   BENCH_PROF=<dir> writes a --cpu-prof profile of each bundled send there;
+ *   BENCH_ALT=<file> adds a row for another build of the CLI (say dist-before/darkhook.cjs, a copy of dist/ made
+ *   before a change, inside the package so it finds node_modules), interleaved with the others, warm cache.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -24,6 +26,7 @@ const NODE = process.env['BENCH_NODE'] ?? process.execPath;
 const SERVICE = 'cold-hooks';
 const BUNDLE = fileURLToPath(new URL('../../dist/darkhook.cjs', import.meta.url));
 const UNBUNDLED = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const ALT = process.env['BENCH_ALT'];
 
 interface Run {
   /** Spawn → first stdout byte (the send's result line, written after the 2xx), ms. */
@@ -77,7 +80,7 @@ const PROF = process.env['BENCH_PROF'];
 const sendArgs = (cli: string, i: number): string[] => [
   ...(PROF !== undefined && cli === BUNDLE ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`] : []),
   cli, '--json', 'send', '--identity', identity, '--service', SERVICE, '--secret', secret,
-  '--payload', payload, '--event', 'push', '--outbox', join(net.dir, `outbox-${cli === BUNDLE ? 'b' : 'u'}-${i}.db`),
+  '--payload', payload, '--event', 'push', '--outbox', join(net.dir, `outbox-${cli === BUNDLE ? 'b' : cli === ALT ? 'a' : 'u'}-${i}.db`),
 ];
 
 // The launcher keeps its compile cache under $XDG_CACHE_HOME/darkhook: one directory kept across the runs (warm
@@ -88,16 +91,19 @@ const floor: Run[] = [];
 const bundled: Run[] = [];
 const bundledEmpty: Run[] = [];
 const unbundled: Run[] = [];
+const alt: Run[] = [];
 try {
   // One warm-up of each (file system cache, the fabric's first sessions, the warm compile cache), not counted.
   await timed(['-e', '']);
   await timed(sendArgs(BUNDLE, -1), warmCache);
   await timed(sendArgs(UNBUNDLED, -1));
+  if (ALT !== undefined) await timed(sendArgs(ALT, -1), warmCache);
   for (let i = 0; i < RUNS; i++) {
     floor.push(await timed(['-e', '']));
     bundled.push(await timed(sendArgs(BUNDLE, i), warmCache));
     bundledEmpty.push(await timed(sendArgs(BUNDLE, RUNS + i), emptyCache()));
     unbundled.push(await timed(sendArgs(UNBUNDLED, i)));
+    if (ALT !== undefined) alt.push(await timed(sendArgs(ALT, i), warmCache));
   }
 } finally {
   await receiver.close();
@@ -111,7 +117,12 @@ const nodeVersion = await new Promise<string>((resolve) => {
   c.stdout.on('data', (b: Buffer) => (v += b.toString()));
   c.on('close', () => resolve(v.trim()));
 });
-process.stdout.write(
-  [`cold send, ${nodeVersion}, median of ${RUNS}`, row("node -e ''", floor), row('darkhook send (dist/darkhook.cjs)', bundled),
-    row('darkhook send (dist/darkhook.cjs, empty cache)', bundledEmpty), row('darkhook send (build/cli/main.js)', unbundled), ''].join('\n'),
-);
+const rows = [
+  `cold send, ${nodeVersion}, median of ${RUNS}`,
+  row("node -e ''", floor),
+  row('darkhook send (dist/darkhook.cjs)', bundled),
+  row('darkhook send (dist/darkhook.cjs, empty cache)', bundledEmpty),
+  row('darkhook send (build/cli/main.js)', unbundled),
+  ...(ALT === undefined ? [] : [row(`darkhook send (${ALT.split('/').slice(-2).join('/')})`, alt)]),
+];
+process.stdout.write(`${rows.join('\n')}\n`);

@@ -163,7 +163,13 @@ export function buildWebhookApp(o: WebhookAppOptions): FastifyInstance {
         o.log.info({ caller, route: route.path, requestId, batch, stored: messages.length, filtered, duplicates: duplicates.length }, 'stored');
         if (ch.stored.hasSubscribers) ch.stored.publish({ requestId, caller, batch, messages: messages.map((m) => ({ id: m.id, type: m.type })), duplicates });
         if (ch.ingested.hasSubscribers) ch.ingested.publish({ route: route.path, stored: messages.length, filtered, duplicates: duplicates.length });
-        if (o.onDeliveries !== undefined && messages.length > filtered) o.onDeliveries(new Set(messages.flatMap((m) => m.sinks)));
+        // Committed: from here nothing may turn the answer into a failure (a 5xx would tell the sender
+        // "not stored" and its retry would be answered as a duplicate). The workers also poll the store.
+        try {
+          if (o.onDeliveries !== undefined && messages.length > filtered) o.onDeliveries(new Set(messages.flatMap((m) => m.sinks)));
+        } catch (err) {
+          o.log.error({ err, requestId }, 'stored; waking the sink workers failed (they find the deliveries on their next poll)');
+        }
         const receipt: Receipt = { id: requestId, stored: messages.length, duplicates: duplicates.length };
         return reply.code(200).send(receipt);
       },

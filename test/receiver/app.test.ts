@@ -174,6 +174,7 @@ describe('webhook app (inject): the rest of the answers table in docs/receiver.m
   let store: MessageStore;
   let app: ReturnType<typeof buildWebhookApp>;
   let failDeliveries = false;
+  let failStore = false;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'darkhook-app-'));
@@ -183,11 +184,18 @@ describe('webhook app (inject): the rest of the answers table in docs/receiver.m
       secrets: [secret],
       toleranceSeconds: 300,
       maxBodyBytes: 256 * 1024,
-      store: new SqliteMessageLog(store),
+      // A store with a bug (not a store outage, which is a coded 503): ingest throws a plain TypeError.
+      store: new Proxy(new SqliteMessageLog(store), {
+        get(target, prop, receiver) {
+          if (prop === 'ingest' && failStore) return () => Promise.reject(new TypeError('a bug with /secret/internal/details'));
+          const v: unknown = Reflect.get(target, prop, receiver);
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      }),
       log: pino({ enabled: false }),
       callerOf: () => 'ci-sender',
       onDeliveries: () => {
-        if (failDeliveries) throw new TypeError('a bug with /secret/internal/details');
+        if (failDeliveries) throw new TypeError('a bug in a notification after the commit');
       },
     });
     await app.ready();
@@ -233,11 +241,24 @@ describe('webhook app (inject): the rest of the answers table in docs/receiver.m
   });
 
   it('500 ERR_INTERNAL for anything unexpected, with none of its text in the answer', async () => {
-    failDeliveries = true;
+    failStore = true;
     try {
       const res = await post(signedHeaders({ id: 'msg_bug', body: Buffer.from('{}'), secret }), '{}');
       assert.deepEqual(await answer(res), [500, 'ERR_INTERNAL']);
       assert.doesNotMatch(res.body, /secret|internal\/details|TypeError/);
+      assert.equal(store.has('msg_bug'), false);
+    } finally {
+      failStore = false;
+    }
+  });
+
+  it('200 once committed: a failure after the commit does not turn the answer into a 5xx', async () => {
+    failDeliveries = true;
+    try {
+      const res = await post(signedHeaders({ id: 'msg_after', body: Buffer.from('{}'), secret }), '{}');
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.json().stored, 1);
+      assert.equal(store.has('msg_after'), true);
     } finally {
       failDeliveries = false;
     }

@@ -179,7 +179,7 @@ export function registerReceive(program: Command, context: () => CliContext): vo
     .option('--service <name>', 'Ziti service to bind')
     .option('--secret <secret>', `whsec_… or whpk_… (repeatable for rotation; default: ${SECRET_ENV})`, (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--allow <names>', 'comma-separated identity names allowed to call (default: any the fabric lets dial)')
-    .option('--store <file>', 'message store (SQLite; default ~/.darkhook/receiver.db)')
+    .option('--store <file|url>', 'message store: a SQLite file (default ~/.darkhook/receiver.db) or postgres://USER:env:VAR@HOST:PORT/DB')
     .option('--path <path>', `request path (default ${DEFAULT_WEBHOOK_PATH})`)
     .option('--tolerance <seconds>', 'allowed clock gap of webhook-timestamp, each way (default 300)')
     .option('--max-body-bytes <n>', 'largest request body (default 16 MiB)')

@@ -121,10 +121,20 @@ async function runReceive(ctx: CliContext, flags: ReceiveFlags): Promise<void> {
     import('../../receiver/config/config.js'),
   ]);
   ctx.log.info(describeConfig(config), 'config');
-  const ziti = await ZitiContext.fromFile(config.identity);
+  // The store first: an unreachable server or a refused login stops here, before any Ziti connection.
+  const { openMessageLog } = await import('../../receiver/log/open.js');
+  const store = await openMessageLog(config.store, { leaseMs: config.storeLeaseSeconds * 1000 });
+  let ziti: ZitiContext;
+  try {
+    ziti = await ZitiContext.fromFile(config.identity);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   try {
     const receiver = await startReceiver({
       ziti,
+      store,
       service: config.service,
       secrets: config.secrets,
       storePath: config.store,

@@ -57,7 +57,7 @@ export function startReceiver(options: ReceiverOptions): Promise<RunningReceiver
   return (async () => {
     const log = o.logger.child(o.service === undefined ? {} : { service: o.service });
     // The store first: a store that cannot be opened (unreachable, login refused) binds nothing.
-    const store = await openMessageLog(o.storePath, o.storeLeaseMs === undefined ? {} : { leaseMs: o.storeLeaseMs });
+    const store = o.store ?? (await openMessageLog(o.storePath, o.storeLeaseMs === undefined ? {} : { leaseMs: o.storeLeaseMs }));
     let listener: ZitiListener | undefined;
     let source: ConnectionSource;
     if (o.source !== undefined) {

@@ -9,6 +9,7 @@ import type { Route } from './ingest/routes.js';
 import { type ConnectionServer, type ConnectionSource, serveConnections, type ServeOptions } from './ingest/source.js';
 import type { MessageLog } from './log/message-log.js';
 import { openMessageLog } from './log/open.js';
+import { STORE_POOL_ERROR_CHANNEL } from './log/pg-log.js';
 import { type RetentionHandle, startRetention } from './log/retention.js';
 import type { Sink } from './sinks/sink.js';
 import type { SinkConfig } from './sinks/sink-config.js';
@@ -62,6 +63,12 @@ export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
   const now = o.now ?? Date.now;
   const store = o.store ?? (await openMessageLog(o.storePath));
   const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
+  // The PostgreSQL pool reports idle connections it lost (a server restart); the next query reconnects.
+  const onPoolError = (e: unknown): void => log.warn({ store: store.location, code: (e as { code?: unknown }).code }, 'store connection lost');
+  subscribe(STORE_POOL_ERROR_CHANNEL, onPoolError);
+  cleanups.push(() => {
+    unsubscribe(STORE_POOL_ERROR_CHANNEL, onPoolError);
+  });
   const cleanup = async (): Promise<void> => {
     for (const fn of cleanups.reverse()) await fn();
   };

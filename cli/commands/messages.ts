@@ -64,7 +64,7 @@ const time = (ms: number | undefined): string => (ms === undefined ? '-' : new D
 /** Register `messages` and `sinks`. */
 export function registerMessages(program: Command, context: () => CliContext): void {
   const where = (c: Command): Command =>
-    c.option('--config <file>', 'the receiver config (its store and sinks; secrets are not read)').option('--store <file>', 'message store (SQLite; default ~/.darkhook/receiver.db)');
+    c.option('--config <file>', 'the receiver config (its store and sinks; secrets are not read)').option('--store <file|url>', 'message store: a SQLite file (default ~/.darkhook/receiver.db) or postgres://USER:env:VAR@HOST:PORT/DB');
 
   const messages = program.command('messages').description('the receiver message log: list, show, resubmit, purge (works while the receiver runs)');
   where(messages.command('list').description('list stored messages in arrival order (never their bodies)'))

@@ -121,10 +121,20 @@ async function runReceive(ctx: CliContext, flags: ReceiveFlags): Promise<void> {
     import('../../receiver/config/config.js'),
   ]);
   ctx.log.info(describeConfig(config), 'config');
-  const ziti = await ZitiContext.fromFile(config.identity);
+  // The store first: an unreachable server or a refused login stops here, before any Ziti connection.
+  const { openMessageLog } = await import('../../receiver/log/open.js');
+  const store = await openMessageLog(config.store, { leaseMs: config.storeLeaseSeconds * 1000 });
+  let ziti: ZitiContext;
+  try {
+    ziti = await ZitiContext.fromFile(config.identity);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   try {
     const receiver = await startReceiver({
       ziti,
+      store,
       service: config.service,
       secrets: config.secrets,
       storePath: config.store,
@@ -179,7 +189,7 @@ export function registerReceive(program: Command, context: () => CliContext): vo
     .option('--service <name>', 'Ziti service to bind')
     .option('--secret <secret>', `whsec_… or whpk_… (repeatable for rotation; default: ${SECRET_ENV})`, (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--allow <names>', 'comma-separated identity names allowed to call (default: any the fabric lets dial)')
-    .option('--store <file>', 'message store (SQLite; default ~/.darkhook/receiver.db)')
+    .option('--store <file|url>', 'message store: a SQLite file (default ~/.darkhook/receiver.db) or postgres://USER:env:VAR@HOST:PORT/DB')
     .option('--path <path>', `request path (default ${DEFAULT_WEBHOOK_PATH})`)
     .option('--tolerance <seconds>', 'allowed clock gap of webhook-timestamp, each way (default 300)')
     .option('--max-body-bytes <n>', 'largest request body (default 16 MiB)')

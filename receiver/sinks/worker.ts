@@ -13,6 +13,10 @@ export const DEFAULT_POLL_INTERVAL_MS = 500;
 export { SINK_CHANNELS };
 export type { AttemptEvent, QueueEvent, SinkStateEvent };
 
+/** How often an attempt's outcome is written again while the store is unreachable, and how far apart (ms). */
+const FINISH_RETRIES = 10;
+const FINISH_RETRY_MS = 500;
+
 /** What a worker shows of itself (for `sinks list` and the admin page). */
 export interface WorkerStatus {
   readonly name: string;
@@ -319,7 +323,7 @@ export class SinkWorker {
     nextAttemptAt?: number,
     counted = true,
   ): Promise<void> {
-    await this.#store.finishAttempt(job.delivery.id, {
+    const result = {
       startedAt,
       durationMs,
       outcome: outcome.type,
@@ -328,7 +332,18 @@ export class SinkWorker {
       state,
       ...(nextAttemptAt === undefined ? {} : { nextAttemptAt }),
       counted,
-    });
+    };
+    // The sink has the message already: an outcome lost to a store that is briefly unreachable
+    // would send it again after the claim's lease. Keep trying for a few seconds first.
+    for (let tries = 1; ; tries++) {
+      try {
+        await this.#store.finishAttempt(job.delivery.id, result);
+        break;
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'ERR_RECEIVER_STORE_UNAVAILABLE' || this.#stopped || tries >= FINISH_RETRIES) throw err;
+        await new Promise((resolve) => setTimeout(resolve, FINISH_RETRY_MS));
+      }
+    }
     if (ch.attempt.hasSubscribers) {
       ch.attempt.publish({
         sink: this.sink.name,

@@ -5,7 +5,10 @@
  * back up → 200 by itself; bad store settings at start → one coded error, nothing started.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { generateHmacSecret } from '../../connector/webhook/secrets.js';
@@ -16,6 +19,7 @@ import type { MessageLog } from '../../receiver/log/message-log.js';
 import { openMessageLog } from '../../receiver/log/open.js';
 import type { RoutedMessage } from '../../receiver/log/types.js';
 import { startSidecar } from '../../receiver/sidecar.js';
+import { runCli } from '../cli/helpers.js';
 import { signedHeaders } from './helpers.js';
 import { pgSkipReason, startPgCluster, type PgCluster } from './pg-cluster.js';
 
@@ -172,5 +176,34 @@ describe('replicas on one PostgreSQL', { skip: pgSkip }, () => {
       { code: 'ERR_RECEIVER_STORE_AUTH_FAILED' },
     );
     assert.equal(accepted, 0);
+  });
+
+  it('darkhook receive --config with a bad store: one coded line and a non-zero exit, before any Ziti connection', { timeout: 120_000 }, async () => {
+    const db = await cluster.createDatabase('cli');
+    const dir = mkdtempSync(join(tmpdir(), 'darkhook-pg-cli-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const closed = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = srv.address() as { port: number };
+        srv.close(() => resolve(port));
+      });
+    });
+    const cases = [
+      { store: `postgres://darkhook:env:PGPW@127.0.0.1:${closed}/${db}`, pw: cluster.password, code: 'ERR_RECEIVER_STORE_UNAVAILABLE', exit: 5 },
+      { store: `postgres://darkhook:env:PGPW@127.0.0.1:${cluster.port}/${db}`, pw: 'wrong-password', code: 'ERR_RECEIVER_STORE_AUTH_FAILED', exit: 5 },
+      { store: `postgres://darkhook:${cluster.password}@127.0.0.1:${cluster.port}/${db}`, pw: cluster.password, code: 'ERR_CONFIG_SECRET_LITERAL', exit: 2 },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const file = join(dir, `receiver-${i}.json`);
+      // The identity file does not exist: the store is checked first, so its error is the one reported.
+      writeFileSync(file, JSON.stringify({ identity: join(dir, 'absent.json'), service: 's', store: c.store, secrets: ['env:S'], routes: [{ path: '/github' }] }));
+      const r = await runCli(['--log-level', 'error', 'receive', '--config', file], { env: { S: generateHmacSecret(), PGPW: c.pw } });
+      assert.equal(r.code, c.exit, r.stderr);
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0]!, new RegExp(`^darkhook: ${c.code}: `));
+      assert.ok(!r.stderr.includes(cluster.password) && !r.stdout.includes(cluster.password), 'the password is never printed');
+      assert.equal(r.stdout, '', 'no ready line');
+    }
   });
 });

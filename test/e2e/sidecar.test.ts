@@ -149,4 +149,11 @@ test('receiver SIGKILLed while delivering and restarted: nothing lost, duplicate
   assert.ok(await waitFor(() => arrivals(ids).size === ids.length, 120_000), `every stored message delivered (had ${before} before the kill)`);
   const duplicates = [...arrivals(ids).values()].reduce((n, c) => n + c - 1, 0);
   assert.ok(duplicates <= recovered, `${duplicates} duplicates, ${recovered} deliveries were in flight at the kill`);
+  // Each message that arrived twice is one the store counted as a possible duplicate (in flight at the kill).
+  for (const [id, n] of arrivals(ids)) {
+    if (n < 2) continue;
+    const shown = await runCli(['--json', 'messages', 'show', id, '--config', configFile]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.equal((JSON.parse(shown.stdout) as { deliveries: { possibleDuplicate: boolean }[] }).deliveries[0]!.possibleDuplicate, true, `${id} arrived twice`);
+  }
 });

@@ -6,6 +6,7 @@
  * with forwarding off (the same route, no sink). Prints figures, asserts nothing.
  *
  *   npm run build && node build/bench/sidecar-ack.js [--rate 1000] [--connections 50] [--seconds 30] [--phases off,on]
+ *                                                    [--sink-concurrency N]   (default: the sink's own default)
  *
  * Latency is measured from each event's scheduled send time to its 2xx, so a connection held up by
  * a slow answer counts the wait of the events queued behind it (no coordinated omission).
@@ -72,12 +73,14 @@ async function main(): Promise<void> {
       connections: { type: 'string', default: '50' },
       seconds: { type: 'string', default: '30' },
       phases: { type: 'string', default: 'off,on' },
+      'sink-concurrency': { type: 'string' },
     },
   });
   const RATE = Number(flags.rate);
   const CONNECTIONS = Number(flags.connections);
   const SECONDS = Number(flags.seconds);
   const phases = flags.phases.split(',') as ('off' | 'on')[];
+  const sinkConcurrency = flags['sink-concurrency'] === undefined ? {} : { concurrency: Number(flags['sink-concurrency']) };
 
   const net = await prepareNet({ receivers: ['receiver'], senders: ['sender'] });
   const fabric = await startFabricProcess(net);
@@ -113,7 +116,7 @@ async function main(): Promise<void> {
         store: join(net.dir, `receiver-${phase}.db`),
         secrets: ['env:DARKHOOK_SECRET'],
         routes: [{ path: '/github', sinks: phase === 'on' ? ['jenkins'] : [] }],
-        sinks: phase === 'on' ? { jenkins: { type: 'jenkins', url: `http://127.0.0.1:${jenkinsPort}/github-webhook/`, secret: 'env:JENKINS_HOOK_SECRET' } } : {},
+        sinks: phase === 'on' ? { jenkins: { type: 'jenkins', url: `http://127.0.0.1:${jenkinsPort}/github-webhook/`, secret: 'env:JENKINS_HOOK_SECRET', ...sinkConcurrency } } : {},
         admin: { listen: '127.0.0.1:0', token: 'env:DARKHOOK_ADMIN_TOKEN' },
       });
       const receiver = spawnCli(['--json', '--log-level', 'warn', 'receive', '--config', configFile], {
@@ -135,7 +138,7 @@ async function main(): Promise<void> {
     await fabric.stop();
     rmSync(net.dir, { recursive: true, force: true });
   }
-  report(results, { rate: RATE, connections: CONNECTIONS, seconds: SECONDS, refused });
+  report(results, { rate: RATE, connections: CONNECTIONS, seconds: SECONDS, refused, sinkConcurrency: sinkConcurrency.concurrency });
 }
 
 /** The receiver's resident set in MiB, from /proc. */
@@ -249,7 +252,7 @@ function quantile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-function report(results: Phase[], o: { rate: number; connections: number; seconds: number; refused: number }): void {
+function report(results: Phase[], o: { rate: number; connections: number; seconds: number; refused: number; sinkConcurrency: number | undefined }): void {
   const say = (line: string): void => void process.stdout.write(`${line}\n`);
   say(`sidecar ack latency: ${o.rate} events/s from ${o.connections} Ziti connections for ${o.seconds} s, ~1 KiB push events, embedded fabric`);
   say(`machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, node ${process.version}, load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
@@ -257,7 +260,7 @@ function report(results: Phase[], o: { rate: number; connections: number; second
     const lat = Float64Array.from(p.latencies).sort();
     const svc = Float64Array.from(p.service).sort();
     const f = (v: number): string => `${v.toFixed(1)} ms`;
-    say(`\nforwarding ${p.name === 'on' ? 'on (each event → Jenkins stand-in)' : 'off (baseline: same route, no sink)'}`);
+    say(`\nforwarding ${p.name === 'on' ? `on (each event → Jenkins stand-in; sink concurrency ${o.sinkConcurrency ?? 'default'})` : 'off (baseline: same route, no sink)'}`);
     say(`  acked ${p.acked} (${(p.acked / p.sentSeconds).toFixed(0)}/s offered over ${p.sentSeconds.toFixed(1)} s), failed ${p.failed}`);
     say(`  ack from schedule  p50 ${f(quantile(lat, 0.5))}  p90 ${f(quantile(lat, 0.9))}  p99 ${f(quantile(lat, 0.99))}  max ${f(lat[lat.length - 1]!)}  (goal p99 ≤ 50 ms)`);
     say(`  ack from send      p50 ${f(quantile(svc, 0.5))}  p90 ${f(quantile(svc, 0.9))}  p99 ${f(quantile(svc, 0.99))}`);

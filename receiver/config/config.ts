@@ -10,7 +10,7 @@ import type { Route } from '../ingest/routes.js';
 import { DEFAULT_STALLED_WRITE_TIMEOUT_MS } from '../ingest/source.js';
 import { SINK_TYPES, type SinkType } from '../sinks/sink.js';
 import {
-  type CommonSinkConfig, DEFAULT_CIRCUIT_COOLDOWN_MS, DEFAULT_CIRCUIT_FAILURES, DEFAULT_SINK_CONCURRENCY, DEFAULT_SINK_DEADLINE_MS,
+  type CommonSinkConfig, DEFAULT_CIRCUIT_COOLDOWN_MS, DEFAULT_CIRCUIT_FAILURES, DEFAULT_JENKINS_CONCURRENCY, DEFAULT_SINK_CONCURRENCY, DEFAULT_SINK_DEADLINE_MS,
   DEFAULT_SINK_RETRY_MAX_MS, DEFAULT_SINK_RETRY_MIN_MS, DEFAULT_SINK_TIMEOUT_MS, DEFAULT_SLACK_RATE_PER_SECOND, type SinkConfig,
 } from '../sinks/sink-config.js';
 import { formatPgStoreUrl, isPostgresStore, parsePgStoreUrl } from '../log/pg-url.js';
@@ -166,7 +166,7 @@ function sinkOf(name: string, raw: unknown, ctx: Ctx): SinkConfig {
     type,
     url: url.href,
     timeoutMs: integer(o.timeoutMs, `${path}.timeoutMs`, DEFAULT_SINK_TIMEOUT_MS, 1),
-    concurrency: integer(o.concurrency, `${path}.concurrency`, DEFAULT_SINK_CONCURRENCY, 1, 256),
+    concurrency: integer(o.concurrency, `${path}.concurrency`, type === 'jenkins' ? DEFAULT_JENKINS_CONCURRENCY : DEFAULT_SINK_CONCURRENCY, 1, 256),
     deadlineMs: o.deadlineHours === undefined ? DEFAULT_SINK_DEADLINE_MS : Math.round(positive(o.deadlineHours, `${path}.deadlineHours`)! * 3_600_000),
     retryMinMs,
     retryMaxMs: integer(o.retryMaxMs, `${path}.retryMaxMs`, Math.max(DEFAULT_SINK_RETRY_MAX_MS, retryMinMs), retryMinMs),

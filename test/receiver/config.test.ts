@@ -72,6 +72,7 @@ describe('receiver config', () => {
     assert.equal(slack.url, env.SLACK_WEBHOOK_URL);
     assert.equal(slack.ratePerSecond, 1, "Slack's default rate: 1/s");
     assert.equal(c.sinks.find((s) => s.name === 'jenkins')!.ratePerSecond, undefined);
+    assert.deepEqual(c.sinks.map((s) => [s.name, s.concurrency]), [['jenkins', 32], ['slack', 4], ['jira', 4], ['siem', 4]], 'Jenkins on loopback: 32 at once; others 4');
     assert.equal(c.sinks.find((s) => s.name === 'jira')!.minSeverity, 'high');
     assert.deepEqual(c.admin, { host: '127.0.0.1', port: 9464, token: env.DARKHOOK_ADMIN_TOKEN });
     const described = JSON.stringify(describeConfig(c));

@@ -5,7 +5,7 @@ import type { ZitiListener } from '../connector/ziti/listener.js';
 import { RECEIVER_CHANNELS } from './ingest/channels.js';
 import { DEFAULT_CLOSE_GRACE_MS, DEFAULT_IDLE_TIMEOUT_MS, type ConnectionSource, zitiSource } from './ingest/source.js';
 import type { MessageLog } from './log/message-log.js';
-import { openMessageLog } from './log/open.js';
+import { openMessageLog, replicaPrefixFor } from './log/open.js';
 import { normalizeReceiverOptions, type ReceiverOptions } from './options.js';
 import { type RunningSidecar, startSidecar } from './sidecar.js';
 import type { SinkWorker } from './sinks/worker.js';
@@ -57,7 +57,12 @@ export function startReceiver(options: ReceiverOptions): Promise<RunningReceiver
   return (async () => {
     const log = o.logger.child(o.service === undefined ? {} : { service: o.service });
     // The store first: a store that cannot be opened (unreachable, login refused) binds nothing.
-    const store = o.store ?? (await openMessageLog(o.storePath, o.storeLeaseMs === undefined ? {} : { leaseMs: o.storeLeaseMs }));
+    // On PostgreSQL, replicas of this host and service hold numbered slots, so one restarted after a
+    // crash takes back what it had in flight at once rather than after the lease (SQLite: one writer).
+    const store = o.store ?? (await openMessageLog(o.storePath, {
+      ...(o.storeLeaseMs === undefined ? {} : { leaseMs: o.storeLeaseMs }),
+      replicaPrefix: replicaPrefixFor(o.service),
+    }));
     let listener: ZitiListener | undefined;
     let source: ConnectionSource;
     if (o.source !== undefined) {

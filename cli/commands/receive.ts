@@ -122,8 +122,8 @@ async function runReceive(ctx: CliContext, flags: ReceiveFlags): Promise<void> {
   ]);
   ctx.log.info(describeConfig(config), 'config');
   // The store first: an unreachable server or a refused login stops here, before any Ziti connection.
-  const { openMessageLog } = await import('../../receiver/log/open.js');
-  const store = await openMessageLog(config.store, { leaseMs: config.storeLeaseSeconds * 1000 });
+  const { openMessageLog, replicaPrefixFor } = await import('../../receiver/log/open.js');
+  const store = await openMessageLog(config.store, { leaseMs: config.storeLeaseSeconds * 1000, replicaPrefix: replicaPrefixFor(config.service) });
   let ziti: ZitiContext;
   try {
     ziti = await ZitiContext.fromFile(config.identity);

@@ -1,4 +1,5 @@
 /** Open the message log a `store` setting names: a SQLite file path, or a `postgres://` URL. */
+import { hostname } from 'node:os';
 import type { MessageLog } from './message-log.js';
 import { PgMessageLog } from './pg-log.js';
 import { isPostgresStore, parsePgStoreUrl, resolvePgPassword } from './pg-url.js';
@@ -14,6 +15,8 @@ export interface OpenLogOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** PostgreSQL only: lease of a claimed delivery, in ms (default 60 s). */
   readonly leaseMs?: number;
+  /** PostgreSQL only: this replica's slot prefix (see `PgLogOptions.replicaPrefix`); default none. */
+  readonly replicaPrefix?: string;
 }
 
 /**
@@ -28,7 +31,13 @@ export async function openMessageLog(store: string, options: OpenLogOptions = {}
   if (isPostgresStore(store)) {
     const url = parsePgStoreUrl(store, 'store');
     const password = resolvePgPassword(url, 'store', options.env);
-    return PgMessageLog.open({ host: url.host, port: url.port, user: url.user, database: url.database, password, ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }) });
+    return PgMessageLog.open({ host: url.host, port: url.port, user: url.user, database: url.database, password, ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
+      ...(options.replicaPrefix === undefined ? {} : { replicaPrefix: options.replicaPrefix }) });
   }
   return SqliteMessageLog.open(store, options);
+}
+
+/** The PostgreSQL replica slot prefix of a sidecar of `service` on this host: `<hostname>/<service>`. */
+export function replicaPrefixFor(service: string | undefined): string {
+  return `${hostname()}/${service ?? 'receiver'}`;
 }

@@ -22,6 +22,10 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 const INSERT_CHUNK_ROWS = 500;
 /** Key of the advisory lock that serialises migrations of replicas starting together. */
 const MIGRATION_LOCK_KEY = 0x64_61_72_6b; // "dark"
+/** First key of the two-key advisory locks that hold replica slots (the second: the slot name's hash). */
+const REPLICA_SLOT_LOCK_CLASS = 0x64_68_72_73; // "dhrs"
+/** Slots tried per prefix before a replica falls back to a one-off claim mark. */
+const MAX_REPLICA_SLOTS = 64;
 /** Delivery states that are finished: retention may remove their message. */
 const FINISHED = "('delivered', 'dead', 'skipped')";
 const MESSAGE_COLUMNS = ['id', 'type', 'timestamp', 'body', 'headers', 'caller', 'received_at', 'batch_id', 'route', 'severity', 'status', 'filtered_reason'];
@@ -43,6 +47,14 @@ export interface PgLogOptions {
   readonly poolSize?: number;
   /** Connect timeout, in ms; default {@link DEFAULT_CONNECT_TIMEOUT_MS}. */
   readonly connectTimeoutMs?: number;
+  /**
+   * Names this replica's claims `<prefix>#<n>`: the first slot `n` no live replica holds (a
+   * session advisory lock, kept for the log's life and released by PostgreSQL when the process
+   * dies). A replica restarted after a crash takes a free slot, so it takes back the deliveries a
+   * dead holder of that slot left in flight at once instead of after their lease. Default: none
+   * (a random claim mark; such claims are taken over only when their lease runs out).
+   */
+  readonly replicaPrefix?: string;
 }
 
 // BIGINT (int8, oid 20) as a number: every time is ms since the epoch, far below 2^53.
@@ -109,16 +121,27 @@ WHERE m.id = ANY($1)`;
 export class PgMessageLog implements MessageLog {
   readonly kind = 'postgres' as const;
   readonly location: string;
-  /** This replica's claim mark on the deliveries it holds (random per open). */
-  readonly replicaId = randomUUID();
   readonly #pool: pg.Pool;
   readonly #leaseMs: number;
+  #replicaId: string = randomUUID();
+  /** The connection holding this replica's slot lock, when it holds a slot. */
+  #slotLock: pg.Client | undefined;
   #closed = false;
 
   private constructor(pool: pg.Pool, location: string, leaseMs: number) {
     this.#pool = pool;
     this.location = location;
     this.#leaseMs = leaseMs;
+  }
+
+  /** This replica's claim mark on the deliveries it holds: its slot name (`<prefix>#<n>`), else random per open. */
+  get replicaId(): string {
+    return this.#replicaId;
+  }
+
+  /** True when this replica holds a named slot (and so takes back that slot's in-flight deliveries at start). */
+  get holdsSlot(): boolean {
+    return this.#slotLock !== undefined;
   }
 
   /**
@@ -140,7 +163,9 @@ export class PgMessageLog implements MessageLog {
     const log = new PgMessageLog(pool, location, o.leaseMs ?? DEFAULT_LEASE_MS);
     try {
       await log.#migrate();
+      if (o.replicaPrefix !== undefined) await log.#takeSlot(o, o.replicaPrefix);
     } catch (cause) {
+      await log.#slotLock?.end().catch(() => undefined);
       await pool.end().catch(() => undefined);
       // #tx wrapped the driver's error; decide on the driver's own.
       if (cause instanceof ReceiverError && cause.cause === undefined) throw cause;
@@ -150,6 +175,30 @@ export class PgMessageLog implements MessageLog {
       throw pgStoreError(location, 'opened', root);
     }
     return log;
+  }
+
+  /** Hold the first free slot of `prefix` on a connection of its own (outside the pool, so it stays open). */
+  async #takeSlot(o: PgLogOptions, prefix: string): Promise<void> {
+    const client = new pg.Client({
+      host: o.host, port: o.port, user: o.user, database: o.database, password: o.password,
+      connectionTimeoutMillis: o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, application_name: 'darkhook-receiver-slot',
+    });
+    // Losing this connection (a server restart) frees the slot; claims keep their mark and their lease.
+    client.on('error', (err) => {
+      if (poolErrors.hasSubscribers) poolErrors.publish({ location: this.location, code: (err as { code?: unknown }).code ?? 'connection' });
+    });
+    await client.connect();
+    for (let n = 0; n < MAX_REPLICA_SLOTS; n++) {
+      const name = `${prefix}#${n}`;
+      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [REPLICA_SLOT_LOCK_CLASS, name]);
+      if (rows[0]?.ok === true) {
+        this.#replicaId = name;
+        this.#slotLock = client;
+        return;
+      }
+    }
+    // Every slot is live: claim under a one-off mark, taken over after the lease like before.
+    await client.end();
   }
 
   async #migrate(): Promise<void> {
@@ -319,12 +368,14 @@ export class PgMessageLog implements MessageLog {
   }
 
   async recoverInflight(now: number): Promise<number> {
+    // Expired leases, and the claims of this replica's slot: their holder is dead, or this process
+    // could not hold the slot's lock. Without a slot, `$2` is NULL and matches no claim.
     return this.#run('written', async (db) =>
       (
         await db.query(
           `UPDATE deliveries SET state = 'pending', possible_duplicate = true, next_attempt_at = least(next_attempt_at, $1), updated_at = $1, claimed_by = NULL, lease_until = NULL
-           WHERE state = 'inflight' AND (lease_until IS NULL OR lease_until <= $1)`,
-          [now],
+           WHERE state = 'inflight' AND (lease_until IS NULL OR lease_until <= $1 OR claimed_by = $2)`,
+          [now, this.#slotLock === undefined ? null : this.#replicaId],
         )
       ).rowCount ?? 0,
     );
@@ -464,6 +515,7 @@ export class PgMessageLog implements MessageLog {
     if (this.#closed) return;
     this.#closed = true;
     await this.#pool.end();
+    await this.#slotLock?.end().catch(() => undefined);
   }
 
   async #run<T>(what: string, fn: (db: Db) => Promise<T>): Promise<T> {

@@ -25,6 +25,7 @@ import { createTransport, type Transport } from '../connector/sender/transport.j
 import { ZitiContext } from '../connector/ziti/index.js';
 import { startJenkins } from '../standins/jenkins.js';
 import { type Child, prepareNet, SERVICE, spawnCli, startFabricProcess, waitFor, writeReceiverConfig } from './harness.js';
+import { emitResult } from './result.js';
 
 const JENKINS_CHILD_FLAG = '--jenkins-child';
 
@@ -271,4 +272,16 @@ function report(results: Phase[], o: { rate: number; connections: number; second
     for (const line of p.timeline) say(`    ${line}`);
   }
   if (o.refused > 0) say(`\nJenkins stand-in refused ${o.refused} requests (bad signature)`);
+  // For bench/run: the same figures its table would read from the report above.
+  const on = results.find((p) => p.name === 'on');
+  const off = results.find((p) => p.name === 'off');
+  const p99 = (p: Phase | undefined): number | undefined => (p === undefined ? undefined : quantile(Float64Array.from(p.latencies).sort(), 0.99));
+  emitResult('sidecar-ack', {
+    offered: o.rate,
+    ackP99Ms: p99(on),
+    ackP99OffMs: p99(off),
+    forwardPerSecond: on === undefined ? undefined : Math.round(on.forwardedInWindow / on.sentSeconds),
+    rssMaxMiB: on?.rssMaxMiB,
+    sinkConcurrency: o.sinkConcurrency ?? null,
+  });
 }

@@ -111,6 +111,13 @@ UPDATE messages SET status = (
   FROM deliveries WHERE message_id = messages.id)
 WHERE id = ?`;
 
+/** The arguments of one `ingest` call, for `ingestMany`. */
+export interface IngestCall {
+  readonly messages: readonly RoutedMessage[];
+  readonly receivedAt: number;
+  readonly deadlineMs: ReadonlyMap<string, number>;
+}
+
 /**
  * Messages the receiver accepted, keyed by id, with one delivery per sink of their route. `ingest`
  * commits messages and deliveries together before it returns (WAL, `synchronous=FULL`): once it
@@ -220,6 +227,18 @@ export class MessageStore {
    */
   ingest(messages: readonly RoutedMessage[], receivedAt: number = Date.now(), deadlineMs: ReadonlyMap<string, number> = new Map()): string[] {
     return this.#wrap('written', () => this.#ingest(messages, receivedAt, deadlineMs));
+  }
+
+  /**
+   * Several `ingest` calls in one transaction — one commit, one fsync, for all of them — each
+   * returning what it would have alone, in order (an id in two calls is added by the first).
+   * All or none: when it throws, nothing of any call is stored.
+   *
+   * @throws {ReceiverError} ERR_RECEIVER_STORE_FAILED
+   */
+  ingestMany(calls: readonly IngestCall[]): string[][] {
+    // #ingest is itself a transaction: nested, it runs as a savepoint of this one.
+    return this.#wrap('written', () => this.#db.transaction(() => calls.map((c) => this.#ingest(c.messages, c.receivedAt, c.deadlineMs)))());
   }
 
   /**

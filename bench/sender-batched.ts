@@ -22,7 +22,7 @@ import { generateHmacSecret } from '../connector/webhook/secrets.js';
 import { openOutbox } from '../connector/sender/open-outbox.js';
 import { createSender } from '../connector/sender/sender.js';
 import { type Connect, createTransport } from '../connector/sender/transport.js';
-import { signStandard } from '../connector/webhook/signature-standard.js';
+import { createSigner } from '../connector/webhook/signature-standard.js';
 import { cryptoBackendName, enroll, ensureCryptoReady, ZitiContext } from '../connector/ziti/index.js';
 import { createIdentityWithJwt } from '../fabric/fabric.js';
 import { FabricStore } from '../fabric/store.js';
@@ -98,11 +98,12 @@ let seq = 0;
 /** Signed single events straight over one kept-alive connection (no outbox). */
 async function rawSingles(connect: Connect, secret: string, count: number): Promise<number> {
   const transport = createTransport({ connect, path: '/webhooks', host: 'bench', requestTimeoutMs: 30_000, maxResponseBytes: 65_536 });
+  const signer = createSigner(secret);
   const start = performance.now();
   for (let i = 0; i < count; i++) {
     const id = `msg_bench${process.pid}x${seq++}`;
     const timestamp = Math.floor(Date.now() / 1000);
-    const headers = { 'content-type': 'application/json', 'webhook-event-type': 'bench.alert', 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signStandard({ id, timestamp, body: BODY, secret }) };
+    const headers = { 'content-type': 'application/json', 'webhook-event-type': 'bench.alert', ...signer.headers(id, timestamp, BODY) };
     const res = await transport.post(headers, BODY);
     if (res.status !== 200) throw new RangeError(`HTTP ${res.status}: ${res.body.toString()}`);
   }
@@ -114,6 +115,7 @@ async function rawSingles(connect: Connect, secret: string, count: number): Prom
 /** Signed 500-event batches straight over one kept-alive connection (encode + sign + POST; no outbox). */
 async function rawBatches(connect: Connect, secret: string): Promise<number> {
   const transport = createTransport({ connect, path: '/webhooks', host: 'bench', requestTimeoutMs: 30_000, maxResponseBytes: 65_536 });
+  const signer = createSigner(secret);
   const start = performance.now();
   for (let round = 0; round < BATCHES; round++) {
     const tag = seq++;
@@ -122,7 +124,7 @@ async function rawBatches(connect: Connect, secret: string): Promise<number> {
       Array.from({ length: BATCH_EVENTS }, (_, i) => ({ id: `evt_raw${process.pid}x${tag}x${i}`, type: 'bench.alert', timestamp, body: BODY, headers: { 'content-type': 'application/json' } })),
     );
     const id = `batch_raw${process.pid}x${tag}`;
-    const headers = { 'content-type': contentType, 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signStandard({ id, timestamp, body, secret }) };
+    const headers = { 'content-type': contentType, ...signer.headers(id, timestamp, body) };
     const res = await transport.post(headers, body);
     if (res.status !== 200) throw new RangeError(`HTTP ${res.status}: ${res.body.toString()}`);
   }

@@ -73,9 +73,9 @@ function senderRows(where: string, o: Outcome | undefined): void {
     const rates = (o.figures['ratesPerSecond'] ?? {}) as Record<string, number>;
     const best = ['jsonl', 'db'].filter((k) => rates[`${key} ${k} ziti`] !== undefined).sort((a, b) => rates[`${key} ${b} ziti`]! - rates[`${key} ${a} ziti`]!)[0] ?? 'jsonl';
     const [bz, bm] = [rates[`${key} ${best} ziti`], rates[`${key} ${best} mtls`]];
-    row(`batched events/s, ${where}, ${label}; whole sender, .${best} outbox, 500/batch`, n(bz), `direct mTLS ${n(bm)}`, ratio(bz, bm));
+    row(`batched events/s, ${where}, ${label}; whole sender, .${best} outbox, 500/batch, median of ${n(o.figures['repeats'])}`, n(bz), `direct mTLS ${n(bm)}`, ratio(bz, bm));
     const [sz, sm] = [rates[`${key} single ziti`], rates[`${key} single mtls`]];
-    row(`single-event requests/s, ${where}, ${label}`, n(sz), `direct mTLS ${n(sm)}`, ratio(sz, sm));
+    row(`single-event requests/s, ${where}, ${label}, median of ${n(o.figures['repeats'])}`, n(sz), `direct mTLS ${n(sm)}`, ratio(sz, sm));
   }
 }
 
@@ -110,8 +110,11 @@ function version(cmd: string, args: readonly string[]): string {
 
 // ---- run ----
 const load0 = loadavg();
-/** Longer than sender-batched's defaults: 30,000 events and 1,000 requests per figure, so one slow second on a shared machine moves a ratio less. */
-const SENDER_ENV = { BENCH_RECEIVERS: 'verify,durable', BENCH_OUTBOXES: 'jsonl', BENCH_PHASES: 'single,sender', BENCH_BATCHES: '60', BENCH_SINGLES: '1000' };
+/**
+ * Each sender figure is the median of 3 runs alternating with its mTLS baseline, 20,000 events or
+ * 1,000 requests each, so a busy second on a shared machine moves a ratio less.
+ */
+const SENDER_ENV = { BENCH_RECEIVERS: 'verify,durable', BENCH_OUTBOXES: 'jsonl', BENCH_PHASES: 'single,sender', BENCH_BATCHES: '40', BENCH_SINGLES: '1000', BENCH_REPEATS: '3' };
 const embedded = await runBench('sender-embedded', 'sender-batched.js', SENDER_ENV);
 const quick = ZITI_BIN === '' ? undefined : await runBench('sender-quickstart', 'sender-batched.js', { ...SENDER_ENV, BENCH_FABRIC: 'quickstart' });
 const goVsTs = ZITI_BIN === '' ? undefined : await runBench('ziti-throughput', 'ziti-throughput.js', {});

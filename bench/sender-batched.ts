@@ -8,7 +8,8 @@
  *   BENCH_RECEIVERS=verify,durable and BENCH_PHASES=single,raw,sender,drain choose what runs;
  *   BENCH_PROF=<dir> writes a --cpu-prof profile of the fabric and receiver processes there.
  *   BENCH_FABRIC=quickstart runs the same over a real `ziti edge quickstart` ($ZITI_BIN) instead of the
- *   embedded fabric; BENCH_RESULT_FILE=<file> also writes the figures as JSON (bench/run).
+ *   embedded fabric; BENCH_REPEATS=<n> alternates n direct-mTLS and Ziti runs of the single and sender
+ *   phases and keeps the medians; BENCH_RESULT_FILE=<file> also writes the figures as JSON (bench/run).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -45,6 +46,8 @@ const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const RECEIVER_CHILD = fileURLToPath(new URL('./receiver-child.js', import.meta.url));
 const PROF_DIR = process.env['BENCH_PROF'];
 const FABRIC = process.env['BENCH_FABRIC'] ?? 'embedded';
+const REPEATS = Number(process.env['BENCH_REPEATS'] ?? 1);
+const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const CHILD_FLAGS = PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`];
 
 const out: string[] = [];
@@ -285,8 +288,12 @@ const results: Record<string, number> = {};
 for (const [name, target] of Object.entries(targets)) {
   if (PHASES.has('single')) {
     say(`${name} receiver — single-event requests (one signed event per request, kept-alive connection, no outbox):`);
-    results[`${name} single mtls`] = rate('direct mTLS', SINGLES, await rawSingles(target.mtls, secret, SINGLES));
-    results[`${name} single ziti`] = rate(`Ziti (E2E, ${fabricLabel})`, SINGLES, await rawSingles(target.ziti, secret, SINGLES));
+    const [m, z]: [number[], number[]] = [[], []];
+    for (let i = 0; i < REPEATS; i++) {
+      m.push(rate('direct mTLS', SINGLES, await rawSingles(target.mtls, secret, SINGLES)));
+      z.push(rate(`Ziti (E2E, ${fabricLabel})`, SINGLES, await rawSingles(target.ziti, secret, SINGLES)));
+    }
+    [results[`${name} single mtls`], results[`${name} single ziti`]] = [median(m), median(z)];
   }
   if (PHASES.has('raw')) {
     say(`${name} receiver — batches of ${BATCH_EVENTS} without an outbox (${BATCHES} × encode + sign + POST):`);
@@ -297,8 +304,12 @@ for (const [name, target] of Object.entries(targets)) {
     say(`${name} receiver — the whole sender (${BATCHES} × sendMany(${BATCH_EVENTS}) → outbox → batches of ${BATCH_EVENTS}, one in flight):`);
     for (const kind of OUTBOXES) {
       const file = `outbox.${kind}`;
-      results[`${name} ${kind} mtls`] = rate(`direct mTLS, ${kind} outbox`, BATCH_EVENTS * BATCHES, await withCpu(BATCHES, 'batch', () => viaSender(target.mtls, secret, file)));
-      results[`${name} ${kind} ziti`] = rate(`Ziti, ${kind} outbox`, BATCH_EVENTS * BATCHES, await withCpu(BATCHES, 'batch', () => viaSender(target.ziti, secret, file)));
+      const [m, z]: [number[], number[]] = [[], []];
+      for (let i = 0; i < REPEATS; i++) {
+        m.push(rate(`direct mTLS, ${kind} outbox`, BATCH_EVENTS * BATCHES, await withCpu(BATCHES, 'batch', () => viaSender(target.mtls, secret, file))));
+        z.push(rate(`Ziti, ${kind} outbox`, BATCH_EVENTS * BATCHES, await withCpu(BATCHES, 'batch', () => viaSender(target.ziti, secret, file))));
+      }
+      [results[`${name} ${kind} mtls`], results[`${name} ${kind} ziti`]] = [median(m), median(z)];
     }
   }
   if (PHASES.has('drain')) {
@@ -330,7 +341,7 @@ for (const name of Object.keys(targets)) {
 
 const rssMiB = { sender: process.resourceUsage().maxRSS / 1024, receiver: peakRssMiB(receiver.pid), fabric: peakRssMiB(fabricPid) };
 say(`peak RSS, MiB: sender ${rssMiB.sender.toFixed(0)}, receiver ${rssMiB.receiver?.toFixed(0) ?? '?'}, fabric (${fabricLabel}) ${rssMiB.fabric?.toFixed(0) ?? '?'}`);
-emitResult('sender-batched', { fabric: FABRIC, fabricLabel, batchEvents: BATCH_EVENTS, batches: BATCHES, singles: SINGLES, eventBytes: BODY.length, ratesPerSecond: results, rssMiB });
+emitResult('sender-batched', { fabric: FABRIC, fabricLabel, batchEvents: BATCH_EVENTS, batches: BATCHES, singles: SINGLES, repeats: REPEATS, eventBytes: BODY.length, ratesPerSecond: results, rssMiB });
 
 await ziti.close();
 receiver.stdin!.end();

@@ -145,7 +145,8 @@ describe('SDK against a real three-node OpenZiti HA cluster', { skip: ziti.reaso
     assert.ok(killed !== undefined);
     cluster.startController(killed);
     await cluster.waitConnected(HA_NODES);
-    const members = await cluster.members();
+    // The leader's view: a follower lists members it has no mesh connection to as not connected.
+    const members = await cluster.membersSeenBy(await cluster.leader());
     assert.equal(members.length, 3);
     assert.ok(members.every((m) => m.connected && m.voter), JSON.stringify(members));
     // Only that controller in the identity: it authenticates over OIDC, sees the service and grants a

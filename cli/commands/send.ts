@@ -168,6 +168,9 @@ async function runSend(ctx: CliContext, flags: SendFlags): Promise<void> {
       ctx.out(ctx.json ? JSON.stringify(result) : `test event ${result.id}: HTTP ${result.status} in ${result.ms} ms`);
       return;
     }
+    // Authenticate while the payload is read and the outbox opens (SQLite's addon and schema take ~20 ms) instead
+    // of after: the first dial joins this request. A failure here is reported by that dial, as the sender retries.
+    ziti.authenticate().catch(() => undefined);
     const events = flags.payload === undefined ? [] : buildEvents(flags, await readInputBytes(flags.payload, '--payload'));
     const outbox: Outbox = await openOutbox(flags.outbox ?? defaultOutboxPath());
     try {

@@ -1,10 +1,10 @@
 /** The controller Client API: authentication (legacy or OIDC), services, sessions, routers, over one or several controllers. */
-import { channel } from 'node:diagnostics_channel';
 import { hostname, arch, platform, release } from 'node:os';
 import { ZitiError } from '../../core/index.js';
 import type { ZitiIdentity } from '../../pki/identity.js';
 import type { ApiSession, ControllerVersion, EdgeRouterInfo, ServiceDetail, ServiceSession } from './controller-types.js';
 import { oidcLogin, oidcRefresh } from './oidc.js';
+import { zitiChannels } from './channels.js';
 import { apiErrorOf, RestClient, type RestResponse } from './rest.js';
 
 /** Page size for `GET /services` (the Go SDK uses 500). */
@@ -24,8 +24,6 @@ export interface ControllerClientOptions {
   readonly onSwitched?: (from: string, to: string) => void;
 }
 
-const authChannel = channel('darkhook:ziti:auth');
-const controllerChannel = channel('darkhook:ziti:controller');
 
 /**
  * Talks to the controllers of one network with one identity. The identity's `ztAPI` and `ztAPIs`
@@ -105,7 +103,7 @@ export class ControllerClient {
     const session = this.#mode === 'oidc' ? await this.#oidcAuthenticate(base) : await this.#legacyAuthenticate(base);
     this.#session = session;
     this.#sessionAt = base.href;
-    authChannel.publish({ event: 'authenticated', mode: session.kind, controller: base.origin, identity: session.identityName, expiresAt: session.expiresAt });
+    zitiChannels.auth.publish({ event: 'authenticated', mode: session.kind, controller: base.origin, identity: session.identityName, expiresAt: session.expiresAt });
     return session;
   }
 
@@ -152,7 +150,7 @@ export class ControllerClient {
           const tokens = await this.#onAny((base) => oidcRefresh(this.#rest, new URL('/oidc', base), refresh));
           this.#refreshToken = tokens.refreshToken ?? refresh;
           this.#session = { ...old, id: tokens.apiSessionId || old.id, token: tokens.accessToken, expiresAt: tokens.expiresAt };
-          authChannel.publish({ event: 'refreshed', mode: 'oidc', controller: this.#bases[this.#current]!.origin, expiresAt: tokens.expiresAt });
+          zitiChannels.auth.publish({ event: 'refreshed', mode: 'oidc', controller: this.#bases[this.#current]!.origin, expiresAt: tokens.expiresAt });
           return this.#session;
         } catch (err) {
           if (!(err instanceof ZitiError) || err.code !== 'ERR_ZITI_UNAUTHORIZED') throw err;
@@ -199,7 +197,7 @@ export class ControllerClient {
       const changed = next.map((u) => u.href).join(' ') !== this.#bases.map((u) => u.href).join(' ');
       this.#bases = next;
       this.#current = 0;
-      if (changed) controllerChannel.publish({ event: 'list', controllers: this.controllerUrls });
+      if (changed) zitiChannels.controller.publish({ event: 'list', controllers: this.controllerUrls });
     }
     return this.controllerUrls;
   }
@@ -294,14 +292,14 @@ export class ControllerClient {
           this.#current = index;
           // A legacy API session is only valid where it was made (PROTOCOL.md §2.6).
           if (this.#session?.kind === 'legacy' && this.#sessionAt !== base.href) this.#session = undefined;
-          controllerChannel.publish({ event: 'switched', from, to: base.origin });
+          zitiChannels.controller.publish({ event: 'switched', from, to: base.origin });
           this.#onSwitched?.(from, base.origin);
         }
         return result;
       } catch (err) {
         if (!(err instanceof ZitiError) || err.code !== 'ERR_ZITI_CONTROLLER_UNAVAILABLE') throw err;
         failures.push(err.message);
-        controllerChannel.publish({ event: 'unavailable', controller: base.origin, reason: err.message });
+        zitiChannels.controller.publish({ event: 'unavailable', controller: base.origin, reason: err.message });
       }
     }
     if (failures.length === 1) throw new ZitiError('ERR_ZITI_CONTROLLER_UNAVAILABLE', failures[0]!);

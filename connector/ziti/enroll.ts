@@ -1,5 +1,4 @@
 /** One-time-token enrollment: JWT → pinned controller → CA bundle → key + CSR → certificate → identity. */
-import { channel } from 'node:diagnostics_channel';
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { ZitiError } from '../../core/index.js';
@@ -8,13 +7,13 @@ import { decodeEnrollmentJwt, verifyEnrollmentJwt } from '../../pki/jwt.js';
 import { generateRsaKeyPair } from '../../pki/keys.js';
 import { splitPemBundle } from '../../pki/pem.js';
 import { ControllerClient, type AuthMode } from './controller-client.js';
+import { zitiChannels } from './channels.js';
 import { apiErrorOf, DEFAULT_REST_TIMEOUT_MS, RestClient } from './rest.js';
 import { tlsServername } from './tls-names.js';
 
 /** RSA key size for enrolled identities, in bits: 128-bit security; OpenZiti's CLI uses 4096, which takes seconds to generate. */
 export const DEFAULT_ENROLL_RSA_BITS = 3072;
 
-const enrollChannel = channel('darkhook:ziti:enroll');
 
 /** Options of `enroll`. */
 export interface EnrollOptions {
@@ -58,7 +57,7 @@ export async function enroll(jwt: string, options: EnrollOptions = {}): Promise<
   const leafPem = await fetchServerLeaf(issuer, timeoutMs);
   verifyEnrollmentJwt(token, leafPem, { now: options.now });
   const pinnedSha256 = new X509Certificate(leafPem).fingerprint256.replaceAll(':', '').toLowerCase();
-  enrollChannel.publish({ event: 'token-verified', issuer: issuer.origin, identityId: claims.sub });
+  zitiChannels.enroll.publish({ event: 'token-verified', issuer: issuer.origin, identityId: claims.sub });
 
   const pinned = new RestClient({ pinnedSha256 });
   let caPems: string[];
@@ -103,7 +102,7 @@ export async function enroll(jwt: string, options: EnrollOptions = {}): Promise<
   } finally {
     verified.close();
   }
-  enrollChannel.publish({ event: 'enrolled', issuer: issuer.origin, identityId: claims.sub });
+  zitiChannels.enroll.publish({ event: 'enrolled', issuer: issuer.origin, identityId: claims.sub });
   const identity: ZitiIdentity = {
     ztAPI: `${issuer.origin}/edge/client/v1`,
     ztAPIs: null,
@@ -125,10 +124,10 @@ async function discoverControllers(identity: ZitiIdentity, auth: AuthMode): Prom
   const ctrl = new ControllerClient(identity, { auth });
   try {
     const urls = await ctrl.refreshControllers();
-    enrollChannel.publish({ event: 'controllers', controllers: urls });
+    zitiChannels.enroll.publish({ event: 'controllers', controllers: urls });
     return urls.length > 1 ? urls : null;
   } catch (err) {
-    enrollChannel.publish({ event: 'controllers-unknown', code: err instanceof ZitiError ? err.code : 'error' });
+    zitiChannels.enroll.publish({ event: 'controllers-unknown', code: err instanceof ZitiError ? err.code : 'error' });
     return null;
   } finally {
     await ctrl.logout();

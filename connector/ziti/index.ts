@@ -45,6 +45,8 @@ export {
   setReplyFor,
 } from './message.js';
 export type { Message } from './message.js';
+export { ZITI_CHANNELS } from './channels.js';
+export type { AuthEvent, BindEvent, DialEvent, E2eEvent, EnrollEvent, LinkEvent } from './channels.js';
 export { getStructuredError, parseStructuredError } from './structured-error.js';
 export type { StructuredError } from './structured-error.js';
 export {
@@ -61,7 +63,8 @@ export {
 } from './e2e.js';
 export type { CryptoBackendName, CryptoReadyOptions, KxKeyPair, SessionKeys } from './e2e.js';
 export { parseMultipart } from './multipart.js';
-export { SERVICE_CACHE_TTL_MS, ZitiContext } from './context.js';
+export { ZitiContext } from './context.js';
+export { PREWARM_MAX_ROUTERS, SERVICE_CACHE_TTL_MS, ZitiSessions } from './sessions.js';
 export type { DialOptions } from './context.js';
 export { DEFAULT_CONN_WINDOW_BYTES, ZitiConnection, MAX_DATA_CHUNK_BYTES } from './edge-conn.js';
 export type { CallerInfo } from './edge-conn.js';

@@ -68,6 +68,11 @@ export class Quickstart {
     return qs;
   }
 
+  /** Process id of the running quickstart (controller and router in one process), if running. */
+  get pid(): number | undefined {
+    return this.#proc?.pid;
+  }
+
   /** The controller's Client API URL. */
   get ctrlUrl(): string {
     return `https://127.0.0.1:${this.ctrlPort}`;

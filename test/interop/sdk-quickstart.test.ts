@@ -165,7 +165,7 @@ sdkSuite('a real OpenZiti quickstart (OIDC)', {
         const answers = readAllAnswers(conn, 30_000);
         conn.end(Buffer.concat(ids.map((id) => signedRequest({ id, secret }))));
         assert.deepEqual((await answers).map((a) => [a.status, a.json['id']]), ids.map((id) => [200, id]));
-        assert.equal(receiver.store.list({ limit: 1_000 }).length, 80);
+        assert.equal((await receiver.store.list({ limit: 1_000 })).length, 80);
 
         // The Go SDK as the client: zcat writes its stdin and, at its end, half-closes; the
         // receiver answers the kept-alive request and then ends, which ends zcat.

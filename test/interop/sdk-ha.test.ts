@@ -153,8 +153,8 @@ describe('SDK against a real three-node OpenZiti HA cluster', { skip: ziti.reaso
     // session (the data the other members wrote while it was down reached it).
     const only = new ZitiContext({ ...senderId, ztAPI: `${cluster.ctrlUrl(killed)}/edge/client/v1`, ztAPIs: null });
     contexts.push(only);
-    const svc = await eventually(() => only.service('echo', 'Dial'), 30_000);
-    const session = await only.session(svc.id, 'Dial');
+    const svc = await eventually(() => only.sessions.service('echo', 'Dial'), 30_000);
+    const session = await only.sessions.session(svc.id, 'Dial');
     assert.ok(session.edgeRouters.length === 3, `session names ${session.edgeRouters.length} routers`);
     assert.equal(only.controller.authMode, 'oidc');
     assert.equal(only.controller.baseUrl, `${cluster.ctrlUrl(killed)}/edge/client/v1`);

@@ -74,6 +74,10 @@ export class HaCluster {
 
   /** Form the cluster and run it; resolves once every controller answers and the admin is logged in. */
   static async start(bin: string, options: HaClusterOptions = {}): Promise<HaCluster> {
+    // Fixed ports: a second cluster (another test run on this machine) would fail obscurely.
+    const busy: number[] = [];
+    for (const port of [...HA_CTRL_PORTS, ...HA_ROUTER_PORTS]) if (await portOpen(port)) busy.push(port);
+    if (busy.length > 0) throw new Error(`HA cluster ports already in use on 127.0.0.1: ${busy.join(', ')} (another HA test or bench running?)`);
     const home = mkdtempSync(join(tmpdir(), 'darkhook-ha-'));
     const c = new HaCluster(bin, home);
     process.once('exit', () => c.#killAll());

@@ -1,6 +1,7 @@
 /** The SDK against a real three-node OpenZiti HA cluster (ziti 1.7.2, raft, OIDC): failover, rejoin, token refresh, revocation. */
 import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { ControllerClient, ZitiContext, enroll, type ListenerState, type ZitiConnection, type ZitiListener } from '../../connector/ziti/index.js';
 import type { ZitiIdentity } from '../../pki/index.js';
@@ -33,6 +34,7 @@ describe('SDK against a real three-node OpenZiti HA cluster', { skip: ziti.reaso
   let longLived: ZitiConnection;
   let longEcho = '';
   let longSent = '';
+  let longError: string | undefined;
   const senderTokens = new Set<string>();
   let tokenWatch: NodeJS.Timeout | undefined;
 
@@ -86,6 +88,7 @@ describe('SDK against a real three-node OpenZiti HA cluster', { skip: ziti.reaso
     assert.equal(receiver.controller.authMode, 'oidc');
     longLived = await sender.dial('echo');
     longLived.on('data', (c: Buffer) => (longEcho += c.toString()));
+    longLived.on('error', (err: Error & { code?: string }) => (longError = `${err.code ?? ''} ${err.message}`));
     senderTokens.add(sender.controller.apiSession!.token);
     tokenWatch = setInterval(() => senderTokens.add(sender.controller.apiSession?.token ?? ''), 1_000);
     tokenWatch.unref();
@@ -133,6 +136,8 @@ describe('SDK against a real three-node OpenZiti HA cluster', { skip: ziti.reaso
     assert.ok(sent.length > 20, `sent ${sent.length}`);
     assert.deepEqual(sent.filter((m) => !acked.has(m)), [], 'every send acknowledged');
     assert.deepEqual(listenerStates.slice(statesBefore).filter((s) => s.type === 'disconnected'), [], 'the bind was never lost');
+    // The circuit opened before the kill carried every write across it.
+    await eventually(async () => assert.equal(longEcho, longSent, `long-lived circuit: ${longError ?? 'no error'}`), 10_000);
     assert.equal(server.listening, true);
   });
 
@@ -140,14 +145,21 @@ describe('SDK against a real three-node OpenZiti HA cluster', { skip: ziti.reaso
     assert.ok(killed !== undefined);
     cluster.startController(killed);
     await cluster.waitConnected(HA_NODES);
-    const members = await cluster.members();
+    // The leader's view: a follower lists members it has no mesh connection to as not connected.
+    const members = await cluster.membersSeenBy(await cluster.leader());
     assert.equal(members.length, 3);
     assert.ok(members.every((m) => m.connected && m.voter), JSON.stringify(members));
-    // Only that controller in the identity: it authenticates and dials.
+    // Only that controller in the identity: it authenticates over OIDC, sees the service and grants a
+    // session (the data the other members wrote while it was down reached it).
     const only = new ZitiContext({ ...senderId, ztAPI: `${cluster.ctrlUrl(killed)}/edge/client/v1`, ztAPIs: null });
     contexts.push(only);
-    // Its routers reconnect to it with their own backoff before it lists them online.
-    assert.equal(await eventually(() => echoOnce(only, 'via the rejoined node'), 120_000), 'via the rejoined node');
+    const svc = await eventually(() => only.sessions.service('echo', 'Dial'), 30_000);
+    const session = await only.sessions.session(svc.id, 'Dial');
+    assert.ok(session.edgeRouters.length === 3, `session names ${session.edgeRouters.length} routers`);
+    assert.equal(only.controller.authMode, 'oidc');
+    assert.equal(only.controller.baseUrl, `${cluster.ctrlUrl(killed)}/edge/client/v1`);
+    // Sends keep working through the cluster.
+    assert.equal(await echoOnce(sender, 'after the rejoin'), 'after the rejoin');
   });
 
   it('a revoked (deleted) identity is refused by every controller', async () => {
@@ -173,8 +185,8 @@ describe('SDK against a real three-node OpenZiti HA cluster', { skip: ziti.reaso
     assert.ok(linkEvents.some((e) => e['event'] === 'token-updated'));
     assert.deepEqual(linkEvents.filter((e) => e['event'] === 'token-refused'), []);
     longLived.end('end;');
-    await new Promise((r) => longLived.once('end', r));
-    assert.equal(longEcho, `${longSent}end;`);
+    await Promise.race([once(longLived, 'end'), once(longLived, 'close'), new Promise((r) => setTimeout(r, 15_000))]);
+    assert.equal(longEcho, `${longSent}end;`, `long-lived circuit: ${longError ?? 'no error'}`);
     assert.equal(server.listening, true);
     assert.equal(await echoOnce(sender, 'after three refreshes'), 'after three refreshes');
   });

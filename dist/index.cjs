@@ -3988,7 +3988,8 @@ function removeStaleLock(lockPath, stale) {
     createWithContent(guard, String(process.pid));
   } catch (err) {
     if (err.code !== "EEXIST") throw err;
-    if (!held(contentOf(guard))) {
+    const guardOwner = contentOf(guard);
+    if (guardOwner !== void 0 && !held(guardOwner)) {
       try {
         (0, import_node_fs2.unlinkSync)(guard);
       } catch {

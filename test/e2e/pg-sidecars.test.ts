@@ -6,6 +6,7 @@
  * issue's 20,000 with `npm run test:pg-faults`), one sidecar SIGKILLed three times, PostgreSQL
  * restarted once → every event at Jenkins, and more than once only where the store marked the
  * delivery a possible duplicate (in flight at a kill or at the restart); those are counted and listed.
+ * Both sidecars run their admin listener: either one's JSON API lists and resubmits what the other stored.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -36,12 +37,13 @@ describe('sidecars sharing one PostgreSQL (real processes)', { skip: pgSkip }, (
   const sidecars: ReceiverProcess[] = [];
   const secret = generateHmacSecret();
   const jenkinsSecret = randomBytes(20).toString('hex');
+  const adminToken = randomBytes(24).toString('hex');
   let env: NodeJS.ProcessEnv;
 
   before(async () => {
     cluster = await startPgCluster();
     database = await cluster.createDatabase('sidecars');
-    env = { DARKHOOK_SECRET: secret, JENKINS_HOOK_SECRET: jenkinsSecret, DARKHOOK_PG_PASSWORD: cluster.password };
+    env = { DARKHOOK_SECRET: secret, JENKINS_HOOK_SECRET: jenkinsSecret, DARKHOOK_PG_PASSWORD: cluster.password, DARKHOOK_ADMIN_TOKEN: adminToken };
     net = await prepareNet({ receivers: ['jenkins-receiver'], senders: ['ci-sender'] });
     fabric = await startFabricProcess(net);
     jenkins = await startJenkins({ host: '127.0.0.1', port: 0, secret: jenkinsSecret });
@@ -54,6 +56,8 @@ describe('sidecars sharing one PostgreSQL (real processes)', { skip: pgSkip }, (
       secrets: ['env:DARKHOOK_SECRET'],
       routes: [{ path: '/github', callers: ['ci-sender'], sinks: ['jenkins'] }],
       sinks: { jenkins: { type: 'jenkins', url: jenkins.url, secret: 'env:JENKINS_HOOK_SECRET', timeoutMs: 2_000, concurrency: 8, retryMinMs: 100, retryMaxMs: 1_000, circuitCooldownMs: 500 } },
+      // Port 0: each sidecar's ready line names the port it took.
+      admin: { listen: '127.0.0.1:0', token: 'env:DARKHOOK_ADMIN_TOKEN' },
     });
     for (let i = 0; i < 2; i++) sidecars.push(await startReceiverProcess(configFile, env));
   });
@@ -102,6 +106,58 @@ describe('sidecars sharing one PostgreSQL (real processes)', { skip: pgSkip }, (
     assert.equal((JSON.parse(list.stdout) as unknown[]).length, 200, 'the CLI reads the shared store');
     const stored = sidecars.map((x) => x.stored.filter((id) => want.has(id)).length);
     assert.equal(stored[0]! + stored[1]!, 200, `each event stored by exactly one sidecar (${stored.join(' + ')})`);
+  });
+
+  /** `GET`/`POST` on a sidecar's admin JSON API with the bearer token; the parsed answer. */
+  async function admin<T>(s: ReceiverProcess, path: string, body?: unknown): Promise<T> {
+    const res = await fetch(`http://${s.ready.admin}${path}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    assert.equal(res.status, 200, `${path}: ${text}`);
+    return JSON.parse(text) as T;
+  }
+
+  it('the admin API of either sidecar sees what the other stored; a resubmit from another process or either admin API is delivered again once', { timeout: 60_000 }, async (t) => {
+    const ids = await sendChild(60, 'admin').done;
+    const want = new Set(ids);
+    assert.ok(await waitFor(() => arrivals(want).size === want.size, 30_000), `arrived ${arrivals(want).size} of ${want.size}`);
+    const storedBy = sidecars.map((x) => x.stored.filter((id) => want.has(id)));
+    assert.equal(storedBy[0]!.length + storedBy[1]!.length, 60, `each event stored by exactly one sidecar (${storedBy.map((l) => l.length).join(' + ')})`);
+    t.diagnostic(`stored by sidecar 0: ${storedBy[0]!.length}, by sidecar 1: ${storedBy[1]!.length}`);
+    // Each sidecar's admin API lists every message, the ones the other sidecar stored included.
+    for (const s of sidecars) {
+      const page = await admin<{ messages: { id: string; status: string }[] }>(s, '/api/messages?type=push&limit=1000');
+      const listed = new Map(page.messages.map((m) => [m.id, m.status]));
+      for (const id of ids) assert.equal(listed.get(id), 'delivered', `${id} listed as delivered by the sidecar at ${s.ready.admin}`);
+    }
+    // A message stored by one sidecar, asked of the other's admin API (when both stored some; else of the only one).
+    const [a, b] = storedBy[1]!.length > 0 ? [0, 1] : [1, 0];
+    const fromOther = storedBy[b]![0]!;
+    const detail = await admin<{ message: { id: string }; deliveries: { sink: string; state: string; attempts: number }[] }>(sidecars[a]!, `/api/messages/${fromOther}`);
+    assert.equal(detail.message.id, fromOther);
+    assert.deepEqual(detail.deliveries.map((d) => [d.sink, d.state, d.attempts]), [['jenkins', 'delivered', 1]]);
+
+    // `darkhook messages resubmit` from a third process, and a resubmit through sidecar a's admin API
+    // of a message sidecar b stored: each arrives at Jenkins a second time, from one of the sidecars.
+    const viaCli = ids[0]!;
+    const viaAdmin = storedBy[b]!.find((id) => id !== viaCli) ?? ids[1]!;
+    const resubmit = await runCli(['--json', 'messages', 'resubmit', viaCli, '--config', configFile], { env });
+    assert.equal(resubmit.code, 0, resubmit.stderr);
+    assert.deepEqual(JSON.parse(resubmit.stdout), { resubmitted: 1 });
+    assert.deepEqual(await admin(sidecars[a]!, `/api/messages/${viaAdmin}/resubmit`, {}), { resubmitted: 1 });
+    const again = new Set([viaCli, viaAdmin]);
+    assert.ok(await waitFor(() => [...arrivals(again).values()].every((n) => n >= 2), 20_000), `arrivals ${JSON.stringify([...arrivals(again)])}`);
+    // Both workers poll every 500 ms: past a lease and more, a second claim would have shown.
+    await new Promise((r) => setTimeout(r, (LEASE_SECONDS + 1) * 1000));
+    assert.deepEqual([...arrivals(again)].sort(), [...again].sort().map((id) => [id, 2]), 'delivered again exactly once');
+    assert.equal(arrivals(want).size, 60);
+    assert.ok([...arrivals(want)].every(([id, n]) => n === (again.has(id) ? 2 : 1)), 'no other message delivered again');
+    const after = await admin<{ deliveries: { state: string; attempts: number }[] }>(sidecars[b]!, `/api/messages/${viaCli}`);
+    assert.deepEqual(after.deliveries.map((d) => [d.state, d.attempts]), [['delivered', 2]], 'the store records the second attempt');
   });
 
   it(`${EVENTS} events, one sidecar SIGKILLed three times and PostgreSQL restarted once: every event arrives, repeats only for possible duplicates`, { timeout: 1_800_000 }, async (t) => {

@@ -16,9 +16,13 @@ if (bin.path === undefined) {
   process.exit(0);
 }
 
+/** Longest wait for one acknowledged send, in milliseconds: past it the bench stops with an error. */
+const ACK_DEADLINE_MS = 60_000;
+
 /** One acknowledged send: dial, one message, its echo. Retried until it succeeds; resolves with the ms it took from `from`. */
 async function nextAck(ctx: ZitiContext, from: number, text: string): Promise<number> {
   for (;;) {
+    if (performance.now() - from > ACK_DEADLINE_MS) throw new Error(`no acknowledged send within ${ACK_DEADLINE_MS} ms (${text})`);
     try {
       const conn = await ctx.dial('echo');
       conn.end(text);

@@ -244,15 +244,18 @@ export class HaCluster {
    * Each controller re-publishes its own when it sees a new leader, so transfer the leadership
    * until the list is complete.
    */
-  async #publishApiAddresses(timeoutMs = REJOIN_TIMEOUT_MS): Promise<void> {
+  async #publishApiAddresses(timeoutMs = 2 * REJOIN_TIMEOUT_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
+    for (let round = 0; ; round++) {
       const leader = await this.leader();
+      await sleep(2_000);
       const listed = await this.reportedApiUrls(leader).catch(() => [] as string[]);
       if (HA_NODES.every((n) => listed.includes(`${this.ctrlUrl(n)}/edge/client/v1`))) return;
       if (Date.now() > deadline) throw new Error(`the cluster lists API addresses ${JSON.stringify(listed)} after ${timeoutMs} ms`);
-      await this.ziti('ops', 'cluster', 'transfer-leadership').catch(() => undefined);
-      await sleep(2_000);
+      // Hand the leadership to each other member in turn: the one whose address is missing
+      // publishes it when it sees its new leader.
+      const others = HA_NODES.filter((n) => n !== leader);
+      await this.ziti('ops', 'cluster', 'transfer-leadership', others[round % others.length]!).catch(() => undefined);
     }
   }
 

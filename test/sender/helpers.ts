@@ -149,16 +149,17 @@ function build(pki: Pki, receiver: TestReceiver, store: MessageStore): FastifyIn
     forced.add(req);
     await reply.code(answer.status).headers(answer.headers ?? {}).send(answer.body ?? (answer.status < 300 ? '' : `refused ${answer.status}`));
   });
+  // Recorded as the answer is handed to the socket, not after it left ('onResponse'): the sender in
+  // this process can read the answer and resolve before the server's own 'finish' comes round.
   app.addHook('onSend', async (req, reply, payload) => {
     if (!forced.has(req) && reply.statusCode >= 400 && typeof payload === 'string') receiver.rejected.push((JSON.parse(payload) as { code: string }).code);
-    return payload;
-  });
-  app.addHook('onResponse', async (req, reply) => {
     const events = seen.get(req);
-    if (events === undefined) return;
-    const h = req.headers;
-    receiver.requests.push({ webhookId: String(h['webhook-id']), webhookTimestamp: Number(h['webhook-timestamp']), contentType: String(h['content-type']), events: events.length, at: Date.now(), status: reply.statusCode, headers: { ...h } });
-    if (reply.statusCode >= 200 && reply.statusCode < 300) for (const e of events) receiver.stored.add(e.id);
+    if (events !== undefined) {
+      const h = req.headers;
+      receiver.requests.push({ webhookId: String(h['webhook-id']), webhookTimestamp: Number(h['webhook-timestamp']), contentType: String(h['content-type']), events: events.length, at: Date.now(), status: reply.statusCode, headers: { ...h } });
+      if (reply.statusCode >= 200 && reply.statusCode < 300) for (const e of events) receiver.stored.add(e.id);
+    }
+    return payload;
   });
   return app;
 }

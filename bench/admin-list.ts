@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { buildAdminApp } from '../receiver/admin/server.js';
 import { MessageStore } from '../receiver/log/store.js';
+import { SqliteMessageLog } from '../receiver/log/sqlite-log.js';
 import type { RoutedMessage } from '../receiver/log/types.js';
 import type { HttpSinkConfig } from '../receiver/sinks/sink-config.js';
 
@@ -35,7 +36,7 @@ const sink: HttpSinkConfig = {
   retryMaxMs: 10_000, ratePerSecond: undefined, circuitFailures: 5, circuitCooldownMs: 1_000, minSeverity: undefined, headers: {},
 };
 const app = buildAdminApp({
-  config: { host: '127.0.0.1', port: 0, token: TOKEN }, store, workers: new Map(), sinks: [sink], log: pino({ enabled: false }), now: Date.now, deadlines: new Map(),
+  config: { host: '127.0.0.1', port: 0, token: TOKEN }, store: new SqliteMessageLog(store), workers: new Map(), sinks: [sink], log: pino({ enabled: false }), now: Date.now, deadlines: new Map(),
 });
 await app.ready();
 

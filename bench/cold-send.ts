@@ -9,6 +9,7 @@
  *   npm run build && npm run bundle:cli && node build/bench/cold-send.js
  *   BENCH_RUNS=9 by default; BENCH_NODE=<path> runs the children on another Node (scripts/install-node.sh 24);
  *   BENCH_PROF=<dir> writes a --cpu-prof profile of each bundled send there;
+ *   BENCH_RESULT_FILE=<file> also writes the medians as JSON (bench/run);
  *   BENCH_ALT=<file> adds a row for another build of the CLI (say dist-before/darkhook.cjs, a copy of dist/ made
  *   before a change, inside the package so it finds node_modules), interleaved with the others, warm cache.
  */
@@ -20,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { generateHmacSecret } from '../connector/webhook/secrets.js';
 import { startReceiver } from '../receiver/server.js';
 import { startTestNet } from '../test/receiver/helpers.js';
+import { emitResult } from './result.js';
 
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 9);
 const NODE = process.env['BENCH_NODE'] ?? process.execPath;
@@ -117,6 +119,8 @@ const nodeVersion = await new Promise<string>((resolve) => {
   c.stdout.on('data', (b: Buffer) => (v += b.toString()));
   c.on('close', () => resolve(v.trim()));
 });
+const medians = (runs: readonly Run[]): { resultMs: number; exitMs: number } => ({ resultMs: median(runs.map((r) => r.resultMs)), exitMs: median(runs.map((r) => r.exitMs)) });
+emitResult('cold-send', { node: nodeVersion, runs: RUNS, floor: medians(floor), bundled: medians(bundled), bundledEmptyCache: medians(bundledEmpty), unbundled: medians(unbundled) });
 const rows = [
   `cold send, ${nodeVersion}, median of ${RUNS}`,
   row("node -e ''", floor),

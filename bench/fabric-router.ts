@@ -259,9 +259,9 @@ function sdkDial(ctx: ZitiContext): () => Promise<void> {
  * `dial()` sends, minus its controller lookup, so only router and host are timed.
  */
 async function linkDial(ctx: ZitiContext): Promise<() => Promise<void>> {
-  const service = await ctx.service(SERVICES.e2e, 'Dial');
-  const session = await ctx.session(service.id, 'Dial');
-  const link = await ctx.linkFor(session.edgeRouters);
+  const service = await ctx.sessions.service(SERVICES.e2e, 'Dial');
+  const session = await ctx.sessions.session(service.id, 'Dial');
+  const link = await ctx.sessions.linkFor(session.edgeRouters);
   const discard = { onMessage: () => undefined, onLinkClosed: () => undefined };
   return async () => {
     const keyPair = generateKxKeyPair();

@@ -7,6 +7,9 @@
  *   BENCH_BATCHES=40 BENCH_SINGLES=500 for longer runs; BENCH_OUTBOXES=jsonl,db and
  *   BENCH_RECEIVERS=verify,durable and BENCH_PHASES=single,raw,sender,drain choose what runs;
  *   BENCH_PROF=<dir> writes a --cpu-prof profile of the fabric and receiver processes there.
+ *   BENCH_FABRIC=quickstart runs the same over a real `ziti edge quickstart` ($ZITI_BIN) instead of the
+ *   embedded fabric; BENCH_REPEATS=<n> alternates n direct-mTLS and Ziti runs of the single and sender
+ *   phases and keeps the medians; BENCH_RESULT_FILE=<file> also writes the figures as JSON (bench/run).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -19,13 +22,15 @@ import { generateHmacSecret } from '../connector/webhook/secrets.js';
 import { openOutbox } from '../connector/sender/open-outbox.js';
 import { createSender } from '../connector/sender/sender.js';
 import { type Connect, createTransport } from '../connector/sender/transport.js';
-import { signStandard } from '../connector/webhook/signature-standard.js';
+import { createSigner } from '../connector/webhook/signature-standard.js';
 import { cryptoBackendName, enroll, ensureCryptoReady, ZitiContext } from '../connector/ziti/index.js';
 import { createIdentityWithJwt } from '../fabric/fabric.js';
 import { FabricStore } from '../fabric/store.js';
 import { writeIdentityFile } from '../pki/index.js';
 import { connectTls, tempDir, testPki } from '../test/sender/helpers.js';
+import { Quickstart, zitiBinary } from '../test/interop/quickstart.js';
 import type { BenchReceiverConfig } from './receiver-child.js';
+import { emitResult, peakRssMiB } from './result.js';
 
 /** Events per batch (the sender's default flush size) and 1 KiB bodies, as the issue asks. */
 const BATCH_EVENTS = 500;
@@ -40,6 +45,9 @@ const GOAL_SINGLE_RATIO = 0.5;
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const RECEIVER_CHILD = fileURLToPath(new URL('./receiver-child.js', import.meta.url));
 const PROF_DIR = process.env['BENCH_PROF'];
+const FABRIC = process.env['BENCH_FABRIC'] ?? 'embedded';
+const REPEATS = Number(process.env['BENCH_REPEATS'] ?? 1);
+const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const CHILD_FLAGS = PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`];
 
 const out: string[] = [];
@@ -90,11 +98,12 @@ let seq = 0;
 /** Signed single events straight over one kept-alive connection (no outbox). */
 async function rawSingles(connect: Connect, secret: string, count: number): Promise<number> {
   const transport = createTransport({ connect, path: '/webhooks', host: 'bench', requestTimeoutMs: 30_000, maxResponseBytes: 65_536 });
+  const signer = createSigner(secret);
   const start = performance.now();
   for (let i = 0; i < count; i++) {
     const id = `msg_bench${process.pid}x${seq++}`;
     const timestamp = Math.floor(Date.now() / 1000);
-    const headers = { 'content-type': 'application/json', 'webhook-event-type': 'bench.alert', 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signStandard({ id, timestamp, body: BODY, secret }) };
+    const headers = { 'content-type': 'application/json', 'webhook-event-type': 'bench.alert', ...signer.headers(id, timestamp, BODY) };
     const res = await transport.post(headers, BODY);
     if (res.status !== 200) throw new RangeError(`HTTP ${res.status}: ${res.body.toString()}`);
   }
@@ -106,6 +115,7 @@ async function rawSingles(connect: Connect, secret: string, count: number): Prom
 /** Signed 500-event batches straight over one kept-alive connection (encode + sign + POST; no outbox). */
 async function rawBatches(connect: Connect, secret: string): Promise<number> {
   const transport = createTransport({ connect, path: '/webhooks', host: 'bench', requestTimeoutMs: 30_000, maxResponseBytes: 65_536 });
+  const signer = createSigner(secret);
   const start = performance.now();
   for (let round = 0; round < BATCHES; round++) {
     const tag = seq++;
@@ -114,7 +124,7 @@ async function rawBatches(connect: Connect, secret: string): Promise<number> {
       Array.from({ length: BATCH_EVENTS }, (_, i) => ({ id: `evt_raw${process.pid}x${tag}x${i}`, type: 'bench.alert', timestamp, body: BODY, headers: { 'content-type': 'application/json' } })),
     );
     const id = `batch_raw${process.pid}x${tag}`;
-    const headers = { 'content-type': contentType, 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signStandard({ id, timestamp, body, secret }) };
+    const headers = { 'content-type': contentType, ...signer.headers(id, timestamp, body) };
     const res = await transport.post(headers, body);
     if (res.status !== 200) throw new RangeError(`HTTP ${res.status}: ${res.body.toString()}`);
   }
@@ -176,23 +186,49 @@ async function backlog(connect: Connect, secret: string, outboxFile: string): Pr
 // ---- set-up: fabric process, identities, receiver process ----
 const work = tempDir();
 const home = join(work.dir, 'fabric');
-const fabric = spawn(process.execPath, [...CHILD_FLAGS, CLI, 'fabric', 'up', '--home', home, '--ctrl-port', '0', '--router-port', '0', '--json', '--log-level', 'warn'], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-await lines(fabric)(/"ready":true/);
-const store = FabricStore.open(home);
-store.createService({ name: 'bench', roleAttributes: ['hooks'] });
-store.createService({ name: 'bench-verify', roleAttributes: ['hooks'] });
-store.createPolicy({ name: 'bench-bind', type: 'Bind', serviceRoles: ['#hooks'], identityRoles: ['#receivers'] });
-store.createPolicy({ name: 'bench-dial', type: 'Dial', serviceRoles: ['#hooks'], identityRoles: ['#senders'] });
-const identityFile = async (name: string, attribute: string): Promise<string> => {
-  const path = join(work.dir, `${name}.json`);
-  await writeIdentityFile(path, await enroll(await createIdentityWithJwt(home, store, { name, roleAttributes: [attribute] })));
-  return path;
-};
-const receiverIdentity = await identityFile('bench-receiver', 'receivers');
-const senderIdentity = await identityFile('bench-sender', 'senders');
-store.close();
+const identityPath = (name: string): string => join(work.dir, `${name}.json`);
+let fabricPid: number | undefined;
+let fabricLabel = 'embedded router';
+let stopFabric: () => Promise<void>;
+let receiverIdentity: string;
+let senderIdentity: string;
+if (FABRIC === 'quickstart') {
+  const bin = zitiBinary();
+  if (bin.path === undefined) throw new Error(bin.reason);
+  const qs = await Quickstart.start(bin.path);
+  stopFabric = () => qs.dispose();
+  fabricPid = qs.pid;
+  fabricLabel = `ziti ${(await qs.ziti('version')).trim()} quickstart router`;
+  for (const svc of ['bench', 'bench-verify']) await qs.ziti('edge', 'create', 'service', svc, '-a', 'hooks');
+  await qs.ziti('edge', 'create', 'service-policy', 'bench-bind', 'Bind', '--service-roles', '#hooks', '--identity-roles', '#receivers');
+  await qs.ziti('edge', 'create', 'service-policy', 'bench-dial', 'Dial', '--service-roles', '#hooks', '--identity-roles', '#senders');
+  receiverIdentity = identityPath('bench-receiver');
+  await writeIdentityFile(receiverIdentity, await enroll(await qs.createIdentity('bench-receiver', ['receivers'])));
+  senderIdentity = identityPath('bench-sender');
+  await writeIdentityFile(senderIdentity, await enroll(await qs.createIdentity('bench-sender', ['senders'])));
+} else {
+  const fabric = spawn(process.execPath, [...CHILD_FLAGS, CLI, 'fabric', 'up', '--home', home, '--ctrl-port', '0', '--router-port', '0', '--json', '--log-level', 'warn'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await lines(fabric)(/"ready":true/);
+  fabricPid = fabric.pid;
+  stopFabric = async () => {
+    fabric.kill('SIGTERM');
+    await new Promise((resolve) => fabric.once('exit', resolve));
+  };
+  const store = FabricStore.open(home);
+  store.createService({ name: 'bench', roleAttributes: ['hooks'] });
+  store.createService({ name: 'bench-verify', roleAttributes: ['hooks'] });
+  store.createPolicy({ name: 'bench-bind', type: 'Bind', serviceRoles: ['#hooks'], identityRoles: ['#receivers'] });
+  store.createPolicy({ name: 'bench-dial', type: 'Dial', serviceRoles: ['#hooks'], identityRoles: ['#senders'] });
+  const identityFile = async (name: string, attribute: string): Promise<string> => {
+    await writeIdentityFile(identityPath(name), await enroll(await createIdentityWithJwt(home, store, { name, roleAttributes: [attribute] })));
+    return identityPath(name);
+  };
+  receiverIdentity = await identityFile('bench-receiver', 'receivers');
+  senderIdentity = await identityFile('bench-sender', 'senders');
+  store.close();
+}
 
 const pki = await testPki();
 const pem = (name: string, text: string): string => {
@@ -229,16 +265,16 @@ const targets = Object.fromEntries(RECEIVERS.map((name) => [name, allTargets[nam
 
 /** Run `fn` and report the CPU each process spent per `per` units of work. */
 async function withCpu<T>(per: number, unit: string, fn: () => Promise<T>): Promise<T> {
-  const [sender0, receiver0, fabric0] = [process.cpuUsage(), await receiverCpuMs(), cpuMsOf(fabric.pid!)];
+  const [sender0, receiver0, fabric0] = [process.cpuUsage(), await receiverCpuMs(), cpuMsOf(fabricPid!)];
   const result = await fn();
   const senderUsage = process.cpuUsage(sender0);
-  const [receiverMs, fabricMs] = [(await receiverCpuMs()) - receiver0, cpuMsOf(fabric.pid!) - fabric0];
+  const [receiverMs, fabricMs] = [(await receiverCpuMs()) - receiver0, cpuMsOf(fabricPid!) - fabric0];
   const senderMs = (senderUsage.user + senderUsage.system) / 1000;
   say(`      CPU ms per ${unit}: sender ${(senderMs / per).toFixed(2)}, fabric ${(fabricMs / per).toFixed(2)}, receiver ${(receiverMs / per).toFixed(2)}`);
   return result;
 }
 
-say(`darkhook sender end to end: node ${process.version}, ${BODY.length} B events, HMAC v1, E2E ${cryptoBackendName()}, 3 processes on 127.0.0.1`);
+say(`darkhook sender end to end: node ${process.version}, ${BODY.length} B events, HMAC v1, E2E ${cryptoBackendName()}, 3 processes on 127.0.0.1, ${fabricLabel}`);
 say('receivers: "verify" = the issue\'s test receiver (verify + record ids in memory); "durable" = the darkhook receiver (verify + SQLite FULL before 2xx)');
 say('');
 // Warm-up: TLS sessions, the Ziti dials, JIT, the receiver's store.
@@ -252,8 +288,12 @@ const results: Record<string, number> = {};
 for (const [name, target] of Object.entries(targets)) {
   if (PHASES.has('single')) {
     say(`${name} receiver — single-event requests (one signed event per request, kept-alive connection, no outbox):`);
-    results[`${name} single mtls`] = rate('direct mTLS', SINGLES, await rawSingles(target.mtls, secret, SINGLES));
-    results[`${name} single ziti`] = rate('Ziti (E2E, embedded router)', SINGLES, await rawSingles(target.ziti, secret, SINGLES));
+    const [m, z]: [number[], number[]] = [[], []];
+    for (let i = 0; i < REPEATS; i++) {
+      m.push(rate('direct mTLS', SINGLES, await rawSingles(target.mtls, secret, SINGLES)));
+      z.push(rate(`Ziti (E2E, ${fabricLabel})`, SINGLES, await rawSingles(target.ziti, secret, SINGLES)));
+    }
+    [results[`${name} single mtls`], results[`${name} single ziti`]] = [median(m), median(z)];
   }
   if (PHASES.has('raw')) {
     say(`${name} receiver — batches of ${BATCH_EVENTS} without an outbox (${BATCHES} × encode + sign + POST):`);
@@ -264,8 +304,12 @@ for (const [name, target] of Object.entries(targets)) {
     say(`${name} receiver — the whole sender (${BATCHES} × sendMany(${BATCH_EVENTS}) → outbox → batches of ${BATCH_EVENTS}, one in flight):`);
     for (const kind of OUTBOXES) {
       const file = `outbox.${kind}`;
-      results[`${name} ${kind} mtls`] = rate(`direct mTLS, ${kind} outbox`, BATCH_EVENTS * BATCHES, await withCpu(BATCHES, 'batch', () => viaSender(target.mtls, secret, file)));
-      results[`${name} ${kind} ziti`] = rate(`Ziti, ${kind} outbox`, BATCH_EVENTS * BATCHES, await withCpu(BATCHES, 'batch', () => viaSender(target.ziti, secret, file)));
+      const [m, z]: [number[], number[]] = [[], []];
+      for (let i = 0; i < REPEATS; i++) {
+        m.push(rate(`direct mTLS, ${kind} outbox`, BATCH_EVENTS * BATCHES, await withCpu(BATCHES, 'batch', () => viaSender(target.mtls, secret, file))));
+        z.push(rate(`Ziti, ${kind} outbox`, BATCH_EVENTS * BATCHES, await withCpu(BATCHES, 'batch', () => viaSender(target.ziti, secret, file))));
+      }
+      [results[`${name} ${kind} mtls`], results[`${name} ${kind} ziti`]] = [median(m), median(z)];
     }
   }
   if (PHASES.has('drain')) {
@@ -295,10 +339,13 @@ for (const name of Object.keys(targets)) {
   if (singleZiti !== undefined && singleMtls !== undefined) say(`  single-event requests into the ${name} receiver, Ziti / direct mTLS: ${(singleZiti / singleMtls).toFixed(2)} (goal ≥ ${GOAL_SINGLE_RATIO})`);
 }
 
+const rssMiB = { sender: process.resourceUsage().maxRSS / 1024, receiver: peakRssMiB(receiver.pid), fabric: peakRssMiB(fabricPid) };
+say(`peak RSS, MiB: sender ${rssMiB.sender.toFixed(0)}, receiver ${rssMiB.receiver?.toFixed(0) ?? '?'}, fabric (${fabricLabel}) ${rssMiB.fabric?.toFixed(0) ?? '?'}`);
+emitResult('sender-batched', { fabric: FABRIC, fabricLabel, batchEvents: BATCH_EVENTS, batches: BATCHES, singles: SINGLES, repeats: REPEATS, eventBytes: BODY.length, ratesPerSecond: results, rssMiB });
+
 await ziti.close();
 receiver.stdin!.end();
 await new Promise((resolve) => receiver.once('exit', resolve));
-fabric.kill('SIGTERM');
-await new Promise((resolve) => fabric.once('exit', resolve));
+await stopFabric();
 work.remove();
 process.stdout.write(`${out.join('\n')}\n`);

@@ -3,7 +3,8 @@
  * (`ziti demo zcat`) sending into the same E2E service and the same receiving host, timed at the host;
  * and the time from process start to the first echoed byte over a fresh dial. Prints figures only.
  *
- * Run: npm run build && node build/bench/ziti-throughput.js   (BENCH_MIB=64 BENCH_RUNS=3 by default)
+ * Run: npm run build && node build/bench/ziti-throughput.js   (BENCH_MIB=64 BENCH_RUNS=3 by default;
+ *   BENCH_RESULT_FILE=<file> also writes the figures as JSON, for bench/run)
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ZitiContext, enroll } from '../connector/ziti/index.js';
 import { writeIdentityFile } from '../pki/index.js';
+import { emitResult } from './result.js';
 import { Quickstart, zitiBinary } from '../test/interop/quickstart.js';
 
 const MIB = 1024 * 1024;
@@ -114,6 +116,11 @@ try {
   const fb = (k: string): string => median(firstByte.map((f) => f[k]!)).toFixed(0);
   out(`process start → first echoed byte over a fresh dial, median of ${FIRST_BYTE_RUNS}: ${fb('sinceProcessStartMs')} ms (goal ≤ 200 ms)`);
   out(`  of which: authenticate ${fb('authMs')} ms, service + session + router link + dial ${fb('dialMs')} ms, first byte round trip ${fb('firstByteMs')} ms`);
+  emitResult('ziti-throughput', {
+    ziti: version, mib: SIZE_MIB, runs: RUNS,
+    goMiBps: median(goRates), tsMiBps: median(tsRates),
+    firstByteMs: Number(fb('sinceProcessStartMs')), firstByteRuns: FIRST_BYTE_RUNS,
+  });
 } finally {
   await qs.dispose();
 }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { CliError } from '../core/index.js';
 import { createRootLogger } from './logger.js';
+import { logControllerEvents } from './ziti-events.js';
 import type { CliContext } from './context.js';
 
 type Register = (program: Command, context: () => CliContext) => void;
@@ -70,6 +71,7 @@ export async function buildProgram(out: (text: string) => void, argv?: readonly 
     if (ctx === undefined) {
       const opts = program.opts<{ logLevel: string; json: boolean }>();
       ctx = { log: createRootLogger({ level: opts.logLevel, json: opts.json }), json: opts.json, out };
+      logControllerEvents(ctx.log);
     }
     return ctx;
   };

@@ -132,6 +132,8 @@ export const ERROR_CATALOGUE = {
   ERR_RECEIVER_NOT_FOUND: { hint: 'POST to the receiver path (default /webhooks); check the sender --path' },
   ERR_RECEIVER_REQUEST_INVALID: { hint: 'the HTTP request is malformed (bad content-length or encoding); check any proxy in between' },
   ERR_RECEIVER_STORE_FAILED: { hint: 'the message store could not be opened or written; check the --store file, its folder and the disk' },
+  ERR_RECEIVER_STORE_UNAVAILABLE: { hint: 'the PostgreSQL message store cannot be reached; check the server named in `store` (the sender retries)' },
+  ERR_RECEIVER_STORE_AUTH_FAILED: { hint: 'PostgreSQL refused the login; check the user and the password reference in `store`' },
 
   // cli
   ERR_CLI_USAGE: { hint: 'see `darkhook --help`' },

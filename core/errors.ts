@@ -83,10 +83,13 @@ export class SendError extends DarkhookError {
  */
 export class ReceiverError extends DarkhookError {
   readonly statusCode: number;
+  /** For a 503 or 429: how long the caller should wait before trying again, in seconds (sent as `Retry-After`). */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options: DarkhookErrorOptions & { readonly statusCode?: number } = {}) {
+  constructor(code: ErrorCode, message: string, options: DarkhookErrorOptions & { readonly statusCode?: number; readonly retryAfterSeconds?: number } = {}) {
     super(code, message, options);
     this.statusCode = options.statusCode ?? 500;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

@@ -36,12 +36,13 @@ export function openSqlite(path: string, options: SqliteOpenOptions = {}): Datab
   const db = new Database(path, { readonly: readOnly, fileMustExist: readOnly, timeout: options.busyTimeoutMs ?? DEFAULT_SQLITE_BUSY_TIMEOUT_MS });
   try {
     db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? DEFAULT_SQLITE_BUSY_TIMEOUT_MS}`);
+    // Per connection, read-only ones included: a reader's own checks (and cascades) follow the same rules.
+    if (options.foreignKeys === true) db.pragma('foreign_keys = ON');
     if (readOnly) return db;
     // Takes effect only on a new, empty file (before WAL mode is set); an existing store keeps its pages.
     if (options.newFilePageBytes !== undefined) db.pragma(`page_size = ${options.newFilePageBytes}`);
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
-    if (options.foreignKeys === true) db.pragma('foreign_keys = ON');
     const steps = options.migrations ?? [];
     db.transaction(() => {
       const version = db.pragma('user_version', { simple: true }) as number;

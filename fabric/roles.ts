@@ -1,6 +1,6 @@
 /** Names, role attributes and service-policy roles of the fabric: validation and matching (OpenZiti's AnyOf semantic). */
 import { FabricError } from '../core/index.js';
-import type { FabricIdentity, FabricPolicy, FabricService } from './store.js';
+import type { FabricIdentity, FabricPolicy, FabricService } from './store-schema.js';
 
 const NAME = /^[A-Za-z0-9_.-]{1,128}$/;
 const ROLE = /^[#@][A-Za-z0-9_.-]{1,128}$/;

@@ -1,5 +1,38 @@
-/** The fabric database schema and the mapping of its rows to store objects. */
-import type { FabricApiSession, FabricIdentity, FabricPolicy, FabricService } from './store.js';
+/** The fabric database schema, the store objects, and the mapping of rows to them. */
+
+/** An identity: a name, role attributes, and (once enrolled) the SHA-1 of its certificate. */
+export interface FabricIdentity {
+  id: string;
+  name: string;
+  roleAttributes: string[];
+  certSha1: string | undefined;
+  enrolled: boolean;
+  createdAt: Date;
+}
+/** A service; `encryptionRequired` makes routers refuse dials without end-to-end keys. */
+export interface FabricService {
+  id: string;
+  name: string;
+  roleAttributes: string[];
+  encryptionRequired: boolean;
+}
+/** A service policy granting Dial or Bind to the identities matching `identityRoles` on services matching `serviceRoles`. */
+export interface FabricPolicy {
+  id: string;
+  name: string;
+  type: 'Dial' | 'Bind';
+  identityRoles: string[];
+  serviceRoles: string[];
+}
+/** An authenticated API session; `token` is the `zt-session` value and the router hello token. */
+export interface FabricApiSession {
+  id: string;
+  token: string;
+  identityId: string;
+  certSha1: string;
+  expiresAt: Date;
+  lastActivityAt: Date;
+}
 
 /** A row as better-sqlite3 returns it. */
 export type Row = Record<string, unknown>;

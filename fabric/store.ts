@@ -5,46 +5,14 @@ import type Database from 'better-sqlite3';
 import { openSqlite, StatementCache } from '../core/sqlite.js';
 import { FabricError } from '../core/index.js';
 import { checkAttributes, checkName, checkPolicyType, checkRoles, grants } from './roles.js';
-import { apiSessionOf, identityOf, policyOf, type Row, SCHEMA, serviceOf } from './store-schema.js';
+import { apiSessionOf, type FabricApiSession, type FabricIdentity, type FabricPolicy, type FabricService, identityOf, policyOf, type Row, SCHEMA, serviceOf } from './store-schema.js';
 
 /** How long a writer waits for another process's lock before failing, in milliseconds. */
 export const STORE_BUSY_TIMEOUT_MS = 5000;
 /** Name of the database file inside the fabric home. */
 export const STORE_FILE = 'fabric.db';
 
-/** An identity: a name, role attributes, and (once enrolled) the SHA-1 of its certificate. */
-export interface FabricIdentity {
-  id: string;
-  name: string;
-  roleAttributes: string[];
-  certSha1: string | undefined;
-  enrolled: boolean;
-  createdAt: Date;
-}
-/** A service; `encryptionRequired` makes routers refuse dials without end-to-end keys. */
-export interface FabricService {
-  id: string;
-  name: string;
-  roleAttributes: string[];
-  encryptionRequired: boolean;
-}
-/** A service policy granting Dial or Bind to the identities matching `identityRoles` on services matching `serviceRoles`. */
-export interface FabricPolicy {
-  id: string;
-  name: string;
-  type: 'Dial' | 'Bind';
-  identityRoles: string[];
-  serviceRoles: string[];
-}
-/** An authenticated API session; `token` is the `zt-session` value and the router hello token. */
-export interface FabricApiSession {
-  id: string;
-  token: string;
-  identityId: string;
-  certSha1: string;
-  expiresAt: Date;
-  lastActivityAt: Date;
-}
+export type { FabricApiSession, FabricIdentity, FabricPolicy, FabricService } from './store-schema.js';
 /** A service session (Dial or Bind) an edge router accepts in Connect/Bind. */
 export interface FabricSession {
   id: string;

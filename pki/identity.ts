@@ -79,6 +79,8 @@ export function parseIdentity(json: string | object, baseDir: string = process.c
   const o = doc as Record<string, unknown>;
   const ztAPI = o['ztAPI'];
   if (typeof ztAPI !== 'string' || !URL.canParse(ztAPI)) throw invalid('ztAPI must be a URL string');
+  const ztAPIs = stringList(o['ztAPIs'], 'ztAPIs');
+  if (ztAPIs?.some((u) => !URL.canParse(u)) === true) throw invalid('every ztAPIs entry must be a URL string');
   const enableHa = o['enableHa'] ?? false;
   if (typeof enableHa !== 'boolean') throw invalid('enableHa must be a boolean');
   const id = o['id'];
@@ -86,7 +88,7 @@ export function parseIdentity(json: string | object, baseDir: string = process.c
   const ids = id as Record<string, unknown>;
   const identity: ZitiIdentity = {
     ztAPI,
-    ztAPIs: stringList(o['ztAPIs'], 'ztAPIs'),
+    ztAPIs,
     configTypes: stringList(o['configTypes'], 'configTypes'),
     key: resolveValue(ids['key'], 'id.key', baseDir),
     cert: resolveValue(ids['cert'], 'id.cert', baseDir),

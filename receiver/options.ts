@@ -8,6 +8,7 @@ import { OptionError, WebhookError } from '../core/index.js';
 import { integerOption, rejectUnknownKeys } from '../core/options.js';
 import { type AdminConfig, DEFAULT_MAX_BODY_BYTES, DEFAULT_RETENTION_DAYS } from './config/config.js';
 import type { Route } from './ingest/routes.js';
+import type { MessageLog } from './log/message-log.js';
 import type { ConnectionSource, ServeOptions } from './ingest/source.js';
 import type { Sink } from './sinks/sink.js';
 import type { SinkConfig } from './sinks/sink-config.js';
@@ -35,8 +36,10 @@ export interface ReceiverOptions {
   readonly toleranceSeconds?: number;
   /** Largest request body, in bytes; default `DEFAULT_MAX_BODY_BYTES` (16 MiB). */
   readonly maxBodyBytes?: number;
-  /** The SQLite file of the message store (created with its folder if missing). */
+  /** The message store: a SQLite file (created with its folder if missing) or a `postgres://` URL (password by `env:`/`file:` reference). */
   readonly storePath: string;
+  /** The store already opened from `storePath` (`openMessageLog`); the receiver closes it. Opened at start when absent. */
+  readonly store?: MessageLog;
   /** A pino logger (e.g. the CLI's root logger); default silent. Secrets and bodies are never logged. */
   readonly logger?: Logger;
   /** The request path of the one route; default `/webhooks`. Ignored when `routes` is given. */
@@ -48,6 +51,8 @@ export interface ReceiverOptions {
   readonly createSink?: (config: SinkConfig) => Sink;
   /** Days finished messages are kept; default 7. */
   readonly retentionDays?: number;
+  /** PostgreSQL store: how long a claimed delivery stays this replica's before another may take it, in ms; default 60,000. */
+  readonly storeLeaseMs?: number;
   /** The loopback admin listener (health, metrics, message API). */
   readonly admin?: AdminConfig;
   /** Clock, for tests; default `Date.now`. */
@@ -68,10 +73,12 @@ export interface NormalizedReceiverOptions {
   readonly toleranceSeconds: number;
   readonly maxBodyBytes: number;
   readonly storePath: string;
+  readonly store: MessageLog | undefined;
   readonly logger: Logger;
   readonly sinks: readonly SinkConfig[];
   readonly createSink: ((config: SinkConfig) => Sink) | undefined;
   readonly retentionDays: number;
+  readonly storeLeaseMs: number | undefined;
   readonly admin: AdminConfig | undefined;
   readonly now: () => number;
   readonly worker: WorkerOptions | undefined;
@@ -79,8 +86,8 @@ export interface NormalizedReceiverOptions {
 }
 
 const KEYS = [
-  'ziti', 'service', 'source', 'secrets', 'allowedCallers', 'toleranceSeconds', 'maxBodyBytes', 'storePath', 'logger', 'path',
-  'routes', 'sinks', 'createSink', 'retentionDays', 'admin', 'now', 'worker', 'serve',
+  'ziti', 'service', 'source', 'secrets', 'allowedCallers', 'toleranceSeconds', 'maxBodyBytes', 'storePath', 'store', 'logger', 'path',
+  'routes', 'sinks', 'createSink', 'retentionDays', 'storeLeaseMs', 'admin', 'now', 'worker', 'serve',
 ] as const;
 
 function invalid(message: string): OptionError {
@@ -164,10 +171,12 @@ export function normalizeReceiverOptions(options: ReceiverOptions): { options: N
       toleranceSeconds: integerOption(o.toleranceSeconds, DEFAULT_TOLERANCE_SECONDS, 0, 'startReceiver: toleranceSeconds'),
       maxBodyBytes: integerOption(o.maxBodyBytes, DEFAULT_MAX_BODY_BYTES, MIN_MAX_BODY_BYTES, 'startReceiver: maxBodyBytes'),
       storePath: o.storePath,
+      store: o.store,
       logger: o.logger ?? pino({ enabled: false }),
       sinks,
       createSink: o.createSink,
       retentionDays: integerOption(o.retentionDays, DEFAULT_RETENTION_DAYS, 1, 'startReceiver: retentionDays'),
+      storeLeaseMs: o.storeLeaseMs === undefined ? undefined : integerOption(o.storeLeaseMs, 60_000, 100, 'startReceiver: storeLeaseMs'),
       admin: o.admin,
       now: o.now ?? Date.now,
       worker: o.worker,

@@ -4,7 +4,8 @@ import type { ZitiError } from '../core/index.js';
 import type { ZitiListener } from '../connector/ziti/listener.js';
 import { RECEIVER_CHANNELS } from './ingest/channels.js';
 import { DEFAULT_CLOSE_GRACE_MS, DEFAULT_IDLE_TIMEOUT_MS, type ConnectionSource, zitiSource } from './ingest/source.js';
-import type { MessageStore } from './log/store.js';
+import type { MessageLog } from './log/message-log.js';
+import { openMessageLog, replicaPrefixFor } from './log/open.js';
 import { normalizeReceiverOptions, type ReceiverOptions } from './options.js';
 import { type RunningSidecar, startSidecar } from './sidecar.js';
 import type { SinkWorker } from './sinks/worker.js';
@@ -19,7 +20,7 @@ export interface RunningReceiver {
   /** The Ziti listener the HTTP server is fed from (`undefined` with a custom source); emits `connection`, `state`, `error`. */
   readonly listener: ZitiListener;
   /** The message store (open until `close()`). */
-  readonly store: MessageStore;
+  readonly store: MessageLog;
   /** One delivery worker per sink. */
   readonly workers: ReadonlyMap<string, SinkWorker>;
   /** The admin listener's address, when configured. */
@@ -55,12 +56,24 @@ export function startReceiver(options: ReceiverOptions): Promise<RunningReceiver
   const { options: o, secrets } = normalizeReceiverOptions(options);
   return (async () => {
     const log = o.logger.child(o.service === undefined ? {} : { service: o.service });
+    // The store first: a store that cannot be opened (unreachable, login refused) binds nothing.
+    // On PostgreSQL, replicas of this host and service hold numbered slots, so one restarted after a
+    // crash takes back what it had in flight at once rather than after the lease (SQLite: one writer).
+    const store = o.store ?? (await openMessageLog(o.storePath, {
+      ...(o.storeLeaseMs === undefined ? {} : { leaseMs: o.storeLeaseMs }),
+      replicaPrefix: replicaPrefixFor(o.service),
+    }));
     let listener: ZitiListener | undefined;
     let source: ConnectionSource;
     if (o.source !== undefined) {
       source = o.source;
     } else {
-      listener = o.ziti!.listen(o.service!);
+      try {
+        listener = o.ziti!.listen(o.service!);
+      } catch (err) {
+        await store.close();
+        throw err;
+      }
       listener.on('state', (s) => {
         if (s.type === 'disconnected') log.info({ code: s.error.code }, 'unbound; re-binding');
         else if (s.type === 'connected') log.info({ router: s.router }, 'bound');
@@ -73,6 +86,7 @@ export function startReceiver(options: ReceiverOptions): Promise<RunningReceiver
       sidecar = await startSidecar({
         source,
         storePath: o.storePath,
+        store,
         secrets,
         toleranceSeconds: o.toleranceSeconds,
         maxBodyBytes: o.maxBodyBytes,

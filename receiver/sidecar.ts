@@ -1,4 +1,5 @@
 /** The sidecar's wiring: store → webhook app on a connection source → sink workers → retention → admin listener. */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import http from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -6,16 +7,21 @@ import type { AdminConfig } from './config/config.js';
 import { buildWebhookApp } from './ingest/plugin.js';
 import type { Route } from './ingest/routes.js';
 import { type ConnectionServer, type ConnectionSource, serveConnections, type ServeOptions } from './ingest/source.js';
-import { MessageStore } from './log/store.js';
+import type { MessageLog } from './log/message-log.js';
+import { openMessageLog } from './log/open.js';
+import { STORE_POOL_ERROR_CHANNEL } from './log/pg-log.js';
 import { type RetentionHandle, startRetention } from './log/retention.js';
 import type { Sink } from './sinks/sink.js';
 import type { SinkConfig } from './sinks/sink-config.js';
-import { SinkWorker, type WorkerOptions } from './sinks/worker.js';
+import { SINK_CHANNELS, type SinkStateEvent, SinkWorker, type WorkerOptions } from './sinks/worker.js';
 
 /** What a sidecar needs (a `ReceiverConfig` plus the pieces a process supplies). */
 export interface SidecarOptions {
   readonly source: ConnectionSource;
+  /** A SQLite file path, or a `postgres://` URL (its password as an `env:`/`file:` reference). */
   readonly storePath: string;
+  /** The store already opened from `storePath` (the sidecar closes it); opened here when absent. */
+  readonly store?: MessageLog;
   readonly secrets: readonly string[];
   readonly toleranceSeconds: number;
   readonly maxBodyBytes: number;
@@ -35,7 +41,7 @@ export interface SidecarOptions {
 export interface RunningSidecar {
   /** The webhook app (ready; never listening on a port). */
   readonly app: FastifyInstance;
-  readonly store: MessageStore;
+  readonly store: MessageLog;
   readonly server: ConnectionServer;
   readonly workers: ReadonlyMap<string, SinkWorker>;
   /** Deliveries found in flight at start (possible duplicates, retried). */
@@ -55,13 +61,19 @@ export interface RunningSidecar {
 export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
   const log = o.logger ?? pino({ enabled: false });
   const now = o.now ?? Date.now;
-  const store = MessageStore.open(o.storePath);
+  const store = o.store ?? (await openMessageLog(o.storePath));
   const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
+  // The PostgreSQL pool reports idle connections it lost (a server restart); the next query reconnects.
+  const onPoolError = (e: unknown): void => log.warn({ store: store.location, code: (e as { code?: unknown }).code }, 'store connection lost');
+  subscribe(STORE_POOL_ERROR_CHANNEL, onPoolError);
+  cleanups.push(() => {
+    unsubscribe(STORE_POOL_ERROR_CHANNEL, onPoolError);
+  });
   const cleanup = async (): Promise<void> => {
     for (const fn of cleanups.reverse()) await fn();
   };
   try {
-    const recoveredInflight = store.recoverInflight(now());
+    const recoveredInflight = await store.recoverInflight(now());
     if (recoveredInflight > 0) log.warn({ deliveries: recoveredInflight }, 'deliveries were in flight at the last stop; sending again (possible duplicates)');
 
     const workers = new Map<string, SinkWorker>();
@@ -74,6 +86,18 @@ export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
       await Promise.allSettled([...workers.values()].map((w) => w.stop()));
       await Promise.allSettled([...workers.values()].map((w) => w.sink.close()));
     });
+    // The alert: a sink that refused its credentials stops delivering until an operator acts, so
+    // it is an error line (with the metric and `darkhook sinks list`), never a silent pause.
+    const onSinkState = (e: unknown): void => {
+      const s = e as SinkStateEvent;
+      if (!workers.has(s.sink)) return;
+      const fields = { sink: s.sink, state: s.state, reason: s.reason, ...(s.until === undefined ? {} : { until: new Date(s.until).toISOString() }) };
+      if (s.state === 'disabled' && s.status !== undefined) log.error({ ...fields, status: s.status }, 'sink disabled: credentials refused');
+      else if (s.state === 'disabled' || s.state === 'circuit-open') log.warn(fields, s.state === 'disabled' ? 'sink disabled' : 'sink circuit open');
+      else if (s.state === 'enabled' || s.state === 'circuit-closed') log.info(fields, s.state === 'enabled' ? 'sink enabled' : 'sink circuit closed');
+    };
+    subscribe(SINK_CHANNELS.state, onSinkState);
+    cleanups.push(() => void unsubscribe(SINK_CHANNELS.state, onSinkState));
     for (const w of workers.values()) w.start();
 
     const deadlines = new Map(o.sinks.map((s) => [s.name, s.deadlineMs]));
@@ -117,7 +141,7 @@ export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
 
     await server.start(o.source);
     cleanups.push(() => server.close());
-    log.info({ routes: o.routes.map((r) => r.path), sinks: [...workers.keys()], store: store.path, admin: adminAddress ?? null }, 'receiving');
+    log.info({ routes: o.routes.map((r) => r.path), sinks: [...workers.keys()], store: store.location, admin: adminAddress ?? null }, 'receiving');
 
     let closing: Promise<void> | undefined;
     return Object.freeze({

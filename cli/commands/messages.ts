@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { parseDuration, parseSince } from '../../core/duration.js';
 import { CliError, OptionError } from '../../core/index.js';
 import type { ReceiverConfig } from '../../receiver/config/config.js';
-import type { MessageStore } from '../../receiver/log/store.js';
+import type { MessageLog } from '../../receiver/log/message-log.js';
 import type { DeliveryState, MessageStatus } from '../../receiver/log/types.js';
 import type { CliContext } from '../context.js';
 import { defaultReceiverStorePath, wholeNumber } from './receive.js';
@@ -26,14 +26,14 @@ async function layoutOf(flags: StoreFlags): Promise<ReceiverConfig | undefined> 
   return loadConfig(flags.config, process.env, { resolveSecrets: false });
 }
 
-async function withStore<T>(flags: StoreFlags, readOnly: boolean, fn: (store: MessageStore, config: ReceiverConfig | undefined) => T | Promise<T>): Promise<T> {
+async function withStore<T>(flags: StoreFlags, readOnly: boolean, fn: (store: MessageLog, config: ReceiverConfig | undefined) => T | Promise<T>): Promise<T> {
   const config = await layoutOf(flags);
-  const { MessageStore } = await import('../../receiver/log/store.js');
-  const store = MessageStore.open(config?.store ?? flags.store ?? defaultReceiverStorePath(), { readOnly });
+  const { openMessageLog } = await import('../../receiver/log/open.js');
+  const store = await openMessageLog(config?.store ?? flags.store ?? defaultReceiverStorePath(), { readOnly });
   try {
     return await fn(store, config);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -44,17 +44,17 @@ function since(flag: string, value: string | undefined): number | undefined {
   return at;
 }
 
-function sinkNames(store: MessageStore, config: ReceiverConfig | undefined): { name: string; type: string; target: string }[] {
+async function sinkNames(store: MessageLog, config: ReceiverConfig | undefined): Promise<{ name: string; type: string; target: string }[]> {
   if (config !== undefined) {
     return config.sinks.map((s) => ({ name: s.name, type: s.type, target: s.type === 'slack' ? 'slack (incoming webhook)' : `${new URL(s.url).origin}${new URL(s.url).pathname}` }));
   }
   // Without the config, the sinks the store has seen.
-  const names = new Set([...Object.keys(store.deliveryCounts()), ...store.sinkStates().map((s) => s.name)]);
+  const names = new Set([...Object.keys(await store.deliveryCounts()), ...(await store.sinkStates()).map((s) => s.name)]);
   return [...names].sort().map((name) => ({ name, type: '?', target: '?' }));
 }
 
-function checkSink(name: string, store: MessageStore, config: ReceiverConfig | undefined): void {
-  if (!sinkNames(store, config).some((s) => s.name === name)) {
+async function checkSink(name: string, store: MessageLog, config: ReceiverConfig | undefined): Promise<void> {
+  if (!(await sinkNames(store, config)).some((s) => s.name === name)) {
     throw new CliError('ERR_CLI_USAGE', `no sink "${name}"${config === undefined ? ' in this store (give --config to name sinks not used yet)' : ' in the config'}`);
   }
 }
@@ -64,7 +64,7 @@ const time = (ms: number | undefined): string => (ms === undefined ? '-' : new D
 /** Register `messages` and `sinks`. */
 export function registerMessages(program: Command, context: () => CliContext): void {
   const where = (c: Command): Command =>
-    c.option('--config <file>', 'the receiver config (its store and sinks; secrets are not read)').option('--store <file>', 'message store (SQLite; default ~/.darkhook/receiver.db)');
+    c.option('--config <file>', 'the receiver config (its store and sinks; secrets are not read)').option('--store <file|url>', 'message store: a SQLite file (default ~/.darkhook/receiver.db) or postgres://USER:env:VAR@HOST:PORT/DB');
 
   const messages = program.command('messages').description('the receiver message log: list, show, resubmit, purge (works while the receiver runs)');
   where(messages.command('list').description('list stored messages in arrival order (never their bodies)'))
@@ -76,18 +76,18 @@ export function registerMessages(program: Command, context: () => CliContext): v
     .option('--limit <n>', 'most messages shown', '100')
     .option('--after <id>', 'only messages stored after this id')
     .action((flags: StoreFlags & { since?: string; status?: string; route?: string; sink?: string; type?: string; limit: string; after?: string }) =>
-      withStore(flags, true, (store) => {
+      withStore(flags, true, async (store) => {
         const ctx = context();
         const limit = wholeNumber('--limit', flags.limit, 1)!;
         const statuses = ['stored', 'pending', 'delivered', 'dead', 'filtered'];
         if (flags.status !== undefined && !statuses.includes(flags.status)) throw new OptionError('ERR_OPTION_INVALID', `--status must be one of ${statuses.join(', ')}`);
         let afterSeq: number | undefined;
         if (flags.after !== undefined) {
-          const found = store.query({ idPrefix: flags.after, limit: 1, order: 'asc' })[0];
+          const found = (await store.query({ idPrefix: flags.after, limit: 1, order: 'asc' }))[0];
           afterSeq = found !== undefined && found.id === flags.after ? found.seq : Number.MAX_SAFE_INTEGER;
         }
-        const rows = store
-          .query({
+        const rows = (
+          await store.query({
             order: 'asc',
             limit: Math.min(limit, 1000),
             ...(flags.since === undefined ? {} : { since: since('--since', flags.since)! }),
@@ -97,7 +97,7 @@ export function registerMessages(program: Command, context: () => CliContext): v
             ...(flags.type === undefined ? {} : { type: flags.type }),
             ...(afterSeq === undefined ? {} : { afterSeq }),
           })
-          .map((m) => ({
+        ).map((m) => ({
             id: m.id,
             type: m.type,
             caller: m.caller ?? null,
@@ -117,10 +117,10 @@ export function registerMessages(program: Command, context: () => CliContext): v
   where(messages.command('show').description('one message: headers, caller, verification, and every attempt per sink').argument('<id>'))
     .option('--body', 'print the body too (as it was received)')
     .action((id: string, flags: StoreFlags & { body?: boolean }) =>
-      withStore(flags, true, (store) => {
+      withStore(flags, true, async (store) => {
         const ctx = context();
-        const found = store.get(id);
-        if (found === undefined) throw new CliError('ERR_CLI_USAGE', `no message ${id} in ${store.path}`);
+        const found = await store.get(id);
+        if (found === undefined) throw new CliError('ERR_CLI_USAGE', `no message ${id} in ${store.location}`);
         const { message: m, deliveries } = found;
         const view = {
           id: m.id,
@@ -170,14 +170,14 @@ export function registerMessages(program: Command, context: () => CliContext): v
     .option('--sink <name>', 'only the deliveries to this sink')
     .option('--dead', 'only dead deliveries')
     .action((ids: string[], flags: StoreFlags & { since?: string; sink?: string; dead?: boolean }) =>
-      withStore(flags, false, (store, config) => {
+      withStore(flags, false, async (store, config) => {
         const ctx = context();
         if (ids.length === 0 && flags.since === undefined && flags.dead !== true) throw new CliError('ERR_CLI_USAGE', 'name message ids, or give --since or --dead');
-        if (flags.sink !== undefined) checkSink(flags.sink, store, config);
-        for (const id of ids) if (!store.has(id)) throw new CliError('ERR_CLI_USAGE', `no message ${id} in ${store.path}`);
+        if (flags.sink !== undefined) await checkSink(flags.sink, store, config);
+        for (const id of ids) if (!(await store.has(id))) throw new CliError('ERR_CLI_USAGE', `no message ${id} in ${store.location}`);
         const deadline = config?.sinks.find((s) => s.name === flags.sink)?.deadlineMs ?? RESUBMIT_DEADLINE_MS;
         const states: DeliveryState[] | undefined = flags.dead === true ? ['dead'] : undefined;
-        const n = store.resubmit(
+        const n = await store.resubmit(
           {
             ...(ids.length === 0 ? {} : { ids }),
             ...(flags.since === undefined ? {} : { since: since('--since', flags.since)! }),
@@ -194,11 +194,11 @@ export function registerMessages(program: Command, context: () => CliContext): v
   where(messages.command('purge').description('remove finished messages older than the given age now (retention also runs by itself)'))
     .option('--older-than <age>', 'age, e.g. 7d or 12h', '7d')
     .action((flags: StoreFlags & { olderThan: string }) =>
-      withStore(flags, false, (store) => {
+      withStore(flags, false, async (store) => {
         const ctx = context();
         const age = parseDuration(flags.olderThan);
         if (age === undefined) throw new OptionError('ERR_OPTION_INVALID', '--older-than must be a duration such as 7d or 12h');
-        const r = store.purge(Date.now() - age);
+        const r = await store.purge(Date.now() - age);
         ctx.out(
           ctx.json
             ? JSON.stringify(r)
@@ -212,7 +212,7 @@ export function registerMessages(program: Command, context: () => CliContext): v
     withStore(flags, true, async (store, config) => {
       const ctx = context();
       const { sinkOverview } = await import('../../receiver/log/ops.js');
-      const rows = sinkOverview(store, sinkNames(store, config));
+      const rows = await sinkOverview(store, await sinkNames(store, config));
       if (ctx.json) {
         ctx.out(JSON.stringify(rows));
         return;
@@ -231,10 +231,10 @@ export function registerMessages(program: Command, context: () => CliContext): v
     ['disable', 'pause a sink: its deliveries wait, nothing is dropped'],
   ] as const) {
     where(sinks.command(action).description(description).argument('<name>')).action((name: string, flags: StoreFlags) =>
-      withStore(flags, false, (store, config) => {
+      withStore(flags, false, async (store, config) => {
         const ctx = context();
-        checkSink(name, store, config);
-        store.setSinkState(name, action === 'enable' ? 'active' : 'disabled', action === 'enable' ? undefined : 'disabled by an operator', Date.now());
+        await checkSink(name, store, config);
+        await store.setSinkState(name, action === 'enable' ? 'active' : 'disabled', action === 'enable' ? undefined : 'disabled by an operator', Date.now());
         ctx.out(ctx.json ? JSON.stringify({ name, state: action === 'enable' ? 'active' : 'disabled' }) : `sink ${name} ${action}d`);
       }),
     );
@@ -244,16 +244,16 @@ export function registerMessages(program: Command, context: () => CliContext): v
     .action((name: string, flags: StoreFlags & { wait: boolean }) =>
       withStore(flags, false, async (store, config) => {
         const ctx = context();
-        checkSink(name, store, config);
+        await checkSink(name, store, config);
         const { enqueueTestMessage } = await import('../../receiver/log/ops.js');
-        const id = enqueueTestMessage(store, name, Date.now(), config?.sinks.find((s) => s.name === name)?.deadlineMs ?? RESUBMIT_DEADLINE_MS);
+        const id = await enqueueTestMessage(store, name, Date.now(), config?.sinks.find((s) => s.name === name)?.deadlineMs ?? RESUBMIT_DEADLINE_MS);
         if (!flags.wait) {
           ctx.out(ctx.json ? JSON.stringify({ id, queued: true }) : `test message ${id} queued for ${name}`);
           return;
         }
         const end = Date.now() + TEST_WAIT_MS;
         for (;;) {
-          const d = store.get(id)?.deliveries[0];
+          const d = (await store.get(id))?.deliveries[0];
           const last = d?.attemptLog.at(-1);
           if (d !== undefined && last !== undefined) {
             const ok = d.state === 'delivered';

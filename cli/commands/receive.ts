@@ -74,6 +74,7 @@ function configFromFlags(flags: ReceiveFlags): ReceiverConfig {
     toleranceSeconds: wholeNumber('--tolerance', flags.tolerance, 0) ?? 300,
     maxBodyBytes: wholeNumber('--max-body-bytes', flags.maxBodyBytes, 1024) ?? 16 * 1024 * 1024,
     retentionDays: 7,
+    storeLeaseSeconds: 60,
     stalledWriteTimeoutMs: DEFAULT_STALLED_WRITE_TIMEOUT_MS,
     routes: [{ path: flags.path ?? DEFAULT_WEBHOOK_PATH, callers: allowed === undefined ? undefined : new Set(allowed), minSeverity: undefined, sinks: [] }],
     sinks: [],
@@ -120,10 +121,20 @@ async function runReceive(ctx: CliContext, flags: ReceiveFlags): Promise<void> {
     import('../../receiver/config/config.js'),
   ]);
   ctx.log.info(describeConfig(config), 'config');
-  const ziti = await ZitiContext.fromFile(config.identity);
+  // The store first: an unreachable server or a refused login stops here, before any Ziti connection.
+  const { openMessageLog, replicaPrefixFor } = await import('../../receiver/log/open.js');
+  const store = await openMessageLog(config.store, { leaseMs: config.storeLeaseSeconds * 1000, replicaPrefix: replicaPrefixFor(config.service) });
+  let ziti: ZitiContext;
+  try {
+    ziti = await ZitiContext.fromFile(config.identity);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   try {
     const receiver = await startReceiver({
       ziti,
+      store,
       service: config.service,
       secrets: config.secrets,
       storePath: config.store,
@@ -134,6 +145,7 @@ async function runReceive(ctx: CliContext, flags: ReceiveFlags): Promise<void> {
       toleranceSeconds: config.toleranceSeconds,
       maxBodyBytes: config.maxBodyBytes,
       retentionDays: config.retentionDays,
+      storeLeaseMs: config.storeLeaseSeconds * 1000,
       serve: { stalledWriteTimeoutMs: config.stalledWriteTimeoutMs },
       ...(config.admin === undefined ? {} : { admin: config.admin }),
     });
@@ -148,12 +160,12 @@ async function runReceive(ctx: CliContext, flags: ReceiveFlags): Promise<void> {
     try {
       const routes = config.routes.map((r) => r.path);
       const admin = receiver.adminAddress === undefined ? null : `${receiver.adminAddress.host}:${receiver.adminAddress.port}`;
-      const ready = { event: 'ready', service: config.service, path: routes[0], routes, store: receiver.store.path, sinks: config.sinks.map((s) => s.name), admin, allowedCallers: config.routes[0]?.callers === undefined ? null : [...config.routes[0].callers] };
+      const ready = { event: 'ready', service: config.service, path: routes[0], routes, store: receiver.store.location, sinks: config.sinks.map((s) => s.name), admin, allowedCallers: config.routes[0]?.callers === undefined ? null : [...config.routes[0].callers] };
       const callers = config.routes.length === 1 ? `; callers ${config.routes[0]!.callers === undefined ? 'any allowed by the fabric' : [...config.routes[0]!.callers].join(', ')}` : '';
       ctx.out(
         ctx.json
           ? JSON.stringify(ready)
-          : `receiving on service "${config.service}" at ${routes.join(', ')}; store ${receiver.store.path}${callers}; sinks ${ready.sinks.join(', ') || 'none'}; ${admin === null ? 'no listening port' : `admin on ${admin} (loopback only)`}`,
+          : `receiving on service "${config.service}" at ${routes.join(', ')}; store ${receiver.store.location}${callers}; sinks ${ready.sinks.join(', ') || 'none'}; ${admin === null ? 'no listening port' : `admin on ${admin} (loopback only)`}`,
       );
       const signal = await stop.done;
       ctx.log.info({ signal }, 'stopping');
@@ -177,7 +189,7 @@ export function registerReceive(program: Command, context: () => CliContext): vo
     .option('--service <name>', 'Ziti service to bind')
     .option('--secret <secret>', `whsec_… or whpk_… (repeatable for rotation; default: ${SECRET_ENV})`, (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--allow <names>', 'comma-separated identity names allowed to call (default: any the fabric lets dial)')
-    .option('--store <file>', 'message store (SQLite; default ~/.darkhook/receiver.db)')
+    .option('--store <file|url>', 'message store: a SQLite file (default ~/.darkhook/receiver.db) or postgres://USER:env:VAR@HOST:PORT/DB')
     .option('--path <path>', `request path (default ${DEFAULT_WEBHOOK_PATH})`)
     .option('--tolerance <seconds>', 'allowed clock gap of webhook-timestamp, each way (default 300)')
     .option('--max-body-bytes <n>', 'largest request body (default 16 MiB)')

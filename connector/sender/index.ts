@@ -17,7 +17,9 @@ export type { NewOutboxMessage, Outbox, OutboxCounts, OutboxHead, OutboxMessage,
 export { FileOutbox } from './outbox-file.js';
 export { backoffDelay, classifyError, classifyResponse, parseRetryAfter } from './retry.js';
 export type { Outcome } from './retry.js';
-export { createSender, SENDER_CHANNELS } from './sender.js';
+export { SENDER_CHANNELS } from './channels.js';
+export type { DeliveredEvent, EnqueuedEvent, FatalEvent, FilteredEvent, ParkedEvent, RequestEvent, RetryEvent, SplitEvent } from './channels.js';
+export { createSender } from './sender.js';
 export type { FlushReport, Sender, SendResult } from './sender.js';
 export { isSeverity, SEVERITIES } from '../webhook/severity.js';
 export type { Severity } from '../webhook/severity.js';

@@ -47,8 +47,11 @@ function removeStaleLock(lockPath: string, stale: string): boolean {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     // A guard whose taker died mid-takeover (a crash inside these few lines) would block every later
-    // taker: remove it, and let the caller try again.
-    if (!held(contentOf(guard))) {
+    // taker: remove it, and let the caller try again. Only a guard naming a dead process: one that is
+    // gone (undefined) was released by a live taker, and another may have created a new guard since —
+    // removing that one would let two takers in at once (seen as two owners under load).
+    const guardOwner = contentOf(guard);
+    if (guardOwner !== undefined && !held(guardOwner)) {
       try {
         unlinkSync(guard);
       } catch {

@@ -1,9 +1,9 @@
 /** The sender: outbox first, then one batch at a time, in order, with retries, parking and a deadline. */
 import assert from 'node:assert';
-import { channel } from 'node:diagnostics_channel';
 import { SendError } from '../../core/index.js';
 import { encodeBatch } from '../webhook/batch-envelope.js';
 import { createSigner, type StandardSigner } from '../webhook/signature-standard.js';
+import { SENDER_CHANNELS, senderChannels as ch } from './channels.js';
 import { EVENT_TYPE_HEADER, type SenderEvent, toOutboxMessage } from './event.js';
 import { batchIdFor } from './ids.js';
 import { normalizeSenderOptions, type NormalizedSenderOptions, type SenderOptions } from './options.js';
@@ -12,28 +12,7 @@ import { backoffDelay, classifyError, classifyResponse, type Outcome } from './r
 import { severityDropReason } from '../webhook/severity.js';
 import { createTransport, type Transport } from './transport.js';
 
-/** Names of the `diagnostics_channel` channels the sender publishes on. */
-export const SENDER_CHANNELS = Object.freeze({
-  enqueued: 'darkhook:sender:enqueued',
-  filtered: 'darkhook:sender:filtered',
-  request: 'darkhook:sender:request',
-  delivered: 'darkhook:sender:delivered',
-  retry: 'darkhook:sender:retry',
-  split: 'darkhook:sender:split',
-  parked: 'darkhook:sender:parked',
-  fatal: 'darkhook:sender:fatal',
-} as const);
-
-const ch = {
-  enqueued: channel(SENDER_CHANNELS.enqueued),
-  filtered: channel(SENDER_CHANNELS.filtered),
-  request: channel(SENDER_CHANNELS.request),
-  delivered: channel(SENDER_CHANNELS.delivered),
-  retry: channel(SENDER_CHANNELS.retry),
-  split: channel(SENDER_CHANNELS.split),
-  parked: channel(SENDER_CHANNELS.parked),
-  fatal: channel(SENDER_CHANNELS.fatal),
-};
+export { SENDER_CHANNELS };
 
 /** What `send` did with one event. */
 export interface SendResult {

@@ -1,6 +1,6 @@
 /** The binary batch wire form (docs/batch-envelope.md): length-prefixed fields, bodies as raw bytes, no base64. */
-import type { BatchEvent } from './batch-envelope.js';
 import {
+  type BatchEvent,
   batchInvalid,
   batchTooLarge,
   checkEventHeaders,

@@ -11,6 +11,7 @@ import {
   checkEventType,
   checkUniqueIds,
   isPlainObject,
+  type BatchEvent,
 } from './batch-rules.js';
 import { integerOption, rejectUnknownKeys } from '../../core/options.js';
 
@@ -29,19 +30,7 @@ export const DEFAULT_MAX_BATCH_EVENTS = 500;
 /** Largest encoded batch in bytes unless configured otherwise: 16 MiB. */
 export const DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024;
 
-/** One event inside a batch. */
-export interface BatchEvent {
-  /** The event's own id (idempotency key): non-empty, no `.`, the same rule as `webhook-id`. */
-  id: string;
-  /** Event type, e.g. `push` or `invoice.paid`; non-empty. */
-  type: string;
-  /** When the event happened: integer seconds since the epoch. */
-  timestamp: number;
-  /** The event body, byte for byte (may be binary). */
-  body: Buffer;
-  /** Optional per-event headers to replay downstream, e.g. `content-type` or `x-github-event`. */
-  headers?: Record<string, string>;
-}
+export type { BatchEvent };
 
 /** Options of `encodeBatch`. */
 export interface EncodeBatchOptions {

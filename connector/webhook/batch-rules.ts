@@ -1,6 +1,20 @@
 /** Rules every batch event obeys, whatever the wire form: the checks and coded errors both codecs share. */
 import { WebhookError } from '../../core/index.js';
 
+/** One event inside a batch. */
+export interface BatchEvent {
+  /** The event's own id (idempotency key): non-empty, no `.`, the same rule as `webhook-id`. */
+  id: string;
+  /** Event type, e.g. `push` or `invoice.paid`; non-empty. */
+  type: string;
+  /** When the event happened: integer seconds since the epoch. */
+  timestamp: number;
+  /** The event body, byte for byte (may be binary). */
+  body: Buffer;
+  /** Optional per-event headers to replay downstream, e.g. `content-type` or `x-github-event`. */
+  headers?: Record<string, string>;
+}
+
 /** 400 ERR_WEBHOOK_BATCH_INVALID with `message`. */
 export function batchInvalid(message: string, cause?: unknown): WebhookError {
   return new WebhookError('ERR_WEBHOOK_BATCH_INVALID', message, { statusCode: 400, cause });

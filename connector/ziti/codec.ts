@@ -1,7 +1,6 @@
 /** Channel V2 frame encoder and incremental decoder (PROTOCOL.md §3.2); pure: no sockets, timers or logs. */
 import { type DarkhookErrorOptions, type ErrorCode, OptionError, ZitiError } from '../../core/index.js';
-import { FRAME_HEADER_BYTES, MAX_FRAME_BODY_BYTES, MAX_FRAME_HEADERS_BYTES, MAX_HEADER_COUNT } from './constants.js';
-import type { Message } from './message.js';
+import { FRAME_HEADER_BYTES, MAX_FRAME_BODY_BYTES, MAX_FRAME_HEADERS_BYTES, MAX_HEADER_COUNT, type Message } from './constants.js';
 import { rejectUnknownKeys } from '../../core/options.js';
 
 /** Caps the decoder (and encoder) apply to one frame. Each defaults to the same-named constant. */

@@ -1,4 +1,15 @@
-/** Wire numbers of the OpenZiti channel and edge protocols (PROTOCOL.md §3–§4) and the codec's limits. */
+/** Wire numbers of the OpenZiti channel and edge protocols (PROTOCOL.md §3–§4), the message shape and the codec's limits. */
+
+/** One channel message. Header values and the body of a decoded message may alias the received chunk. */
+export interface Message {
+  /** int32 content type, see `ContentType`. */
+  contentType: number;
+  /** int32 per-channel sequence: −1 for hello and its reply, then 1, 2, … assigned by the link. */
+  sequence: number;
+  /** Header id → raw value; encoded in insertion order. */
+  headers: Map<number, Buffer>;
+  body: Buffer;
+}
 
 /**
  * Message content types: channel-level (§3.4) and edge (§4.1). A Go peer may send others (posture,

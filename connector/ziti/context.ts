@@ -1,28 +1,17 @@
 /** The SDK entry: one identity, its controller, its router links; `dial` and `listen` by service name. */
-import { channel } from 'node:diagnostics_channel';
 import { ZitiError } from '../../core/index.js';
 import { readIdentityFile, type ZitiIdentity } from '../../pki/identity.js';
 import { ContentType, HeaderId } from './constants.js';
-import { ControllerClient } from './controller-client.js';
-import { routerTlsAddress, type EdgeRouterInfo, type ServiceDetail, type ServiceSession } from './controller-types.js';
+import type { ControllerClient } from './controller-client.js';
+import type { ServiceDetail, ServiceSession } from './controller-types.js';
 import { clientSessionKeys, ensureCryptoReady, generateKxKeyPair } from './e2e.js';
-import { EdgeLink, type ConnSink } from './edge-link.js';
+import type { ConnSink } from './edge-link.js';
 import { ZitiConnection } from './edge-conn.js';
 import { ZitiListener, type ListenOptions } from './listener.js';
 import { createMessage, getHeaderBytes, getHeaderString, setHeaderBytes, setHeaderString, setHeaderU32, type Message } from './message.js';
 import { normalizeContextOptions, type ZitiContextOptions, type NormalizedContextOptions } from './options.js';
-
-const dialChannel = channel('darkhook:ziti:dial');
-
-/**
- * How long a service looked up at the controller is reused, in milliseconds. The controller and the
- * router still check policy on every session and connect; the cache only saves a REST round trip
- * per dial, and is dropped when the router refuses a dial or the sessions are renewed.
- */
-export const SERVICE_CACHE_TTL_MS = 60_000;
-
-/** Most edge routers a context connects to ahead of its first dial. */
-export const PREWARM_MAX_ROUTERS = 3;
+import { zitiChannels } from './channels.js';
+import { ZitiSessions } from './sessions.js';
 
 /** Options of one dial. */
 export interface DialOptions {
@@ -45,18 +34,16 @@ export class ZitiContext {
   readonly identity: ZitiIdentity;
   readonly controller: ControllerClient;
   readonly options: NormalizedContextOptions;
-  readonly #links = new Map<string, Promise<EdgeLink>>();
-  readonly #sessions = new Map<string, Promise<ServiceSession>>();
-  readonly #services = new Map<string, { readonly svc: ServiceDetail; readonly at: number }>();
+  /** The API session, service sessions and router links this context's dials and listeners share. */
+  readonly sessions: ZitiSessions;
   readonly #listeners = new Set<ZitiListener>();
-  #refreshTimer: NodeJS.Timeout | undefined;
   #closed = false;
-  #prewarming = false;
 
   constructor(identity: ZitiIdentity, options: ZitiContextOptions = {}) {
     this.identity = identity;
     this.options = normalizeContextOptions(options);
-    this.controller = new ControllerClient(identity);
+    this.sessions = new ZitiSessions(identity, this.options);
+    this.controller = this.sessions.controller;
   }
 
   /** Load an identity file (as written by `darkhook enroll` or `ziti edge enroll`). */
@@ -67,8 +54,18 @@ export class ZitiContext {
   /** Authenticate now (otherwise the first dial or listen does) and start refreshing the session. */
   async authenticate(): Promise<void> {
     this.#assertOpen();
-    const session = await this.controller.authenticate();
-    this.#scheduleRefresh(session.expiresAt);
+    await this.sessions.authenticate();
+  }
+
+  /**
+   * Renew the API session now instead of at its scheduled time; with OIDC, every connected edge
+   * router is then sent the new access token (UpdateToken). A router that refuses it has its link
+   * closed; connections on it end and listeners re-bind on a new link.
+   * @throws ERR_ZITI_UNAUTHORIZED, ERR_ZITI_CONTROLLER_UNAVAILABLE
+   */
+  async refreshSession(): Promise<void> {
+    this.#assertOpen();
+    await this.sessions.refreshSession();
   }
 
   /**
@@ -82,18 +79,18 @@ export class ZitiContext {
     this.#assertOpen();
     const cryptoReady = ensureCryptoReady();
     // A first dial opens router links while the service and session are looked up.
-    this.#prewarmLinks();
-    const service = await this.service(serviceName, 'Dial');
+    this.sessions.prewarmLinks();
+    const service = await this.sessions.service(serviceName, 'Dial');
     await cryptoReady;
     for (let attempt = 0; ; attempt++) {
-      const session = await this.session(service.id, 'Dial');
+      const session = await this.sessions.session(service.id, 'Dial');
       try {
         return await this.#dialOnce(service, session, options);
       } catch (err) {
         // A stale session or a link the router just dropped: one fresh try, then report.
         if (attempt > 0 || !(err instanceof ZitiError)) throw err;
-        if (err.code === 'ERR_ZITI_HELLO_REJECTED' || /invalid (api )?session|session not found/i.test(err.message)) {
-          await this.renewSessions();
+        if (err.code === 'ERR_ZITI_HELLO_REJECTED' || /invalid (api )?session|session not found|token/i.test(err.message)) {
+          await this.sessions.renewSessions();
         } else if (err.code !== 'ERR_ZITI_LINK_CLOSED') {
           throw err;
         }
@@ -102,7 +99,7 @@ export class ZitiContext {
   }
 
   async #dialOnce(service: ServiceDetail, session: ServiceSession, options: DialOptions): Promise<ZitiConnection> {
-    const link = await this.linkFor(session.edgeRouters);
+    const link = await this.sessions.linkFor(session.edgeRouters);
     const keyPair = this.options.encryption === 'off' ? undefined : generateKxKeyPair();
     // Messages for the new id can arrive right behind the reply: hold them until the conn exists.
     const early: Message[] = [];
@@ -123,8 +120,8 @@ export class ZitiContext {
     if (reply.contentType !== ContentType.StateConnected) {
       link.unregister(connId);
       const reason = reply.body.toString('utf8') || 'no reason given';
-      dialChannel.publish({ event: 'refused', service: service.name, reason });
-      this.#services.delete(service.name);
+      zitiChannels.dial.publish({ event: 'refused', service: service.name, reason });
+      this.sessions.forgetService(service.name);
       // Routers only say why in text (PROTOCOL.md §4.3): "no terminators" means no host is bound now.
       if (/has no terminators|no terminator/i.test(reason)) {
         throw new ZitiError('ERR_ZITI_SERVICE_UNAVAILABLE', `dial "${service.name}": no host is bound to the service right now (${reason})`);
@@ -151,7 +148,7 @@ export class ZitiContext {
     link.register(conn, connId);
     conn.start();
     for (const m of early) conn.onMessage(m);
-    dialChannel.publish({ event: 'connected', service: service.name, connId, encrypted: conn.encrypted, router: link.address });
+    zitiChannels.dial.publish({ event: 'connected', service: service.name, connId, encrypted: conn.encrypted, router: link.address });
     return conn;
   }
 
@@ -163,143 +160,20 @@ export class ZitiContext {
    */
   listen(serviceName: string, options: ListenOptions = {}): ZitiListener {
     this.#assertOpen();
-    const listener = new ZitiListener(this, serviceName, options);
+    const listener = new ZitiListener(this.sessions, serviceName, options);
     this.#listeners.add(listener);
     listener.once('close', () => this.#listeners.delete(listener));
     listener.start();
     return listener;
   }
 
-  /**
-   * The service as this identity sees it, checked for `permission`.
-   * @throws ERR_ZITI_SERVICE_NOT_FOUND, ERR_ZITI_SERVICE_NOT_PERMITTED
-   */
-  async service(name: string, permission: 'Dial' | 'Bind'): Promise<ServiceDetail> {
-    const cached = this.#services.get(name);
-    if (cached !== undefined && Date.now() - cached.at < SERVICE_CACHE_TTL_MS && cached.svc.permissions.includes(permission)) return cached.svc;
-    // Missing from the cache, stale, or lacking the permission (a policy may have just been added): ask.
-    this.#services.delete(name);
-    const svc = await this.controller.serviceByName(name);
-    this.#services.set(name, { svc, at: Date.now() });
-    if (!svc.permissions.includes(permission)) {
-      throw new ZitiError('ERR_ZITI_SERVICE_NOT_PERMITTED', `identity may not ${permission.toLowerCase()} service "${name}": no ${permission} policy grants it`);
-    }
-    return svc;
-  }
-
-  /** A cached service session (one per service and type). */
-  session(serviceId: string, type: 'Dial' | 'Bind'): Promise<ServiceSession> {
-    const key = `${type}:${serviceId}`;
-    let p = this.#sessions.get(key);
-    if (p === undefined) {
-      p = this.controller.createSession(serviceId, type);
-      this.#sessions.set(key, p);
-      p.catch(() => this.#sessions.delete(key));
-    }
-    return p;
-  }
-
-  /**
-   * Start over with a new API session and new service sessions, after a router refused ours.
-   * Service sessions are otherwise reused for the life of the API session: OpenZiti controllers
-   * (seen on v1.7.2) answer a second `POST /sessions` for the same API session, service and type
-   * with a token naming a session id they never store, which routers then refuse as "invalid session".
-   */
-  async renewSessions(): Promise<void> {
-    this.#sessions.clear();
-    this.#services.clear();
-    const session = await this.controller.authenticate();
-    this.#scheduleRefresh(session.expiresAt);
-    // Links authenticated with an older API session keep serving their connections; idle ones go.
-    for (const [key, p] of this.#links) {
-      if (key.endsWith(`|${session.token}`)) continue;
-      const link = await p.catch(() => undefined);
-      if (link === undefined || link.connectionCount === 0) {
-        link?.close();
-        this.#links.delete(key);
-      }
-    }
-  }
-
-  /**
-   * An open link to one of `routers`: an existing one if any, else the first to answer when all are
-   * tried at once. @throws ERR_ZITI_NO_EDGE_ROUTER, ERR_ZITI_ROUTER_UNAVAILABLE, ERR_ZITI_HELLO_REJECTED
-   */
-  async linkFor(routers: readonly EdgeRouterInfo[]): Promise<EdgeLink> {
-    const addresses = routers.filter((r) => r.isOnline).map(routerTlsAddress).filter((a) => a !== undefined);
-    if (addresses.length === 0) throw new ZitiError('ERR_ZITI_NO_EDGE_ROUTER', 'no online edge router with a TLS edge listener serves this service');
-    const token = (this.controller.apiSession ?? (await this.controller.authenticate())).token;
-    for (const a of addresses) {
-      const existing = this.#links.get(`${a.host}:${a.port}|${token}`);
-      if (existing !== undefined) {
-        const link = await existing.catch(() => undefined);
-        if (link?.isOpen === true) return link;
-      }
-    }
-    return Promise.any(addresses.map((a) => this.#openLink(a.host, a.port, token))).catch((agg: AggregateError) => {
-      throw agg.errors[0] as ZitiError;
-    });
-  }
-
-  /**
-   * With no router link yet, start links to (at most `PREWARM_MAX_ROUTERS` of) the identity's edge
-   * routers in the background, as OpenZiti SDKs connect to their routers up front. `linkFor` then finds
-   * the link open or in flight. Failures are ignored here: the dial reports its own.
-   */
-  #prewarmLinks(): void {
-    if (this.#links.size > 0 || this.#prewarming) return;
-    this.#prewarming = true;
-    void (async () => {
-      const token = (this.controller.apiSession ?? (await this.controller.authenticate())).token;
-      const routers = await this.controller.edgeRouters();
-      const addresses = routers.filter((r) => r.isOnline).map(routerTlsAddress).filter((a) => a !== undefined);
-      for (const a of addresses.slice(0, PREWARM_MAX_ROUTERS)) void this.#openLink(a.host, a.port, token).catch(() => undefined);
-    })()
-      .catch(() => undefined)
-      .finally(() => {
-        this.#prewarming = false;
-      });
-  }
-
-  #openLink(host: string, port: number, token: string): Promise<EdgeLink> {
-    const key = `${host}:${port}|${token}`;
-    const existing = this.#links.get(key);
-    if (existing !== undefined) return existing;
-    const p = (async () => {
-      const session = this.controller.apiSession!;
-      this.#scheduleRefresh(session.expiresAt);
-      const link = await EdgeLink.connect({
-        host,
-        port,
-        ca: this.identity.ca,
-        cert: this.identity.cert,
-        key: this.identity.key,
-        sessionToken: token,
-        label: session.identityName || 'darkhook',
-        connectTimeoutMs: this.options.connectTimeoutMs,
-        requestTimeoutMs: this.options.requestTimeoutMs,
-        probeIntervalMs: this.options.probeIntervalMs,
-      });
-      link.on('state', (e) => {
-        if (e.type === 'closed') this.#links.delete(key);
-      });
-      return link;
-    })();
-    this.#links.set(key, p);
-    p.catch(() => this.#links.delete(key));
-    return p;
-  }
-
   /** Close every listener and link and log out. Connections on the links close with them. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#refreshTimer !== undefined) clearTimeout(this.#refreshTimer);
+    this.sessions.stopRefreshing();
     await Promise.all([...this.#listeners].map((l) => l.close()));
-    for (const p of this.#links.values()) (await p.catch(() => undefined))?.close();
-    this.#links.clear();
-    await this.controller.logout();
-    this.controller.close();
+    await this.sessions.close();
   }
 
   /** Whether `close` was called. */
@@ -311,18 +185,5 @@ export class ZitiContext {
     if (this.#closed) throw new ZitiError('ERR_ZITI_CONTEXT_CLOSED', 'this Ziti context was closed');
   }
 
-  /** Refresh at a random point between 1/2 and 5/6 of the remaining lifetime, as OpenZiti SDKs do. */
-  #scheduleRefresh(expiresAt: Date | undefined): void {
-    if (this.#closed || this.#refreshTimer !== undefined) return;
-    const remaining = expiresAt === undefined ? 10 * 60_000 : Math.max(5_000, expiresAt.getTime() - Date.now());
-    const delay = remaining / 2 + Math.random() * (remaining * (5 / 6 - 1 / 2));
-    this.#refreshTimer = setTimeout(() => {
-      this.#refreshTimer = undefined;
-      this.controller.refreshApiSession().then(
-        (s) => this.#scheduleRefresh(s.expiresAt),
-        () => this.#scheduleRefresh(new Date(Date.now() + 10_000)),
-      );
-    }, delay);
-    this.#refreshTimer.unref();
-  }
+
 }

@@ -9,10 +9,13 @@ export interface ControllerVersion {
   readonly capabilities?: string[];
 }
 
-/** The current API session (legacy cert authentication). */
+/** The current API session: a legacy one (`POST /authenticate`) or an OIDC access token. */
 export interface ApiSession {
+  /** `legacy`: the token goes in `zt-session`; `oidc`: it is a JWT sent as `Authorization: Bearer`. */
+  readonly kind: 'legacy' | 'oidc';
+  /** The API session id (OIDC: the access token's `z_asid`, kept across refreshes). */
   readonly id: string;
-  /** Opaque token used as `zt-session` on REST and as the router hello SessionToken. */
+  /** Used on REST calls (see `kind`) and as the router hello SessionToken. Never logged. */
   readonly token: string;
   readonly identityId: string;
   readonly identityName: string;

@@ -1,5 +1,4 @@
 /** Ziti end-to-end encryption (PROTOCOL §5): crypto_kx session keys and secretstream framing on native or WASM libsodium. */
-import { channel } from 'node:diagnostics_channel';
 import { OptionError, ZitiError } from '../../core/index.js';
 import {
   E2E_ABYTES,
@@ -16,6 +15,7 @@ import {
 import { loadNativeBackend } from './e2e-native.js';
 import { loadWasmBackend } from './e2e-wasm.js';
 import { rejectUnknownKeys } from '../../core/options.js';
+import { zitiChannels } from './channels.js';
 
 export { parseMultipart } from './multipart.js';
 export { E2E_ABYTES, E2E_HEADER_BYTES, E2E_KEY_BYTES } from './e2e-backend.js';
@@ -30,12 +30,6 @@ export interface CryptoReadyOptions {
    */
   readonly backend?: 'auto' | CryptoBackendName;
 }
-
-/**
- * Publishes `{ event: 'backend', backend, requested, nativeError? }` each time a backend becomes
- * active; `nativeError` is set when `'auto'` fell back to WebAssembly because the addon failed to load.
- */
-const e2eChannel = channel('darkhook:ziti:e2e');
 
 type BackendChoice = NonNullable<CryptoReadyOptions['backend']>;
 
@@ -95,8 +89,8 @@ export function ensureCryptoReady(options?: CryptoReadyOptions): Promise<void> {
       // Overtaken by a later call: settle with it, so that no caller resumes before a backend is active.
       if (readyPromise !== promise) return readyPromise;
       active = backend;
-      if (e2eChannel.hasSubscribers) {
-        e2eChannel.publish({ event: 'backend', backend: backend.name, requested: choice, ...(nativeError === undefined ? {} : { nativeError }) });
+      if (zitiChannels.e2e.hasSubscribers) {
+        zitiChannels.e2e.publish({ event: 'backend', backend: backend.name, requested: choice, ...(nativeError === undefined ? {} : { nativeError }) });
       }
     },
     (cause: unknown) => {

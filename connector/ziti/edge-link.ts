@@ -1,5 +1,4 @@
 /** One channel to one edge router: TLS + hello, request/reply by sequence, dispatch by connection id. */
-import { channel } from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import tls from 'node:tls';
 import { ZitiError } from '../../core/index.js';
@@ -7,6 +6,7 @@ import { encodeMessage, FrameDecoder } from './codec.js';
 import { ContentType, HeaderId } from './constants.js';
 import { createMessage, getHeaderBool, getHeaderString, getHeaderU32, replyFor, setHeaderString, setHeaderU64, setReplyFor, type Message } from './message.js';
 import { tlsServername } from './tls-names.js';
+import { zitiChannels } from './channels.js';
 
 /** Time allowed for TCP + TLS + hello, in milliseconds (routers drop a hello later than 5 s). */
 export const DEFAULT_LINK_CONNECT_TIMEOUT_MS = 10_000;
@@ -17,7 +17,6 @@ export const DEFAULT_PROBE_INTERVAL_MS = 30_000;
 /** A link closing this soon after its hello was answered was refused (bad session or certificate), in milliseconds. */
 const HELLO_REFUSAL_WINDOW_MS = 1_000;
 
-const linkChannel = channel('darkhook:ziti:link');
 
 /** Where and as whom to connect. */
 export interface EdgeLinkOptions {
@@ -158,7 +157,7 @@ export class EdgeLink extends EventEmitter<{ state: [EdgeLinkEvent] }> {
         socket.off('error', onError);
         socket.off('close', onClose);
         const link = new EdgeLink(socket, decoder, first, options);
-        linkChannel.publish({ event: 'connected', address: where, routerId: link.routerId });
+        zitiChannels.link.publish({ event: 'connected', address: where, routerId: link.routerId });
         resolve(link);
         // Frames that arrived in the same chunk as the hello answer.
         link.#dispatchAll(messages.slice(1));
@@ -228,6 +227,31 @@ export class EdgeLink extends EventEmitter<{ state: [EdgeLinkEvent] }> {
       this.#pending.set(seq, { resolve, reject, timer });
       this.#socket.write(encodeMessage(msg));
     });
+  }
+
+  /**
+   * Hand the router a renewed OIDC access token (UpdateToken, 60803). A router that refuses it
+   * (60802) or does not answer would drop the channel when the old token expires, so this link is
+   * closed at once, cleanly: its connections end with ERR_ZITI_LINK_CLOSED, listeners re-bind on a
+   * new link, and the method resolves false. The token itself never appears in events or errors.
+   */
+  async updateToken(token: string, timeoutMs = this.#requestTimeoutMs): Promise<boolean> {
+    let reply: Message;
+    try {
+      reply = await this.request(createMessage(ContentType.UpdateToken, token), timeoutMs);
+    } catch (err) {
+      const why = err instanceof ZitiError ? err.code : 'error';
+      this.#shutdown(new ZitiError('ERR_ZITI_LINK_CLOSED', `router ${this.address} did not take the renewed token (${why})`, { cause: err }));
+      return false;
+    }
+    if (reply.contentType === ContentType.UpdateTokenSuccess) {
+      zitiChannels.link.publish({ event: 'token-updated', address: this.address });
+      return true;
+    }
+    const reason = reply.body.toString('utf8') || 'no reason given';
+    zitiChannels.link.publish({ event: 'token-refused', address: this.address, reason });
+    this.#shutdown(new ZitiError('ERR_ZITI_LINK_CLOSED', `router ${this.address} refused the renewed token: ${reason}`));
+    return false;
   }
 
   /**
@@ -353,7 +377,7 @@ export class EdgeLink extends EventEmitter<{ state: [EdgeLinkEvent] }> {
       res.headers.set(HeaderId.ConnId, msg.headers.get(HeaderId.ConnId)!);
       this.send(res);
     }
-    linkChannel.publish({ event: 'unknown-conn', address: this.address, connId, contentType: msg.contentType });
+    zitiChannels.link.publish({ event: 'unknown-conn', address: this.address, connId, contentType: msg.contentType });
   }
 
   #sendProbe(interval: number): void {
@@ -362,7 +386,7 @@ export class EdgeLink extends EventEmitter<{ state: [EdgeLinkEvent] }> {
     setHeaderU64(probe, HeaderId.Reflected, process.hrtime.bigint());
     const started = Date.now();
     this.request(probe).then(
-      () => linkChannel.publish({ event: 'latency', address: this.address, ms: Date.now() - started }),
+      () => zitiChannels.link.publish({ event: 'latency', address: this.address, ms: Date.now() - started }),
       () => {
         if (Date.now() - this.#lastReadAt > interval) {
           this.#shutdown(new ZitiError('ERR_ZITI_LINK_CLOSED', `router ${this.address} stopped answering latency probes`));
@@ -395,7 +419,7 @@ export class EdgeLink extends EventEmitter<{ state: [EdgeLinkEvent] }> {
     const sinks = [...this.#sinks.values()];
     this.#sinks.clear();
     for (const s of sinks) s.onLinkClosed(reason, local);
-    linkChannel.publish({ event: 'closed', address: this.address, code: reason.code });
+    zitiChannels.link.publish({ event: 'closed', address: this.address, code: reason.code });
     this.emit('state', { type: 'closed', error: reason });
   }
 }

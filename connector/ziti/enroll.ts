@@ -1,5 +1,4 @@
 /** One-time-token enrollment: JWT → pinned controller → CA bundle → key + CSR → certificate → identity. */
-import { channel } from 'node:diagnostics_channel';
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { ZitiError } from '../../core/index.js';
@@ -7,13 +6,14 @@ import type { ZitiIdentity } from '../../pki/identity.js';
 import { decodeEnrollmentJwt, verifyEnrollmentJwt } from '../../pki/jwt.js';
 import { generateRsaKeyPair } from '../../pki/keys.js';
 import { splitPemBundle } from '../../pki/pem.js';
+import { ControllerClient, type AuthMode } from './controller-client.js';
+import { zitiChannels } from './channels.js';
 import { apiErrorOf, DEFAULT_REST_TIMEOUT_MS, RestClient } from './rest.js';
 import { tlsServername } from './tls-names.js';
 
 /** RSA key size for enrolled identities, in bits: 128-bit security; OpenZiti's CLI uses 4096, which takes seconds to generate. */
 export const DEFAULT_ENROLL_RSA_BITS = 3072;
 
-const enrollChannel = channel('darkhook:ziti:enroll');
 
 /** Options of `enroll`. */
 export interface EnrollOptions {
@@ -23,6 +23,14 @@ export interface EnrollOptions {
   readonly now?: Date;
   /** Network timeout per step, in milliseconds. Default `DEFAULT_REST_TIMEOUT_MS`. */
   readonly timeoutMs?: number;
+  /**
+   * After enrolling, authenticate once and record every controller the cluster reports
+   * (`GET /controllers`) in `ztAPIs`, so that the identity still connects when the controller it
+   * enrolled against is down. Default true; a controller without that list leaves `ztAPIs` null.
+   */
+  readonly discoverControllers?: boolean;
+  /** Authentication used for that discovery: as `ZitiContextOptions.auth`. Default `auto`. */
+  readonly auth?: AuthMode;
 }
 
 /**
@@ -49,7 +57,7 @@ export async function enroll(jwt: string, options: EnrollOptions = {}): Promise<
   const leafPem = await fetchServerLeaf(issuer, timeoutMs);
   verifyEnrollmentJwt(token, leafPem, { now: options.now });
   const pinnedSha256 = new X509Certificate(leafPem).fingerprint256.replaceAll(':', '').toLowerCase();
-  enrollChannel.publish({ event: 'token-verified', issuer: issuer.origin, identityId: claims.sub });
+  zitiChannels.enroll.publish({ event: 'token-verified', issuer: issuer.origin, identityId: claims.sub });
 
   const pinned = new RestClient({ pinnedSha256 });
   let caPems: string[];
@@ -94,8 +102,8 @@ export async function enroll(jwt: string, options: EnrollOptions = {}): Promise<
   } finally {
     verified.close();
   }
-  enrollChannel.publish({ event: 'enrolled', issuer: issuer.origin, identityId: claims.sub });
-  return {
+  zitiChannels.enroll.publish({ event: 'enrolled', issuer: issuer.origin, identityId: claims.sub });
+  const identity: ZitiIdentity = {
     ztAPI: `${issuer.origin}/edge/client/v1`,
     ztAPIs: null,
     configTypes: null,
@@ -104,6 +112,27 @@ export async function enroll(jwt: string, options: EnrollOptions = {}): Promise<
     ca,
     enableHa: false,
   };
+  if (options.discoverControllers !== false) identity.ztAPIs = await discoverControllers(identity, options.auth ?? 'auto');
+  return identity;
+}
+
+/**
+ * Every controller of the cluster as Client API URLs, or null when there is only the one enrolled
+ * against. The enrollment has already succeeded: a failure here only leaves the list empty.
+ */
+async function discoverControllers(identity: ZitiIdentity, auth: AuthMode): Promise<string[] | null> {
+  const ctrl = new ControllerClient(identity, { auth });
+  try {
+    const urls = await ctrl.refreshControllers();
+    zitiChannels.enroll.publish({ event: 'controllers', controllers: urls });
+    return urls.length > 1 ? urls : null;
+  } catch (err) {
+    zitiChannels.enroll.publish({ event: 'controllers-unknown', code: err instanceof ZitiError ? err.code : 'error' });
+    return null;
+  } finally {
+    await ctrl.logout();
+    ctrl.close();
+  }
 }
 
 /** Current controllers answer `{data:{cert}}`; very old ones sent the PEM itself. */

@@ -45,6 +45,8 @@ export {
   setReplyFor,
 } from './message.js';
 export type { Message } from './message.js';
+export { ZITI_CHANNELS } from './channels.js';
+export type { AuthEvent, BindEvent, DialEvent, E2eEvent, EnrollEvent, LinkEvent } from './channels.js';
 export { getStructuredError, parseStructuredError } from './structured-error.js';
 export type { StructuredError } from './structured-error.js';
 export {
@@ -61,7 +63,8 @@ export {
 } from './e2e.js';
 export type { CryptoBackendName, CryptoReadyOptions, KxKeyPair, SessionKeys } from './e2e.js';
 export { parseMultipart } from './multipart.js';
-export { SERVICE_CACHE_TTL_MS, ZitiContext } from './context.js';
+export { ZitiContext } from './context.js';
+export { PREWARM_MAX_ROUTERS, SERVICE_CACHE_TTL_MS, ZitiSessions } from './sessions.js';
 export type { DialOptions } from './context.js';
 export { DEFAULT_CONN_WINDOW_BYTES, ZitiConnection, MAX_DATA_CHUNK_BYTES } from './edge-conn.js';
 export type { CallerInfo } from './edge-conn.js';
@@ -69,7 +72,10 @@ export { ZitiListener, DEFAULT_REBIND_MAX_DELAY_MS, DEFAULT_REBIND_MIN_DELAY_MS 
 export type { ListenOptions, ListenerState } from './listener.js';
 export { DEFAULT_DIAL_TIMEOUT_MS } from './options.js';
 export type { ZitiContextOptions } from './options.js';
-export { ControllerClient, clientApiBase } from './controller-client.js';
+export { ControllerClient, clientApiBase, controllerBases, parseControllerList } from './controller-client.js';
+export type { AuthMode, ControllerClientOptions } from './controller-client.js';
+export { jwtClaims, OIDC_CLIENT_ID, OIDC_REDIRECT_URI, oidcLogin, oidcRefresh, pkceChallenge, pkcePair } from './oidc.js';
+export type { OidcTokens } from './oidc.js';
 export type { ApiSession, ControllerVersion, EdgeRouterInfo, ServiceDetail, ServiceSession } from './controller-types.js';
 export { EdgeLink, DEFAULT_LINK_CONNECT_TIMEOUT_MS, DEFAULT_PROBE_INTERVAL_MS, DEFAULT_REQUEST_TIMEOUT_MS } from './edge-link.js';
 export type { EdgeLinkEvent } from './edge-link.js';

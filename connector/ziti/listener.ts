@@ -1,22 +1,21 @@
 /** Hosting a service: Bind on a router, accept Dial requests as connections, re-bind after faults. */
 import { randomUUID } from 'node:crypto';
-import { channel } from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import { ZitiError } from '../../core/index.js';
 import { constantTimeEqual } from '../../core/constant-time.js';
 import { ContentType, HeaderId } from './constants.js';
 import { ensureCryptoReady, generateKxKeyPair, serverSessionKeys, type KxKeyPair, type SessionKeys } from './e2e.js';
-import type { ZitiContext } from './context.js';
+import type { ZitiSessions } from './sessions.js';
 import type { ConnSink, EdgeLink } from './edge-link.js';
 import { ZitiConnection } from './edge-conn.js';
 import { createMessage, getHeaderBytes, getHeaderString, getHeaderU32, setHeaderBool, setHeaderBytes, setHeaderString, setHeaderU16, setHeaderU32, type Message } from './message.js';
+import { zitiChannels } from './channels.js';
 
 /** First delay before re-binding after a fault, in milliseconds; doubles up to the maximum. */
 export const DEFAULT_REBIND_MIN_DELAY_MS = 250;
 /** Longest delay between re-bind attempts, in milliseconds. */
 export const DEFAULT_REBIND_MAX_DELAY_MS = 15_000;
 
-const bindChannel = channel('darkhook:ziti:bind');
 
 /** Options of `ZitiContext.listen`. */
 export interface ListenOptions {
@@ -51,7 +50,7 @@ interface ListenerEvents {
  */
 export class ZitiListener extends EventEmitter<ListenerEvents> implements ConnSink {
   readonly service: string;
-  readonly #ctx: ZitiContext;
+  readonly #sessions: ZitiSessions;
   readonly #cost: number;
   readonly #minDelay: number;
   readonly #maxDelay: number;
@@ -68,9 +67,9 @@ export class ZitiListener extends EventEmitter<ListenerEvents> implements ConnSi
   /** The router refused our session: start over with new API and service sessions. */
   #renew = false;
 
-  constructor(ctx: ZitiContext, service: string, options: ListenOptions) {
+  constructor(sessions: ZitiSessions, service: string, options: ListenOptions) {
     super();
-    this.#ctx = ctx;
+    this.#sessions = sessions;
     this.service = service;
     this.#cost = options.cost ?? 0;
     this.#minDelay = options.rebindMinDelayMs ?? DEFAULT_REBIND_MIN_DELAY_MS;
@@ -96,16 +95,16 @@ export class ZitiListener extends EventEmitter<ListenerEvents> implements ConnSi
     if (this.#closing) return;
     try {
       await ensureCryptoReady();
-      const svc = await this.#ctx.service(this.service, 'Bind');
+      const svc = await this.#sessions.service(this.service, 'Bind');
       this.#serviceId = svc.id;
       if (this.#renew) {
         this.#renew = false;
-        await this.#ctx.renewSessions();
+        await this.#sessions.renewSessions();
       }
-      const session = await this.#ctx.session(svc.id, 'Bind');
-      const link = await this.#ctx.linkFor(session.edgeRouters);
+      const session = await this.#sessions.session(svc.id, 'Bind');
+      const link = await this.#sessions.linkFor(session.edgeRouters);
       if (this.#closing) return;
-      this.#keyPair ??= this.#ctx.options.encryption === 'off' ? undefined : generateKxKeyPair();
+      this.#keyPair ??= this.#sessions.options.encryption === 'off' ? undefined : generateKxKeyPair();
       const connId = link.register(this);
       const bind = createMessage(ContentType.Bind, session.token);
       setHeaderU32(bind, HeaderId.ConnId, connId);
@@ -117,7 +116,7 @@ export class ZitiListener extends EventEmitter<ListenerEvents> implements ConnSi
       let reply: Message;
       try {
         const pending = link.request(bind);
-        bindChannel.publish({ event: 'bind-sent', service: this.service, router: link.address });
+        zitiChannels.bind.publish({ event: 'bind-sent', service: this.service, router: link.address });
         reply = await pending;
       } catch (err) {
         link.unregister(connId);
@@ -136,7 +135,7 @@ export class ZitiListener extends EventEmitter<ListenerEvents> implements ConnSi
       this.#link = link;
       this.#connId = connId;
       this.#token = session.token;
-      bindChannel.publish({ event: 'bound', service: this.service, router: link.address });
+      zitiChannels.bind.publish({ event: 'bound', service: this.service, router: link.address });
       // Where the router can say so, we are listening only once the terminator exists.
       if (!link.supportsBindSuccess) this.#onBound();
     } catch (err) {
@@ -185,7 +184,7 @@ export class ZitiListener extends EventEmitter<ListenerEvents> implements ConnSi
         this.#accept(msg);
       } catch (err) {
         // A Dial with malformed headers is refused; the listener carries on.
-        bindChannel.publish({ event: 'dial-invalid', service: this.service, code: (err as ZitiError).code });
+        zitiChannels.bind.publish({ event: 'dial-invalid', service: this.service, code: (err as ZitiError).code });
       }
     } else if (msg.contentType === ContentType.StateClosed) {
       // The router dropped our terminator (session refused, policy changed): bind again, afresh.
@@ -194,7 +193,7 @@ export class ZitiListener extends EventEmitter<ListenerEvents> implements ConnSi
       this.#renew = true;
       this.#scheduleRebind(new ZitiError('ERR_ZITI_BIND_REFUSED', `router closed the binding: ${msg.body.toString('utf8') || 'no reason given'}`));
     } else if (msg.contentType === ContentType.BindSuccess) {
-      bindChannel.publish({ event: 'terminator-created', service: this.service });
+      zitiChannels.bind.publish({ event: 'terminator-created', service: this.service });
       if (!this.#listening) this.#onBound();
     }
   }
@@ -214,7 +213,7 @@ export class ZitiListener extends EventEmitter<ListenerEvents> implements ConnSi
       const res = createMessage(ContentType.DialFailed, reason);
       setHeaderU32(res, HeaderId.ConnId, this.#connId);
       link.reply(dial, res);
-      bindChannel.publish({ event: 'dial-failed', service: this.service, reason });
+      zitiChannels.bind.publish({ event: 'dial-failed', service: this.service, reason });
     };
     if (!constantTimeEqual(dial.body, this.#token)) {
       fail('invalid token');
@@ -234,7 +233,7 @@ export class ZitiListener extends EventEmitter<ListenerEvents> implements ConnSi
         fail('invalid public key');
         return;
       }
-    } else if (this.#ctx.options.encryption === 'required') {
+    } else if (this.#sessions.options.encryption === 'required') {
       fail('encryption required: the dialer sent no public key');
       return;
     }

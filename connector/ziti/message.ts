@@ -1,17 +1,8 @@
 /** The channel message model and its typed little-endian header accessors (PROTOCOL.md §3.2–§3.3). */
 import { ZitiCodecError } from './codec.js';
-import { HeaderId } from './constants.js';
+import { HeaderId, type Message } from './constants.js';
 
-/** One channel message. Header values and the body of a decoded message may alias the received chunk. */
-export interface Message {
-  /** int32 content type, see `ContentType`. */
-  contentType: number;
-  /** int32 per-channel sequence: −1 for hello and its reply, then 1, 2, … assigned by the link. */
-  sequence: number;
-  /** Header id → raw value; encoded in insertion order. */
-  headers: Map<number, Buffer>;
-  body: Buffer;
-}
+export type { Message };
 
 /**
  * Creates a message with sequence 0 (a placeholder: the link assigns sequences). A string body is

@@ -2,6 +2,7 @@
 import { OptionError } from '../../core/index.js';
 import { DEFAULT_LINK_CONNECT_TIMEOUT_MS, DEFAULT_PROBE_INTERVAL_MS, DEFAULT_REQUEST_TIMEOUT_MS } from './edge-link.js';
 import { rejectUnknownKeys } from '../../core/options.js';
+import type { AuthMode } from './controller-client.js';
 
 /** Time a dial waits for the router's answer (circuit creation included), in milliseconds. */
 export const DEFAULT_DIAL_TIMEOUT_MS = 15_000;
@@ -22,12 +23,18 @@ export interface ZitiContextOptions {
   readonly dialTimeoutMs?: number;
   /** Latency probe interval per router link, in milliseconds; 0 disables. Default 30 000. */
   readonly probeIntervalMs?: number;
+  /**
+   * Controller authentication: `auto` (default) uses OIDC when the controller's `/version`
+   * advertises `OIDC_AUTH` and an `edge-oidc` API, legacy API sessions otherwise; `oidc` or
+   * `legacy` force one. HA clusters need OIDC.
+   */
+  readonly auth?: AuthMode;
 }
 
 /** The normalised, frozen options. */
 export type NormalizedContextOptions = Readonly<Required<ZitiContextOptions>>;
 
-const KEYS = new Set(['encryption', 'connectTimeoutMs', 'requestTimeoutMs', 'dialTimeoutMs', 'probeIntervalMs']);
+const KEYS = new Set(['auth', 'encryption', 'connectTimeoutMs', 'requestTimeoutMs', 'dialTimeoutMs', 'probeIntervalMs']);
 
 /** Validate and fill defaults. @throws ERR_OPTION_UNKNOWN, ERR_OPTION_INVALID */
 export function normalizeContextOptions(options: ZitiContextOptions): NormalizedContextOptions {
@@ -36,7 +43,12 @@ export function normalizeContextOptions(options: ZitiContextOptions): Normalized
   if (!['required', 'auto', 'off'].includes(encryption)) {
     throw new OptionError('ERR_OPTION_INVALID', 'ziti option "encryption" must be "required", "auto" or "off"');
   }
+  const auth = options.auth ?? 'auto';
+  if (!['auto', 'oidc', 'legacy'].includes(auth)) {
+    throw new OptionError('ERR_OPTION_INVALID', 'ziti option "auth" must be "auto", "oidc" or "legacy"');
+  }
   return Object.freeze({
+    auth,
     encryption,
     connectTimeoutMs: ms(options.connectTimeoutMs, 'connectTimeoutMs', DEFAULT_LINK_CONNECT_TIMEOUT_MS),
     requestTimeoutMs: ms(options.requestTimeoutMs, 'requestTimeoutMs', DEFAULT_REQUEST_TIMEOUT_MS),

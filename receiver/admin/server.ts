@@ -8,7 +8,7 @@ import type { AdminConfig } from '../config/config.js';
 import { targetOf } from '../config/config.js';
 import { answerFor } from '../ingest/answers.js';
 import { checkSinkName, enqueueTestMessage, sinkOverview } from '../log/ops.js';
-import type { MessageStore } from '../log/store.js';
+import type { MessageLog } from '../log/message-log.js';
 import { createMetrics } from '../metrics/metrics.js';
 import type { SinkConfig } from '../sinks/sink-config.js';
 import type { SinkWorker } from '../sinks/worker.js';
@@ -20,7 +20,7 @@ import { GuessThrottle } from './throttle.js';
 /** What the admin listener serves. */
 export interface AdminOptions {
   readonly config: AdminConfig;
-  readonly store: MessageStore;
+  readonly store: MessageLog;
   readonly workers: ReadonlyMap<string, SinkWorker>;
   readonly sinks: readonly SinkConfig[];
   readonly log: Logger;
@@ -63,7 +63,11 @@ const SAFE_METHODS = new Set(['GET', 'HEAD']);
 export function buildAdminApp(o: AdminOptions): FastifyInstance & { readonly closeMetrics: () => void } {
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
   const metrics = createMetrics(o.sinks.map((s) => s.name));
-  for (const s of o.store.sinkStates()) if (o.workers.has(s.name)) metrics.setSinkActive(s.name, s.state === 'active');
+  // The gauge starts from the stored states (read once; a store down now only delays it to the next change).
+  const initial = o.store.sinkStates().then((list) => {
+    for (const s of list) if (o.workers.has(s.name)) metrics.setSinkActive(s.name, s.state === 'active');
+  }, () => undefined);
+  app.addHook('onReady', async () => initial);
   const sinkList = o.sinks.map((s) => ({ name: s.name, type: s.type, target: s.type === 'slack' ? 'slack (incoming webhook)' : targetOf(s.url) }));
   const fail = (reply: FastifyReply, err: unknown): FastifyReply => {
     const a = answerFor(err);
@@ -154,20 +158,20 @@ export function buildAdminApp(o: AdminOptions): FastifyInstance & { readonly clo
 
   app.get('/api/messages', async (req) => {
     const q = parseMessageQuery(req.query as Record<string, unknown>, o.now());
-    const page = o.store.query(q);
+    const page = await o.store.query(q);
     // `after` reads oldest first from the cursor; the answer is always newest first.
     const messages = q.afterSeq === undefined ? page : page.reverse();
     const first = messages[0];
     const last = messages.at(-1);
     // One-row probes (indexed like the page) say exactly whether an older or newer page exists.
     const base = { ...q, beforeSeq: undefined, afterSeq: undefined, order: undefined, limit: 1 };
-    const older = last !== undefined && o.store.query({ ...base, beforeSeq: last.seq }).length > 0;
-    const newer = first !== undefined && o.store.query({ ...base, afterSeq: first.seq, order: 'asc' }).length > 0;
-    return { messages, counts: o.store.countByStatus(q), next: older ? last.seq : null, prev: newer ? first.seq : null };
+    const older = last !== undefined && (await o.store.query({ ...base, beforeSeq: last.seq })).length > 0;
+    const newer = first !== undefined && (await o.store.query({ ...base, afterSeq: first.seq, order: 'asc' })).length > 0;
+    return { messages, counts: await o.store.countByStatus(q), next: older ? last.seq : null, prev: newer ? first.seq : null };
   });
   app.get('/api/messages/:id', async (req) => {
     const { id } = req.params as { id: string };
-    const found = o.store.get(id);
+    const found = await o.store.get(id);
     if (found === undefined) throw new ReceiverError('ERR_RECEIVER_MESSAGE_NOT_FOUND', `no message ${id}`, { statusCode: 404 });
     const { body, ...message } = found.message;
     return {
@@ -181,8 +185,8 @@ export function buildAdminApp(o: AdminOptions): FastifyInstance & { readonly clo
     const sink = (req.body as { sink?: unknown } | undefined)?.sink;
     if (sink !== undefined && typeof sink !== 'string') throw new ReceiverError('ERR_RECEIVER_REQUEST_INVALID', 'sink must be a string', { statusCode: 400 });
     if (sink !== undefined) checkSinkName(sink, o.sinks);
-    if (!o.store.has(id)) throw new ReceiverError('ERR_RECEIVER_MESSAGE_NOT_FOUND', `no message ${id}`, { statusCode: 404 });
-    const resubmitted = o.store.resubmit({ ids: [id], ...(sink === undefined ? {} : { sink }) }, o.now(), deadlineOf(o, sink));
+    if (!(await o.store.has(id))) throw new ReceiverError('ERR_RECEIVER_MESSAGE_NOT_FOUND', `no message ${id}`, { statusCode: 404 });
+    const resubmitted = await o.store.resubmit({ ids: [id], ...(sink === undefined ? {} : { sink }) }, o.now(), deadlineOf(o, sink));
     for (const w of o.workers.values()) w.wake();
     return { resubmitted };
   });
@@ -190,13 +194,13 @@ export function buildAdminApp(o: AdminOptions): FastifyInstance & { readonly clo
     const sink = (req.body as { sink?: unknown } | undefined)?.sink;
     if (sink !== undefined && typeof sink !== 'string') throw new ReceiverError('ERR_RECEIVER_REQUEST_INVALID', 'sink must be a string', { statusCode: 400 });
     if (sink !== undefined) checkSinkName(sink, o.sinks);
-    const resubmitted = o.store.resubmit({ states: ['dead'], ...(sink === undefined ? {} : { sink }) }, o.now(), deadlineOf(o, sink));
+    const resubmitted = await o.store.resubmit({ states: ['dead'], ...(sink === undefined ? {} : { sink }) }, o.now(), deadlineOf(o, sink));
     for (const w of o.workers.values()) w.wake();
     return { resubmitted };
   });
-  app.get('/api/rejections', async () => ({ rejections: o.store.rejections({ limit: 100 }) }));
+  app.get('/api/rejections', async () => ({ rejections: await o.store.rejections({ limit: 100 }) }));
   app.get('/api/sinks', async () => ({
-    sinks: sinkOverview(o.store, sinkList).map((s) => ({ ...s, worker: o.workers.get(s.name)?.status() })),
+    sinks: (await sinkOverview(o.store, sinkList)).map((s) => ({ ...s, worker: o.workers.get(s.name)?.status() })),
   }));
   app.post('/api/sinks/:name/:action', async (req) => {
     const { name, action } = req.params as { name: string; action: string };
@@ -204,17 +208,17 @@ export function buildAdminApp(o: AdminOptions): FastifyInstance & { readonly clo
     const now = o.now();
     switch (action) {
       case 'enable':
-        o.store.setSinkState(name, 'active', undefined, now);
+        await o.store.setSinkState(name, 'active', undefined, now);
         metrics.setSinkActive(name, true);
         o.log.info({ sink: name }, 'sink enabled');
         break;
       case 'disable':
-        o.store.setSinkState(name, 'disabled', 'disabled by an operator', now);
+        await o.store.setSinkState(name, 'disabled', 'disabled by an operator', now);
         metrics.setSinkActive(name, false);
         o.log.warn({ sink: name }, 'sink disabled by an operator');
         break;
       case 'test':
-        return { id: enqueueTestMessage(o.store, name, now, deadlineOf(o, name)) };
+        return { id: await enqueueTestMessage(o.store, name, now, deadlineOf(o, name)) };
       default:
         throw new ReceiverError('ERR_RECEIVER_NOT_FOUND', `no sink action ${action}`, { statusCode: 404 });
     }

@@ -10,13 +10,16 @@ import type { Route } from '../ingest/routes.js';
 import { DEFAULT_STALLED_WRITE_TIMEOUT_MS } from '../ingest/source.js';
 import { SINK_TYPES, type SinkType } from '../sinks/sink.js';
 import {
-  type CommonSinkConfig, DEFAULT_CIRCUIT_COOLDOWN_MS, DEFAULT_CIRCUIT_FAILURES, DEFAULT_SINK_CONCURRENCY, DEFAULT_SINK_DEADLINE_MS,
+  type CommonSinkConfig, DEFAULT_CIRCUIT_COOLDOWN_MS, DEFAULT_CIRCUIT_FAILURES, DEFAULT_JENKINS_CONCURRENCY, DEFAULT_SINK_CONCURRENCY, DEFAULT_SINK_DEADLINE_MS,
   DEFAULT_SINK_RETRY_MAX_MS, DEFAULT_SINK_RETRY_MIN_MS, DEFAULT_SINK_TIMEOUT_MS, DEFAULT_SLACK_RATE_PER_SECOND, type SinkConfig,
 } from '../sinks/sink-config.js';
+import { formatPgStoreUrl, isPostgresStore, parsePgStoreUrl } from '../log/pg-url.js';
 import { isSecretRef, resolveSecret } from './secret-ref.js';
 
 /** Days a finished message is kept before retention removes it. */
 export const DEFAULT_RETENTION_DAYS = 7;
+/** Lease of a delivery claimed from a PostgreSQL store, in seconds: past it, another replica may take the delivery over. */
+export const DEFAULT_STORE_LEASE_SECONDS = 60;
 /** Largest request body accepted, in bytes: 16 MiB (the sender's default batch limit). */
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 
@@ -37,6 +40,8 @@ export interface ReceiverConfig {
   readonly toleranceSeconds: number;
   readonly maxBodyBytes: number;
   readonly retentionDays: number;
+  /** PostgreSQL store: lease of a claimed delivery, in seconds (default 60; longer than any sink's timeout). */
+  readonly storeLeaseSeconds: number;
   /** How long answers may wait unread by a client before its connection is dropped, in milliseconds. */
   readonly stalledWriteTimeoutMs: number;
   readonly routes: readonly Route[];
@@ -44,7 +49,7 @@ export interface ReceiverConfig {
   readonly admin: AdminConfig | undefined;
 }
 
-const TOP_KEYS = ['identity', 'service', 'store', 'secrets', 'retentionDays', 'toleranceSeconds', 'maxBodyBytes', 'stalledWriteTimeoutMs', 'routes', 'sinks', 'admin', '$schema', 'comment'];
+const TOP_KEYS = ['identity', 'service', 'store', 'storeLeaseSeconds', 'secrets', 'retentionDays', 'toleranceSeconds', 'maxBodyBytes', 'stalledWriteTimeoutMs', 'routes', 'sinks', 'admin', '$schema', 'comment'];
 const ROUTE_KEYS = ['path', 'callers', 'minSeverity', 'sinks'];
 const COMMON_SINK_KEYS = ['type', 'url', 'headers', 'timeoutMs', 'concurrency', 'deadlineHours', 'retryMinMs', 'retryMaxMs', 'ratePerSecond', 'circuitFailures', 'circuitCooldownMs', 'minSeverity'];
 const SINK_KEYS: Record<SinkType, readonly string[]> = {
@@ -161,7 +166,7 @@ function sinkOf(name: string, raw: unknown, ctx: Ctx): SinkConfig {
     type,
     url: url.href,
     timeoutMs: integer(o.timeoutMs, `${path}.timeoutMs`, DEFAULT_SINK_TIMEOUT_MS, 1),
-    concurrency: integer(o.concurrency, `${path}.concurrency`, DEFAULT_SINK_CONCURRENCY, 1, 256),
+    concurrency: integer(o.concurrency, `${path}.concurrency`, type === 'jenkins' ? DEFAULT_JENKINS_CONCURRENCY : DEFAULT_SINK_CONCURRENCY, 1, 256),
     deadlineMs: o.deadlineHours === undefined ? DEFAULT_SINK_DEADLINE_MS : Math.round(positive(o.deadlineHours, `${path}.deadlineHours`)! * 3_600_000),
     retryMinMs,
     retryMaxMs: integer(o.retryMaxMs, `${path}.retryMaxMs`, Math.max(DEFAULT_SINK_RETRY_MAX_MS, retryMinMs), retryMinMs),
@@ -232,7 +237,9 @@ export function checkConfig(raw: unknown, options: { readonly env?: NodeJS.Proce
   const o = object(raw, '', TOP_KEYS);
   const identity = resolve(ctx.baseDir, text(o.identity, 'identity'));
   const service = text(o.service, 'service');
-  const store = resolve(ctx.baseDir, text(o.store, 'store'));
+  const storeText = text(o.store, 'store');
+  // A postgres:// URL (its password by reference) or a SQLite file path.
+  const store = isPostgresStore(storeText) ? formatPgStoreUrl(parsePgStoreUrl(storeText, 'store', ctx.baseDir)) : resolve(ctx.baseDir, storeText);
   if (o.secrets === undefined) throw invalid('secrets', 'is required (the senders\' whsec_/whpk_ keys, as env:NAME or file:PATH)');
   if (!Array.isArray(o.secrets) || o.secrets.length === 0) throw invalid('secrets', 'must be a non-empty array of env:NAME or file:PATH references');
   const secrets = o.secrets.flatMap((ref, i) =>
@@ -252,6 +259,10 @@ export function checkConfig(raw: unknown, options: { readonly env?: NodeJS.Proce
     if (seen.has(r.path)) throw invalid(`routes[${i}].path`, `repeats ${r.path}`);
     seen.add(r.path);
   }
+  const storeLeaseSeconds = integer(o.storeLeaseSeconds, 'storeLeaseSeconds', DEFAULT_STORE_LEASE_SECONDS, 1, 86_400);
+  // A lease shorter than an attempt would let another replica take a delivery still being sent.
+  const slow = isPostgresStore(store) ? sinks.find((s) => s.timeoutMs >= storeLeaseSeconds * 1000) : undefined;
+  if (slow !== undefined) throw invalid('storeLeaseSeconds', `must be longer than every sink's timeoutMs (sinks.${slow.name}: ${slow.timeoutMs} ms)`);
   let admin: AdminConfig | undefined;
   if (o.admin !== undefined) {
     const a = object(o.admin, 'admin', ADMIN_KEYS);
@@ -268,6 +279,7 @@ export function checkConfig(raw: unknown, options: { readonly env?: NodeJS.Proce
     toleranceSeconds: integer(o.toleranceSeconds, 'toleranceSeconds', DEFAULT_TOLERANCE_SECONDS, 0),
     maxBodyBytes: integer(o.maxBodyBytes, 'maxBodyBytes', DEFAULT_MAX_BODY_BYTES, 1024),
     retentionDays: integer(o.retentionDays, 'retentionDays', DEFAULT_RETENTION_DAYS, 1, 3650),
+    storeLeaseSeconds,
     stalledWriteTimeoutMs: integer(o.stalledWriteTimeoutMs, 'stalledWriteTimeoutMs', DEFAULT_STALLED_WRITE_TIMEOUT_MS, 100),
     routes: Object.freeze(routes),
     sinks: Object.freeze(sinks.map((s) => Object.freeze(s))),

@@ -8,13 +8,18 @@ export interface Answer {
   readonly code: string;
   readonly message: string;
   readonly fault: boolean;
+  /** Seconds for a `Retry-After` header (a store that cannot be reached: 503). */
+  readonly retryAfterSeconds?: number;
 }
 
 /** A thrown value as the coded error the receiver answers with. */
 export function answerFor(err: unknown): Answer {
   if (err instanceof DarkhookError) {
     const status = (err as { statusCode?: unknown }).statusCode;
-    if (typeof status === 'number') return { status, code: err.code, message: err.message, fault: status >= 500 };
+    const retry = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+    if (typeof status === 'number') {
+      return { status, code: err.code, message: err.message, fault: status >= 500, ...(typeof retry === 'number' ? { retryAfterSeconds: retry } : {}) };
+    }
     return { status: 500, code: err.code, message: err.message, fault: true };
   }
   const f = err as Partial<FastifyError>;

@@ -1,5 +1,5 @@
 /** The receiver's `diagnostics_channel` names and payloads. Payloads hold ids and codes, never bodies or secrets. */
-import { channel } from 'node:diagnostics_channel';
+import { typedChannel } from '../../core/channels.js';
 
 /** Names of the channels the receiver's ingest publishes on. */
 export const RECEIVER_CHANNELS = Object.freeze({
@@ -57,10 +57,11 @@ export interface AnsweredEvent {
   readonly durationMs: number;
 }
 
-export const receiverChannels = {
-  stored: channel(RECEIVER_CHANNELS.stored),
-  duplicate: channel(RECEIVER_CHANNELS.duplicate),
-  rejected: channel(RECEIVER_CHANNELS.rejected),
-  ingested: channel(RECEIVER_CHANNELS.ingested),
-  answered: channel(RECEIVER_CHANNELS.answered),
-};
+/** The channels themselves, typed by their payloads. */
+export const receiverChannels = Object.freeze({
+  stored: typedChannel<StoredEvent>(RECEIVER_CHANNELS.stored),
+  duplicate: typedChannel<DuplicateEvent>(RECEIVER_CHANNELS.duplicate),
+  rejected: typedChannel<RejectedEvent>(RECEIVER_CHANNELS.rejected),
+  ingested: typedChannel<IngestedEvent>(RECEIVER_CHANNELS.ingested),
+  answered: typedChannel<AnsweredEvent>(RECEIVER_CHANNELS.answered),
+});

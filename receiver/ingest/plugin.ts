@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Receipt } from '../../connector/webhook/receipt.js';
 import { createVerifier } from '../../connector/webhook/signature-standard.js';
 import { ReceiverError } from '../../core/index.js';
-import type { MessageStore } from '../log/store.js';
+import type { MessageLog } from '../log/message-log.js';
 import type { Rejection } from '../log/types.js';
 import { answerFor } from './answers.js';
 import { type RejectedEvent, receiverChannels as ch } from './channels.js';
@@ -19,7 +19,7 @@ export interface WebhookAppOptions {
   readonly secrets: readonly string[];
   readonly toleranceSeconds: number;
   readonly maxBodyBytes: number;
-  readonly store: MessageStore;
+  readonly store: MessageLog;
   readonly log: Logger;
   /** The caller's identity for a request's socket (the connection source knows it). */
   readonly callerOf: (socket: unknown) => string | undefined;
@@ -42,13 +42,13 @@ const MAX_PENDING_REJECTIONS = 1_000;
 
 /** Refusals written once a second in one transaction: a flood of bad requests costs no fsync each. */
 class RejectionBuffer {
-  readonly #store: MessageStore;
+  readonly #store: MessageLog;
   readonly #log: Logger;
   #pending: Rejection[] = [];
   #dropped = 0;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(store: MessageStore, log: Logger) {
+  constructor(store: MessageLog, log: Logger) {
     this.#store = store;
     this.#log = log;
   }
@@ -59,16 +59,16 @@ class RejectionBuffer {
       return;
     }
     this.#pending.push(r);
-    this.#timer ??= setTimeout(() => this.flush(), REJECTION_FLUSH_MS).unref();
+    this.#timer ??= setTimeout(() => void this.flush(), REJECTION_FLUSH_MS).unref();
   }
 
-  flush(): void {
+  async flush(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const batch = this.#pending;
     this.#pending = [];
     try {
-      if (batch.length > 0) this.#store.recordRejections(batch);
+      if (batch.length > 0) await this.#store.recordRejections(batch);
     } catch (cause) {
       this.#log.error({ err: cause, rejections: batch.length }, 'rejections not recorded');
     }
@@ -117,6 +117,7 @@ export function buildWebhookApp(o: WebhookAppOptions): FastifyInstance {
     else o.log.info(fields, 'rejected');
     if (ch.rejected.hasSubscribers) ch.rejected.publish(fields);
     if (record) rejections.add({ at: Date.now(), requestId: requestId?.slice(0, 256), caller, route, status: answer.status, code: answer.code });
+    if (answer.retryAfterSeconds !== undefined) reply.header('retry-after', String(answer.retryAfterSeconds));
     return reply.code(answer.status).send({ code: answer.code, message: answer.message });
   };
 
@@ -144,9 +145,10 @@ export function buildWebhookApp(o: WebhookAppOptions): FastifyInstance {
         const verified = verifyRequest({ headers: req.headers, body, caller, verifier, maxBodyBytes: o.maxBodyBytes });
         const { requestId, batch } = verified;
         const routed = routeMessages(route, verified.messages);
-        // Durable before the answer: ingest() returns after the commit is synced (synchronous=FULL),
-        // deliveries included. Ids already stored are skipped in the same transaction.
-        const added = new Set(o.store.ingest(routed, Date.now(), o.deadlines));
+        // Durable before the answer: ingest() resolves after the commit is synced (SQLite
+        // synchronous=FULL, PostgreSQL's commit), deliveries included. Ids already stored are skipped
+        // in the same transaction. A store that cannot be reached rejects with a 503.
+        const added = new Set(await o.store.ingest(routed, Date.now(), o.deadlines));
         if (added.size === 0) {
           const ids = routed.map((m) => m.id);
           o.log.info({ caller, route: route.path, requestId, duplicates: ids.length }, 'duplicate');
@@ -161,7 +163,13 @@ export function buildWebhookApp(o: WebhookAppOptions): FastifyInstance {
         o.log.info({ caller, route: route.path, requestId, batch, stored: messages.length, filtered, duplicates: duplicates.length }, 'stored');
         if (ch.stored.hasSubscribers) ch.stored.publish({ requestId, caller, batch, messages: messages.map((m) => ({ id: m.id, type: m.type })), duplicates });
         if (ch.ingested.hasSubscribers) ch.ingested.publish({ route: route.path, stored: messages.length, filtered, duplicates: duplicates.length });
-        if (o.onDeliveries !== undefined && messages.length > filtered) o.onDeliveries(new Set(messages.flatMap((m) => m.sinks)));
+        // Committed: from here nothing may turn the answer into a failure (a 5xx would tell the sender
+        // "not stored" and its retry would be answered as a duplicate). The workers also poll the store.
+        try {
+          if (o.onDeliveries !== undefined && messages.length > filtered) o.onDeliveries(new Set(messages.flatMap((m) => m.sinks)));
+        } catch (err) {
+          o.log.error({ err, requestId }, 'stored; waking the sink workers failed (they find the deliveries on their next poll)');
+        }
         const receipt: Receipt = { id: requestId, stored: messages.length, duplicates: duplicates.length };
         return reply.code(200).send(receipt);
       },

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { TEST_EVENT_TYPE } from '../../connector/webhook/headers.js';
 import { ReceiverError } from '../../core/index.js';
-import type { MessageStore } from './store.js';
+import type { MessageLog } from './message-log.js';
 import type { DeliveryState } from './types.js';
 
 /** One sink as `darkhook sinks list` and the admin page show it. */
@@ -18,10 +18,10 @@ export interface SinkOverview {
 }
 
 /** Every configured sink with its state, queue and last error. */
-export function sinkOverview(store: MessageStore, sinks: readonly { readonly name: string; readonly type: string; readonly target: string }[]): SinkOverview[] {
-  const states = new Map(store.sinkStates().map((s) => [s.name, s]));
-  const counts = store.deliveryCounts();
-  const errors = store.lastErrors();
+export async function sinkOverview(store: MessageLog, sinks: readonly { readonly name: string; readonly type: string; readonly target: string }[]): Promise<SinkOverview[]> {
+  const states = new Map((await store.sinkStates()).map((s) => [s.name, s]));
+  const counts = await store.deliveryCounts();
+  const errors = await store.lastErrors();
   return sinks.map((s) => {
     const st = states.get(s.name);
     return {
@@ -48,10 +48,10 @@ export function checkSinkName(name: string, sinks: readonly { readonly name: str
  * Queue a test message for one sink (the "test integration" button): stored as a `darkhook.test`
  * event with one delivery, which the running receiver sends at its next poll. Returns its id.
  */
-export function enqueueTestMessage(store: MessageStore, sink: string, now: number, deadlineMs: number): string {
+export async function enqueueTestMessage(store: MessageLog, sink: string, now: number, deadlineMs: number): Promise<string> {
   const id = `msg_test_${randomUUID().replaceAll('-', '')}`;
   const body = Buffer.from(JSON.stringify({ type: TEST_EVENT_TYPE, title: `darkhook test message for sink ${sink}`, severity: 'low', sentAt: new Date(now).toISOString() }));
-  store.ingest(
+  await store.ingest(
     [{ id, type: TEST_EVENT_TYPE, timestamp: Math.floor(now / 1000), body, headers: { 'content-type': 'application/json' }, caller: undefined, batchId: undefined, route: '', severity: 'low', sinks: [sink], filteredReason: undefined }],
     now,
     new Map([[sink, deadlineMs]]),

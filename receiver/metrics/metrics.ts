@@ -2,7 +2,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { type AnsweredEvent, type IngestedEvent, RECEIVER_CHANNELS, type RejectedEvent } from '../ingest/channels.js';
-import { type AttemptEvent, type QueueEvent, SINK_CHANNELS, type SinkStateEvent } from '../sinks/worker.js';
+import { type AttemptEvent, type QueueEvent, SINK_CHANNELS, type SinkStateEvent } from '../sinks/channels.js';
 
 /** A registry with the sidecar's metrics, subscribed until `close()`. */
 export interface SidecarMetrics {

@@ -4,8 +4,15 @@ import type { SinkType } from './sink.js';
 
 /** Time one attempt may take, in milliseconds. */
 export const DEFAULT_SINK_TIMEOUT_MS = 10_000;
-/** Attempts of one sink running at once. */
+/** Attempts of one sink running at once (Slack, Jira, HTTP). */
 export const DEFAULT_SINK_CONCURRENCY = 4;
+/**
+ * Attempts running at once to a Jenkins sink (on loopback, next to the sidecar). A worker forwards at
+ * most concurrency ÷ attempt time, and while webhooks arrive an attempt waits behind them on the
+ * sidecar's event loop: at 4 it forwarded 15/s while acknowledging 200/s on a loaded machine
+ * (bench/sidecar-ack.ts) and its queue grew without end; 32 kept up. Jenkins serves that many at once.
+ */
+export const DEFAULT_JENKINS_CONCURRENCY = 32;
 /** Time after which an undelivered delivery is dead (kept and resubmittable), in milliseconds: 24 h. */
 export const DEFAULT_SINK_DEADLINE_MS = 24 * 3_600_000;
 /** First retry delay, in milliseconds. */

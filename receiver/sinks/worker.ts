@@ -1,63 +1,21 @@
 /** One sink's delivery worker: claims due deliveries from the store, rate-limits, retries with backoff, trips a circuit, disables on 401/403. */
-import { channel } from 'node:diagnostics_channel';
 import { backoffDelay } from '../../core/backoff.js';
 import { severityDropReason } from '../../connector/webhook/severity.js';
-import type { MessageStore } from '../log/store.js';
+import type { MessageLog } from '../log/message-log.js';
 import type { DeliveryJob } from '../log/types.js';
 import type { Sink, SinkMessage, SinkOutcome } from './sink.js';
 import type { CommonSinkConfig } from './sink-config.js';
+import { type AttemptEvent, type QueueEvent, SINK_CHANNELS, sinkChannels as ch, type SinkStateEvent } from './channels.js';
 
 /** How often a worker looks at the store even when nothing woke it (resubmits and enables from other processes), in milliseconds. */
 export const DEFAULT_POLL_INTERVAL_MS = 500;
 
-/** Names of the channels sink workers publish on. */
-export const SINK_CHANNELS = Object.freeze({
-  /** {@link AttemptEvent}: after each attempt is recorded. */
-  attempt: 'darkhook:sinks:attempt',
-  /** {@link SinkStateEvent}: a sink was disabled (401/403), its circuit opened or closed, or it was paused by a 429. */
-  state: 'darkhook:sinks:state',
-  /** {@link QueueEvent}: the sink's queue after each poll. */
-  queue: 'darkhook:sinks:queue',
-} as const);
+export { SINK_CHANNELS };
+export type { AttemptEvent, QueueEvent, SinkStateEvent };
 
-/** Published on `darkhook:sinks:attempt`. */
-export interface AttemptEvent {
-  readonly sink: string;
-  readonly messageId: string;
-  readonly attempt: number;
-  /** The sink outcome's type, or `expired` (past its deadline before the attempt). */
-  readonly outcome: SinkOutcome['type'] | 'expired';
-  /** The delivery's state after it: `dead` when this attempt made it give up. */
-  readonly state: string;
-  readonly status: number | undefined;
-  readonly durationMs: number;
-  readonly possibleDuplicate: boolean;
-}
-
-/** Published on `darkhook:sinks:state`. */
-export interface SinkStateEvent {
-  readonly sink: string;
-  readonly state: 'disabled' | 'enabled' | 'circuit-open' | 'circuit-closed' | 'paused';
-  readonly reason: string;
-  /** For `paused` and `circuit-open`: until when, ms since the epoch. */
-  readonly until?: number;
-}
-
-/** Published on `darkhook:sinks:queue`. */
-export interface QueueEvent {
-  readonly sink: string;
-  readonly inflight: number;
-  /** Deliveries waiting (pending, due or not). */
-  readonly pending: number;
-  /** When the next pending delivery is due (ms since the epoch), or undefined when none waits. */
-  readonly nextDueAt: number | undefined;
-}
-
-const ch = {
-  attempt: channel(SINK_CHANNELS.attempt),
-  state: channel(SINK_CHANNELS.state),
-  queue: channel(SINK_CHANNELS.queue),
-};
+/** How often an attempt's outcome is written again while the store is unreachable, and how far apart (ms). */
+const FINISH_RETRIES = 10;
+const FINISH_RETRY_MS = 500;
 
 /** What a worker shows of itself (for `sinks list` and the admin page). */
 export interface WorkerStatus {
@@ -86,13 +44,16 @@ export interface WorkerOptions {
 export class SinkWorker {
   readonly sink: Sink;
   readonly #config: CommonSinkConfig;
-  readonly #store: MessageStore;
+  readonly #store: MessageLog;
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #pollMs: number;
   readonly #inflight = new Map<number, AbortController>();
   readonly #running = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
+  /** The poll under way (store calls are async): never two at once; a wake-up meanwhile runs one more. */
+  #ticking: Promise<void> | undefined;
+  #again = false;
   #stopped = true;
   #disabled = false;
   #tokens: number;
@@ -101,7 +62,7 @@ export class SinkWorker {
   #openUntil: number | undefined;
   #pausedUntil: number | undefined;
 
-  constructor(sink: Sink, config: CommonSinkConfig, store: MessageStore, options: WorkerOptions = {}) {
+  constructor(sink: Sink, config: CommonSinkConfig, store: MessageLog, options: WorkerOptions = {}) {
     this.sink = sink;
     this.#config = config;
     this.#store = store;
@@ -140,6 +101,7 @@ export class SinkWorker {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    await this.#ticking;
     for (const controller of this.#inflight.values()) controller.abort();
     await Promise.allSettled([...this.#running]);
   }
@@ -162,19 +124,29 @@ export class SinkWorker {
 
   #tick(): void {
     if (this.#stopped) return;
-    const now = this.#now();
-    let wait = this.#pollMs;
-    try {
-      wait = this.#claim(now);
-    } catch {
-      // The store failed (disk full, locked too long): try again at the next poll; nothing is lost.
+    if (this.#ticking !== undefined) {
+      this.#again = true;
+      return;
     }
-    this.#schedule(wait);
+    const now = this.#now();
+    this.#ticking = this.#claim(now).then(
+      (wait) => wait,
+      // The store failed (disk full, locked too long, server down): try again at the next poll; nothing is lost.
+      () => this.#pollMs,
+    ).then((wait) => {
+      this.#ticking = undefined;
+      if (this.#stopped) return;
+      if (this.#again) {
+        this.#again = false;
+        wait = 0;
+      }
+      this.#schedule(wait);
+    });
   }
 
   /** Claim what may start now; returns how long to wait before looking again. */
-  #claim(now: number): number {
-    const state = this.#store.sinkState(this.sink.name);
+  async #claim(now: number): Promise<number> {
+    const state = await this.#store.sinkState(this.sink.name);
     const disabled = state?.state === 'disabled';
     if (disabled !== this.#disabled) {
       this.#disabled = disabled;
@@ -197,15 +169,20 @@ export class SinkWorker {
     slots = Math.min(slots, Math.floor(this.#tokens));
     let claimed = 0;
     if (slots > 0) {
-      const jobs = this.#store.claimDue(this.sink.name, now, slots);
+      const jobs = await this.#store.claimDue(this.sink.name, now, slots);
       claimed = jobs.length;
       for (const job of jobs) {
+        if (this.#stopped) {
+          // Stopped while claiming: hand it back untouched.
+          await this.#store.release(job.delivery.id, now);
+          continue;
+        }
         if (this.#config.ratePerSecond !== undefined) this.#tokens -= 1;
         this.#run(job);
       }
     }
-    const nextDueAt = this.#store.nextDueAt(this.sink.name);
-    if (ch.queue.hasSubscribers) ch.queue.publish({ sink: this.sink.name, inflight: this.#inflight.size, pending: this.#store.pendingCount(this.sink.name), nextDueAt } satisfies QueueEvent);
+    const nextDueAt = await this.#store.nextDueAt(this.sink.name);
+    if (ch.queue.hasSubscribers) ch.queue.publish({ sink: this.sink.name, inflight: this.#inflight.size, pending: await this.#store.pendingCount(this.sink.name), nextDueAt } satisfies QueueEvent);
     if (nextDueAt === undefined) return this.#pollMs;
     if (this.#tokens < 1 && this.#config.ratePerSecond !== undefined) return Math.ceil(((1 - this.#tokens) / this.#config.ratePerSecond) * 1000);
     // Every slot is taken (concurrency, or the half-open trial): a finishing attempt looks again, so
@@ -244,13 +221,13 @@ export class SinkWorker {
     const attempt = delivery.attempts + 1;
     const startedAt = this.#now();
     if (startedAt >= delivery.deadlineAt) {
-      this.#finish(job, attempt, startedAt, 0, { type: 'expired' }, 'dead', undefined, `not delivered before its deadline (${delivery.lastError ?? 'no attempt'})`);
+      await this.#finish(job, attempt, startedAt, 0, { type: 'expired' }, 'dead', undefined, `not delivered before its deadline (${delivery.lastError ?? 'no attempt'})`);
       return;
     }
     // The sink's own minimum (Jira at `high`, say): was configured and checked but applied nowhere.
     const skip = severityDropReason(message.severity, this.#config.minSeverity) ?? this.sink.skipReason(message);
     if (skip !== undefined) {
-      this.#finish(job, attempt, startedAt, 0, { type: 'skipped' }, 'skipped', undefined, skip);
+      await this.#finish(job, attempt, startedAt, 0, { type: 'skipped' }, 'skipped', undefined, skip);
       return;
     }
     const timeout = setTimeout(() => controller.abort(), this.#config.timeoutMs);
@@ -266,33 +243,35 @@ export class SinkWorker {
     const end = this.#now();
     if (this.#stopped && controller.signal.aborted) {
       // Cut short by stop(): not an attempt; it goes back to pending (and may have reached the sink).
-      this.#store.release(delivery.id, end);
+      await this.#store.release(delivery.id, end);
       return;
     }
-    this.#decide(job, attempt, startedAt, end - startedAt, outcome);
+    await this.#decide(job, attempt, startedAt, end - startedAt, outcome);
   }
 
-  #decide(job: DeliveryJob, attempt: number, startedAt: number, durationMs: number, outcome: SinkOutcome): void {
+  async #decide(job: DeliveryJob, attempt: number, startedAt: number, durationMs: number, outcome: SinkOutcome): Promise<void> {
     const status = 'status' in outcome ? outcome.status : undefined;
     switch (outcome.type) {
       case 'delivered':
         this.#closeCircuit();
-        this.#finish(job, attempt, startedAt, durationMs, outcome, 'delivered', status, outcome.detail);
+        await this.#finish(job, attempt, startedAt, durationMs, outcome, 'delivered', status, outcome.detail);
         return;
       case 'skipped':
-        this.#finish(job, attempt, startedAt, durationMs, outcome, 'skipped', undefined, outcome.reason);
+        await this.#finish(job, attempt, startedAt, durationMs, outcome, 'skipped', undefined, outcome.reason);
         return;
       case 'failed':
         this.#closeCircuit();
-        this.#finish(job, attempt, startedAt, durationMs, outcome, 'dead', status, outcome.error);
+        await this.#finish(job, attempt, startedAt, durationMs, outcome, 'dead', status, outcome.error);
         return;
       case 'disable': {
         const reason = `${outcome.error} (HTTP ${outcome.status})`;
-        this.#store.setSinkState(this.sink.name, 'disabled', reason, startedAt + durationMs);
+        await this.#store.setSinkState(this.sink.name, 'disabled', reason, startedAt + durationMs);
+        // Attempts already in flight may be refused too: one alert per disabling, not one per answer.
+        const already = this.#disabled;
         this.#disabled = true;
-        if (ch.state.hasSubscribers) ch.state.publish({ sink: this.sink.name, state: 'disabled', reason } satisfies SinkStateEvent);
+        if (!already && ch.state.hasSubscribers) ch.state.publish({ sink: this.sink.name, state: 'disabled', reason, status: outcome.status } satisfies SinkStateEvent);
         // The delivery waits for the sink to be enabled again: nothing is dropped.
-        this.#finish(job, attempt, startedAt, durationMs, outcome, 'pending', outcome.status, outcome.error, startedAt + durationMs, false);
+        await this.#finish(job, attempt, startedAt, durationMs, outcome, 'pending', outcome.status, outcome.error, startedAt + durationMs, false);
         return;
       }
       case 'retry': {
@@ -307,9 +286,9 @@ export class SinkWorker {
         const delay = Math.max(outcome.retryAfterMs ?? 0, backoffDelay(attempt, this.#config.retryMinMs, this.#config.retryMaxMs, this.#random));
         const next = end + delay;
         if (next >= job.delivery.deadlineAt) {
-          this.#finish(job, attempt, startedAt, durationMs, outcome, 'dead', status, `${outcome.error}; deadline reached`);
+          await this.#finish(job, attempt, startedAt, durationMs, outcome, 'dead', status, `${outcome.error}; deadline reached`);
         } else {
-          this.#finish(job, attempt, startedAt, durationMs, outcome, 'pending', status, outcome.error, next);
+          await this.#finish(job, attempt, startedAt, durationMs, outcome, 'pending', status, outcome.error, next);
         }
         return;
       }
@@ -332,7 +311,7 @@ export class SinkWorker {
     }
   }
 
-  #finish(
+  async #finish(
     job: DeliveryJob,
     attempt: number,
     startedAt: number,
@@ -343,8 +322,8 @@ export class SinkWorker {
     error: string | undefined,
     nextAttemptAt?: number,
     counted = true,
-  ): void {
-    this.#store.finishAttempt(job.delivery.id, {
+  ): Promise<void> {
+    const result = {
       startedAt,
       durationMs,
       outcome: outcome.type,
@@ -353,7 +332,18 @@ export class SinkWorker {
       state,
       ...(nextAttemptAt === undefined ? {} : { nextAttemptAt }),
       counted,
-    });
+    };
+    // The sink has the message already: an outcome lost to a store that is briefly unreachable
+    // would send it again after the claim's lease. Keep trying for a few seconds first.
+    for (let tries = 1; ; tries++) {
+      try {
+        await this.#store.finishAttempt(job.delivery.id, result);
+        break;
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'ERR_RECEIVER_STORE_UNAVAILABLE' || this.#stopped || tries >= FINISH_RETRIES) throw err;
+        await new Promise((resolve) => setTimeout(resolve, FINISH_RETRY_MS));
+      }
+    }
     if (ch.attempt.hasSubscribers) {
       ch.attempt.publish({
         sink: this.sink.name,

@@ -209,7 +209,11 @@ describe('deploy/ziti-init.sh', () => {
     const byDefault = (v: string): string | undefined => new RegExp(`^${v}="\\$\\{[A-Z_]+:-([^}]+)\\}"$`, 'm').exec(script)?.[1];
     assert.equal(byDefault('service'), config.service);
     assert.equal(`/identities/${byDefault('receiver')}.json`, config.identity);
-    assert.deepEqual(config.routes[0].callers, [byDefault('sender')]);
+    // OpenZiti 1.x routers send no dialer name, so a callers list would refuse every event (403):
+    // the Dial policy for the sender's attribute is what admits it.
+    assert.equal(config.routes[0].callers, undefined);
+    assert.match(script, /create identity "\$sender" --role-attributes webhook-senders/);
+    assert.match(script, /Dial --service-roles "@\$service" --identity-roles '#webhook-senders'/);
     const router = (fresh() as Json).services[SERVICES.router].environment;
     assert.equal(router.ZITI_ENROLL_TOKEN, `/router-token/${byDefault('router')}.jwt`);
   });

@@ -24,7 +24,7 @@ async function context(name: string, attrs: string[], encryption: 'required' | '
 /** An authenticated raw link of `ctx` to the fabric's router. */
 async function rawLink(ctx: ZitiContext): Promise<EdgeLink> {
   await ctx.authenticate();
-  return ctx.linkFor(await ctx.controller.edgeRouters());
+  return ctx.sessions.linkFor(await ctx.controller.edgeRouters());
 }
 
 before(async () => {
@@ -78,9 +78,9 @@ test('a malformed multipart body from the peer fails that connection only; the h
 
   // The attacker dials by hand so that it can send a Data frame whose Flags say MULTIPART_MSG.
   const attacker = await context('mp-attacker', ['dialers'], 'off');
-  const svc = await attacker.service('plain', 'Dial');
-  const session = await attacker.session(svc.id, 'Dial');
-  const link = await attacker.linkFor(session.edgeRouters);
+  const svc = await attacker.sessions.service('plain', 'Dial');
+  const session = await attacker.sessions.session(svc.id, 'Dial');
+  const link = await attacker.sessions.linkFor(session.edgeRouters);
   const inbox: Message[] = [];
   const connId = link.register({ onMessage: (m) => inbox.push(m), onLinkClosed: () => undefined });
   const connect = createMessage(ContentType.Connect, session.token);

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { FabricUnderTest } from '../ziti/sdk-suite.js';
 
 const INSTALL_SCRIPT = fileURLToPath(new URL('../../../scripts/install-ziti.sh', import.meta.url));
 /** How long a quickstart may take to print its readiness line, in milliseconds. */
@@ -65,6 +66,11 @@ export class Quickstart {
     await qs.#launch();
     await qs.ziti('edge', 'login', `127.0.0.1:${qs.ctrlPort}`, '-u', 'admin', '-p', 'admin', '-y');
     return qs;
+  }
+
+  /** Process id of the running quickstart (controller and router in one process), if running. */
+  get pid(): number | undefined {
+    return this.#proc?.pid;
   }
 
   /** The controller's Client API URL. */
@@ -173,4 +179,18 @@ export class Quickstart {
     }
     rmSync(this.home, { recursive: true, force: true });
   }
+}
+
+/** The quickstart as the SDK suite's fabric, administered with the real `ziti` CLI. */
+export function fabricOf(qs: Quickstart): FabricUnderTest {
+  return {
+    ctrlUrl: qs.ctrlUrl,
+    createService: async (name, attrs) => void (await qs.ziti('edge', 'create', 'service', name, ...(attrs.length > 0 ? ['-a', attrs.join(',')] : []))),
+    createPolicy: async (name, type, services, identities) =>
+      void (await qs.ziti('edge', 'create', 'service-policy', name, type, '--service-roles', services.join(','), '--identity-roles', identities.join(','))),
+    createIdentity: (name, attrs) => qs.createIdentity(name, attrs),
+    deleteIdentity: async (name) => void (await qs.ziti('edge', 'delete', 'identity', name)),
+    restart: () => qs.restart(),
+    dispose: () => qs.dispose(),
+  };
 }

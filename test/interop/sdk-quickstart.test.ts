@@ -1,14 +1,16 @@
-/** The SDK suite against a real OpenZiti quickstart, plus interop with the ziti CLI's Go SDK. */
+/** The SDK suite against a real OpenZiti quickstart over OIDC (the default there), plus token refresh and interop with the ziti CLI's Go SDK. */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { it } from 'node:test';
+import { EdgeLink } from '../../connector/ziti/index.js';
 import { join } from 'node:path';
 import { generateHmacSecret } from '../../connector/webhook/secrets.js';
 import { startReceiver } from '../../receiver/server.js';
 import { runCli } from '../cli/helpers.js';
 import { readAllAnswers, signedRequest } from '../receiver/raw-http.js';
-import { eventually, sdkSuite, type FabricUnderTest } from '../ziti/sdk-suite.js';
-import { Quickstart, zitiBinary } from './quickstart.js';
+import { eventually, readAll, sdkSuite, type FabricUnderTest } from '../ziti/sdk-suite.js';
+import { fabricOf, Quickstart, zitiBinary } from './quickstart.js';
 
 const ziti = zitiBinary();
 let qs: Quickstart;
@@ -16,22 +18,80 @@ let qs: Quickstart;
 /** The real network, administered with the real `ziti` CLI. */
 async function startQuickstart(): Promise<FabricUnderTest> {
   qs = await Quickstart.start(ziti.path!);
-  return {
-    ctrlUrl: qs.ctrlUrl,
-    createService: async (name, attrs) => void (await qs.ziti('edge', 'create', 'service', name, ...(attrs.length > 0 ? ['-a', attrs.join(',')] : []))),
-    createPolicy: async (name, type, services, identities) =>
-      void (await qs.ziti('edge', 'create', 'service-policy', name, type, '--service-roles', services.join(','), '--identity-roles', identities.join(','))),
-    createIdentity: (name, attrs) => qs.createIdentity(name, attrs),
-    deleteIdentity: async (name) => void (await qs.ziti('edge', 'delete', 'identity', name)),
-    restart: () => qs.restart(),
-    dispose: () => qs.dispose(),
-  };
+  return fabricOf(qs);
 }
 
-sdkSuite('a real OpenZiti quickstart', {
+sdkSuite('a real OpenZiti quickstart (OIDC)', {
   skip: ziti.reason,
   start: startQuickstart,
   extra: (env) => {
+    it('authenticates over OIDC by default: the 1.7.2 controller advertises OIDC_AUTH and edge-oidc', async () => {
+      const v = await env().sender.controller.version();
+      assert.ok(v.capabilities?.includes('OIDC_AUTH'), `capabilities ${JSON.stringify(v.capabilities)}`);
+      await env().sender.authenticate();
+      assert.equal(env().sender.controller.authMode, 'oidc');
+      const session = env().sender.controller.apiSession!;
+      assert.equal(session.kind, 'oidc');
+      assert.equal(session.token.split('.').length, 3, 'the access token is a JWT');
+      assert.equal(env().receiver.controller.authMode, 'oidc');
+    });
+
+    it('three token refreshes: every router link takes the new token (UpdateToken) and an open circuit and the bind survive', async () => {
+      const events: Record<string, unknown>[] = [];
+      const onLink = (m: unknown): void => void events.push(m as Record<string, unknown>);
+      const authEvents: Record<string, unknown>[] = [];
+      const onAuth = (m: unknown): void => void authEvents.push(m as Record<string, unknown>);
+      subscribe('darkhook:ziti:link', onLink);
+      subscribe('darkhook:ziti:auth', onAuth);
+      try {
+        const conn = await eventually(() => env().sender.dial('echo'));
+        const tokens = new Set<string>();
+        let echoed = '';
+        conn.on('data', (c: Buffer) => (echoed += c.toString()));
+        for (let i = 0; i < 3; i++) {
+          conn.write(`before-${i};`);
+          await env().sender.refreshSession();
+          await env().receiver.refreshSession();
+          tokens.add(env().sender.controller.apiSession!.token);
+          conn.write(`after-${i};`);
+        }
+        assert.equal(tokens.size, 3, 'each refresh minted a new access token');
+        const updated = events.filter((e) => e['event'] === 'token-updated').length;
+        assert.ok(updated >= 6, `sender and receiver links updated 3 times each (saw ${updated})`);
+        assert.equal(events.filter((e) => e['event'] === 'token-refused').length, 0);
+        // Bearer tokens never leave the SDK: not in any diagnostics event of this test.
+        const published = JSON.stringify([...events, ...authEvents]);
+        for (const t of tokens) assert.ok(!published.includes(t), 'an access token appeared in a diagnostics event');
+        assert.ok(authEvents.some((e) => e['event'] === 'refreshed'));
+        conn.end();
+        await once(conn, 'end');
+        assert.equal(echoed, [0, 1, 2].map((i) => `before-${i};after-${i};`).join(''));
+        assert.equal(env().server.listening, true);
+        // New dials use the refreshed session on the same link.
+        const fresh = await env().sender.dial('echo');
+        fresh.end('fresh');
+        assert.equal((await readAll(fresh)).toString(), 'fresh');
+      } finally {
+        unsubscribe('darkhook:ziti:link', onLink);
+        unsubscribe('darkhook:ziti:auth', onAuth);
+      }
+    });
+
+    it('a router that refuses an UpdateToken gets its link closed cleanly (no process fault)', async () => {
+      const ctrl = env().sender.controller;
+      const session = ctrl.apiSession ?? (await ctrl.authenticate());
+      const link = await EdgeLink.connect({
+        host: '127.0.0.1', port: qs.routerPort, ca: env().sender.identity.ca, cert: env().sender.identity.cert,
+        key: env().sender.identity.key, sessionToken: session.token, label: 'refusal-test',
+      });
+      const closed = once(link, 'state');
+      assert.equal(await link.updateToken('not-a-jwt', 5_000), false);
+      assert.equal(link.isOpen, false);
+      const [state] = (await closed) as [{ type: string; error?: { code: string } }];
+      assert.equal(state.type, 'closed');
+      assert.equal(state.error?.code, 'ERR_ZITI_LINK_CLOSED');
+    });
+
     it('darkhook enroll and darkhook dial work as commands against the real controller and router', async () => {
       await qs.createIdentity('clidialer', ['senders']);
       const out = join(qs.home, 'clidialer.darkhook.json');
@@ -105,7 +165,7 @@ sdkSuite('a real OpenZiti quickstart', {
         const answers = readAllAnswers(conn, 30_000);
         conn.end(Buffer.concat(ids.map((id) => signedRequest({ id, secret }))));
         assert.deepEqual((await answers).map((a) => [a.status, a.json['id']]), ids.map((id) => [200, id]));
-        assert.equal(receiver.store.list({ limit: 1_000 }).length, 80);
+        assert.equal((await receiver.store.list({ limit: 1_000 })).length, 80);
 
         // The Go SDK as the client: zcat writes its stdin and, at its end, half-closes; the
         // receiver answers the kept-alive request and then ends, which ends zcat.

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { buildAdminApp, startAdmin, type RunningAdmin } from '../../receiver/admin/server.js';
 import { MessageStore } from '../../receiver/log/store.js';
+import { SqliteMessageLog } from '../../receiver/log/sqlite-log.js';
 import type { RoutedMessage } from '../../receiver/log/types.js';
 import { httpSink } from '../../receiver/sinks/http.js';
 import type { HttpSinkConfig } from '../../receiver/sinks/sink-config.js';
@@ -57,6 +58,8 @@ export interface AdminFixture {
 export async function adminFixture(options: { readonly fakeClock?: boolean } = {}): Promise<AdminFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'darkhook-admin-'));
   const store = MessageStore.open(join(dir, 'receiver.db'));
+  // The admin app and workers take the async interface; tests read the same SQLite store directly.
+  const log_ = new SqliteMessageLog(store);
   const clock = { now: Date.now() };
   const now = options.fakeClock === true ? () => clock.now : Date.now;
   const received: string[] = [];
@@ -77,17 +80,17 @@ export async function adminFixture(options: { readonly fakeClock?: boolean } = {
   return {
     dir, store, clock, received, sinkUrl,
     app() {
-      const app = buildAdminApp({ config, store, workers: new Map(), sinks, log, now, deadlines });
+      const app = buildAdminApp({ config, store: log_, workers: new Map(), sinks, log, now, deadlines });
       apps.push(app);
       return app;
     },
     async listen() {
-      const map = new Map(sinks.map((s) => [s.name, new SinkWorker(httpSink(s), s, store, { now, pollIntervalMs: 100 })]));
+      const map = new Map(sinks.map((s) => [s.name, new SinkWorker(httpSink(s), s, log_, { now, pollIntervalMs: 100 })]));
       for (const w of map.values()) {
         workers.push(w);
         w.start();
       }
-      const admin = await startAdmin({ config, store, workers: map, sinks, log, now, deadlines });
+      const admin = await startAdmin({ config, store: log_, workers: map, sinks, log, now, deadlines });
       apps.push(admin);
       return admin;
     },

@@ -10,6 +10,7 @@ import { generateHmacSecret } from '../../connector/webhook/secrets.js';
 import { buildWebhookApp } from '../../receiver/ingest/plugin.js';
 import { severityOf } from '../../receiver/ingest/routes.js';
 import { MessageStore } from '../../receiver/log/store.js';
+import { SqliteMessageLog } from '../../receiver/log/sqlite-log.js';
 import { signedHeaders } from './helpers.js';
 
 const secret = generateHmacSecret();
@@ -33,7 +34,7 @@ describe('webhook app (inject, no fabric)', () => {
       secrets: [secret],
       toleranceSeconds: 300,
       maxBodyBytes: 4096,
-      store,
+      store: new SqliteMessageLog(store),
       log: pino({ enabled: false }),
       callerOf: () => caller,
       deadlines: new Map([['jenkins', 60_000]]),
@@ -152,7 +153,7 @@ describe('webhook app (inject, no fabric)', () => {
       secrets: [secret],
       toleranceSeconds: 300,
       maxBodyBytes: 4096,
-      store: broken,
+      store: new SqliteMessageLog(broken),
       log: pino({ enabled: false }),
       callerOf: () => undefined,
     });
@@ -165,5 +166,101 @@ describe('webhook app (inject, no fabric)', () => {
     await app.close();
     const codes = store.rejections().map((r) => r.code);
     for (const code of ['ERR_RECEIVER_CALLER_FORBIDDEN', 'ERR_WEBHOOK_SIGNATURE_MISMATCH', 'ERR_RECEIVER_NOT_FOUND']) assert.ok(codes.includes(code), code);
+  });
+});
+
+describe('webhook app (inject): the rest of the answers table in docs/receiver.md', () => {
+  let dir: string;
+  let store: MessageStore;
+  let app: ReturnType<typeof buildWebhookApp>;
+  let failDeliveries = false;
+  let failStore = false;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'darkhook-app-'));
+    store = MessageStore.open(join(dir, 'receiver.db'));
+    app = buildWebhookApp({
+      routes: [{ path: '/hooks', callers: undefined, minSeverity: undefined, sinks: ['http'] }],
+      secrets: [secret],
+      toleranceSeconds: 300,
+      maxBodyBytes: 256 * 1024,
+      // A store with a bug (not a store outage, which is a coded 503): ingest throws a plain TypeError.
+      store: new Proxy(new SqliteMessageLog(store), {
+        get(target, prop, receiver) {
+          if (prop === 'ingest' && failStore) return () => Promise.reject(new TypeError('a bug with /secret/internal/details'));
+          const v: unknown = Reflect.get(target, prop, receiver);
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      }),
+      log: pino({ enabled: false }),
+      callerOf: () => 'ci-sender',
+      onDeliveries: () => {
+        if (failDeliveries) throw new TypeError('a bug in a notification after the commit');
+      },
+    });
+    await app.ready();
+  });
+  after(async () => {
+    await app.close();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const post = (headers: Record<string, string>, body: Buffer | string) => app.inject({ method: 'POST', url: '/hooks', headers, payload: body });
+  const answer = async (res: Awaited<ReturnType<typeof post>>): Promise<[number, string]> => [res.statusCode, res.json().code as string];
+
+  it('400: an id holding "." and a timestamp that is not canonical integer seconds', async () => {
+    const h = signedHeaders({ id: 'msg_ok', body: Buffer.from('{}'), secret });
+    assert.deepEqual(await answer(await post({ ...h, 'webhook-id': 'msg.dotted' }, '{}')), [400, 'ERR_WEBHOOK_ID_INVALID']);
+    assert.deepEqual(await answer(await post({ ...h, 'webhook-timestamp': `0${nowS()}` }, '{}')), [400, 'ERR_WEBHOOK_TIMESTAMP_INVALID']);
+    assert.equal(store.has('msg.dotted') || store.has('msg_ok'), false);
+  });
+
+  it('401: a timestamp too far in the future', async () => {
+    const res = await post(signedHeaders({ id: 'msg_future', body: Buffer.from('{}'), secret, timestamp: nowS() + 3600 }), '{}');
+    assert.deepEqual(await answer(res), [401, 'ERR_WEBHOOK_TIMESTAMP_TOO_NEW']);
+    assert.equal(store.has('msg_future'), false);
+  });
+
+  it('400 / 413: a signed batch that is malformed, or holds more events than a batch may', async () => {
+    const bad = Buffer.from('{"events":[{"id":"evt_1"}]}');
+    const malformed = await post(signedHeaders({ id: 'batch_bad', body: bad, secret, contentType: BATCH_CONTENT_TYPE }), bad);
+    assert.deepEqual(await answer(malformed), [400, 'ERR_WEBHOOK_BATCH_INVALID']);
+    const ts = nowS();
+    const events = Array.from({ length: 501 }, (_, i) => ({ id: `evt_many${i}`, type: 't', timestamp: ts, body: Buffer.from('{}') }));
+    const { body, contentType } = encodeBatch(events, { maxEvents: 501, format: 'binary' });
+    const tooMany = await post(signedHeaders({ id: 'batch_many', body, secret, contentType }), body);
+    assert.deepEqual(await answer(tooMany), [413, 'ERR_WEBHOOK_BATCH_TOO_LARGE']);
+    assert.equal(store.has('evt_many0'), false);
+  });
+
+  it('400 ERR_RECEIVER_REQUEST_INVALID: a request HTTP itself refuses (a body shorter than its Content-Length)', async () => {
+    const h = signedHeaders({ id: 'msg_short', body: Buffer.from('{}'), secret });
+    const res = await post({ ...h, 'content-length': '10' }, '{}');
+    assert.deepEqual(await answer(res), [400, 'ERR_RECEIVER_REQUEST_INVALID']);
+  });
+
+  it('500 ERR_INTERNAL for anything unexpected, with none of its text in the answer', async () => {
+    failStore = true;
+    try {
+      const res = await post(signedHeaders({ id: 'msg_bug', body: Buffer.from('{}'), secret }), '{}');
+      assert.deepEqual(await answer(res), [500, 'ERR_INTERNAL']);
+      assert.doesNotMatch(res.body, /secret|internal\/details|TypeError/);
+      assert.equal(store.has('msg_bug'), false);
+    } finally {
+      failStore = false;
+    }
+  });
+
+  it('200 once committed: a failure after the commit does not turn the answer into a 5xx', async () => {
+    failDeliveries = true;
+    try {
+      const res = await post(signedHeaders({ id: 'msg_after', body: Buffer.from('{}'), secret }), '{}');
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.json().stored, 1);
+      assert.equal(store.has('msg_after'), true);
+    } finally {
+      failDeliveries = false;
+    }
   });
 });

@@ -72,6 +72,7 @@ describe('receiver config', () => {
     assert.equal(slack.url, env.SLACK_WEBHOOK_URL);
     assert.equal(slack.ratePerSecond, 1, "Slack's default rate: 1/s");
     assert.equal(c.sinks.find((s) => s.name === 'jenkins')!.ratePerSecond, undefined);
+    assert.deepEqual(c.sinks.map((s) => [s.name, s.concurrency]), [['jenkins', 32], ['slack', 4], ['jira', 4], ['siem', 4]], 'Jenkins on loopback: 32 at once; others 4');
     assert.equal(c.sinks.find((s) => s.name === 'jira')!.minSeverity, 'high');
     assert.deepEqual(c.admin, { host: '127.0.0.1', port: 9464, token: env.DARKHOOK_ADMIN_TOKEN });
     const described = JSON.stringify(describeConfig(c));
@@ -150,5 +151,39 @@ describe('receiver config', () => {
     const c = loadConfig(file, {}, { resolveSecrets: false });
     assert.deepEqual(c.sinks.map((s) => s.name), ['jenkins', 'slack', 'jira', 'siem']);
     assert.throws(() => loadConfig(file, {}), { code: 'ERR_CONFIG_SECRET_UNRESOLVED' });
+  });
+});
+
+describe('store: a SQLite path or a postgres:// URL', () => {
+  const withStore = (store: string, over: Json = {}): Json => ({ ...example(), store, ...over });
+
+  it('keeps a postgres URL whose password is a reference; a relative file: reference is made absolute', () => {
+    assert.equal(checkConfig(withStore('postgres://darkhook:env:PG@db.internal:5433/hooks'), { env }).store, 'postgres://darkhook:env:PG@db.internal:5433/hooks');
+    assert.equal(checkConfig(withStore('postgres://darkhook@db.internal/hooks'), { env }).store, 'postgres://darkhook@db.internal:5432/hooks');
+    assert.equal(checkConfig(withStore('postgres://darkhook:file:pg.pw@10.0.0.5/hooks'), { env, baseDir: '/etc/darkhook' }).store, 'postgres://darkhook:file:/etc/darkhook/pg.pw@10.0.0.5:5432/hooks');
+    assert.equal(checkConfig(withStore('postgresql://darkhook@/hooks?host=/var/run/postgresql'), { env }).store, 'postgres://darkhook@/hooks?host=%2Fvar%2Frun%2Fpostgresql');
+    assert.equal(checkConfig(withStore('receiver.db'), { env, baseDir: '/var/lib/darkhook' }).store, '/var/lib/darkhook/receiver.db');
+  });
+
+  it('refuses a literal password without repeating it, and malformed URLs naming the store key', () => {
+    assert.throws(() => checkConfig(withStore('postgres://darkhook:s3cret-pw@db/hooks'), { env }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'ERR_CONFIG_SECRET_LITERAL');
+      assert.match(err.message, /^store /);
+      assert.ok(!err.message.includes('s3cret-pw'));
+      return true;
+    });
+    for (const bad of ['postgres://db/hooks', 'postgres://darkhook@db', 'postgres://darkhook@db:99999/hooks', 'postgres://darkhook@db/hooks?sslmode=require', 'postgres://darkhook@/hooks']) {
+      assert.throws(() => checkConfig(withStore(bad), { env }), { code: 'ERR_CONFIG_INVALID' }, bad);
+    }
+  });
+
+  it('storeLeaseSeconds must outlast every sink timeout on a PostgreSQL store', () => {
+    assert.equal(checkConfig(withStore('postgres://darkhook:env:PG@db/hooks'), { env }).storeLeaseSeconds, 60);
+    assert.throws(() => checkConfig(withStore('postgres://darkhook:env:PG@db/hooks', { storeLeaseSeconds: 5 }), { env }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'ERR_CONFIG_INVALID');
+      assert.match(err.message, /^storeLeaseSeconds .*timeoutMs/);
+      return true;
+    });
+    assert.equal(checkConfig(withStore('receiver.db', { storeLeaseSeconds: 5 }), { env }).storeLeaseSeconds, 5, 'SQLite has no lease to check');
   });
 });

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MessageStore } from '../../receiver/log/store.js';
+import { SqliteMessageLog } from '../../receiver/log/sqlite-log.js';
 import { createSink } from '../../receiver/sinks/registry.js';
 import type { JenkinsSinkConfig } from '../../receiver/sinks/sink-config.js';
 import { SinkWorker } from '../../receiver/sinks/worker.js';
@@ -34,7 +35,7 @@ it('deliveries queued while Jenkins is down all arrive after it returns, once ea
     name: 'jenkins', type: 'jenkins', url: jenkins.url, secret: SECRET, timeoutMs: 5_000, concurrency: 2, deadlineMs: 3_600_000,
     retryMinMs: 20, retryMaxMs: 80, ratePerSecond: undefined, circuitFailures: 1_000, circuitCooldownMs: 1_000, minSeverity: undefined, headers: {},
   };
-  const worker = new SinkWorker(createSink(config), config, store, { pollIntervalMs: 20 });
+  const worker = new SinkWorker(createSink(config), config, new SqliteMessageLog(store), { pollIntervalMs: 20 });
   t.after(async () => {
     await worker.stop();
     await jenkins.stop();

@@ -51,7 +51,7 @@ describe('the receiver answers whatever the client does with its half of the con
     await net?.close();
   });
 
-  const stored = (id: string): number => receiver.store.list({ limit: 100_000 }).filter((m) => m.id === id).length;
+  const stored = async (id: string): Promise<number> => (await receiver.store.list({ limit: 100_000 })).filter((m) => m.id === id).length;
 
   it('answers 100 requests, each written and then half-closed with conn.end(request)', async () => {
     const ids = Array.from({ length: 100 }, (_, i) => `msg_half_${i}`);
@@ -63,7 +63,7 @@ describe('the receiver answers whatever the client does with its half of the con
     });
     const ok = answered.filter(({ id, answers }) => answers.length === 1 && answers[0]!.status === 200 && answers[0]!.json['id'] === id);
     assert.equal(ok.length, 100, `answered: ${JSON.stringify(answered.filter((a) => !ok.includes(a)).slice(0, 3))}`);
-    for (const id of ids) assert.equal(stored(id), 1, id);
+    for (const id of ids) assert.equal(await stored(id), 1, id);
   });
 
   it('answers 50 pipelined requests on one half-closed connection, in order', async () => {
@@ -99,7 +99,7 @@ describe('the receiver answers whatever the client does with its half of the con
     const first = await sender.dial(SERVICE);
     first.write(signedRequest({ id, secret }));
     // The receiver has stored it; the client goes away without reading the answer.
-    await until(() => stored(id) === 1, 20_000, 'the first copy stored');
+    await until(async () => (await stored(id)) === 1, 20_000, 'the first copy stored');
     first.destroy();
     const again = await sender.dial(SERVICE);
     const answers = readAllAnswers(again);
@@ -108,7 +108,7 @@ describe('the receiver answers whatever the client does with its half of the con
     assert.equal(more.length, 0);
     assert.equal(answer!.status, 202, answer!.body.toString());
     assert.deepEqual(answer!.json, { id, stored: 0, duplicates: 1 });
-    assert.equal(stored(id), 1);
+    assert.equal(await stored(id), 1);
   });
 
   it('stores a POST once when the client cuts the connection right after writing it and then re-sends it', async () => {
@@ -123,7 +123,7 @@ describe('the receiver answers whatever the client does with its half of the con
     // A full close before the body was read aborts the first copy (node:http), or it was stored
     // first: either way the replay is answered and the store holds the message once.
     assert.ok(answer!.status === 200 || answer!.status === 202, String(answer!.status));
-    assert.equal(stored(id), 1);
+    assert.equal(await stored(id), 1);
   });
 
   describe('a client that sends 1,000 requests and never reads (receiver in a child process)', () => {

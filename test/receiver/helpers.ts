@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
-import { EVENT_TYPE_HEADER } from '../../connector/sender/event.js';
 import { createTransport, type TransportResponse } from '../../connector/sender/transport.js';
-import { signStandard } from '../../connector/webhook/signature-standard.js';
+import { EVENT_TYPE_HEADER } from '../../connector/webhook/headers.js';
+import { createSigner } from '../../connector/webhook/signature-standard.js';
 import { enroll, ZitiContext } from '../../connector/ziti/index.js';
 import { createIdentityWithJwt, type RunningFabric, startFabric } from '../../fabric/fabric.js';
 import { writeIdentityFile, type ZitiIdentity } from '../../pki/index.js';
@@ -73,9 +73,7 @@ export function signedHeaders(input: { id: string; body: Buffer; secret: string;
   return {
     'content-type': input.contentType ?? 'application/json',
     ...(input.type === undefined ? {} : { [EVENT_TYPE_HEADER]: input.type }),
-    'webhook-id': input.id,
-    'webhook-timestamp': String(timestamp),
-    'webhook-signature': signStandard({ id: input.id, timestamp, body: input.body, secret: input.secret }),
+    ...createSigner(input.secret).headers(input.id, timestamp, input.body),
   };
 }
 
@@ -108,10 +106,10 @@ export function memoryLogger(): { logger: Logger; lines: string[] } {
   return { logger: pino({ level: 'info' }, stream), lines };
 }
 
-/** Poll `check` every 20 ms until true; fail after `timeoutMs`. */
-export async function until(check: () => boolean, timeoutMs = 20_000, what = 'condition'): Promise<void> {
+/** Poll `check` (sync or async) every 20 ms until true; fail after `timeoutMs`. */
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 20_000, what = 'condition'): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -68,7 +68,7 @@ describe('receiver over the embedded fabric', { timeout: 120_000 }, () => {
     const res = await send({ ...signedHeaders({ id: 'msg_single_1', body, secret, type: 'push' }), 'x-github-event': 'push' }, body);
     assert.equal(res.status, 200, res.body.toString());
     assert.deepEqual(res.json, { id: 'msg_single_1', stored: 1, duplicates: 0 });
-    const [row] = receiver.store.list({ limit: 1000 }).filter((m) => m.id === 'msg_single_1');
+    const [row] = (await receiver.store.list({ limit: 1000 })).filter((m) => m.id === 'msg_single_1');
     assert.ok(row);
     assert.equal(row.type, 'push');
     assert.equal(row.caller, 'ci-sender');
@@ -83,19 +83,19 @@ describe('receiver over the embedded fabric', { timeout: 120_000 }, () => {
     const body = Buffer.from('{"alert":1}');
     const res = await send(signedHeaders({ id: 'msg_ed_1', body, secret: ed.signingKey, type: 'security.alert' }), body);
     assert.equal(res.status, 200);
-    assert.ok(receiver.store.has('msg_ed_1'));
+    assert.ok((await receiver.store.has('msg_ed_1')));
   });
 
   it('answers a replayed id 202 and does not store it twice', async () => {
     const body = Buffer.from('{"n":1}');
     assert.equal((await send(signedHeaders({ id: 'msg_replay', body, secret, type: 'push' }), body)).status, 200);
-    const count = receiver.store.count();
+    const count = (await receiver.store.count());
     // A retry carries the same id with a fresh timestamp (and even a different body): already stored.
     const again = await send(signedHeaders({ id: 'msg_replay', body: Buffer.from('{"n":2}'), secret, type: 'push' }), Buffer.from('{"n":2}'));
     assert.equal(again.status, 202);
     assert.deepEqual(again.json, { id: 'msg_replay', stored: 0, duplicates: 1 });
-    assert.equal(receiver.store.count(), count);
-    assert.equal(receiver.store.list({ limit: 1000 }).find((m) => m.id === 'msg_replay')!.body.toString(), '{"n":1}', 'first write wins');
+    assert.equal((await receiver.store.count()), count);
+    assert.equal((await receiver.store.list({ limit: 1000 })).find((m) => m.id === 'msg_replay')!.body.toString(), '{"n":1}', 'first write wins');
   });
 
   it('refuses a bad signature with 401 ERR_WEBHOOK_SIGNATURE_MISMATCH and stores nothing', async () => {
@@ -104,7 +104,7 @@ describe('receiver over the embedded fabric', { timeout: 120_000 }, () => {
     assert.equal(res.status, 401);
     assert.equal(res.json['code'], 'ERR_WEBHOOK_SIGNATURE_MISMATCH');
     assert.equal(typeof res.json['message'], 'string');
-    assert.equal(receiver.store.has('msg_badsig'), false);
+    assert.equal((await receiver.store.has('msg_badsig')), false);
     const tampered = await send(signedHeaders({ id: 'msg_tampered', body, secret }), Buffer.from('{"x":2}'));
     assert.equal(tampered.status, 401);
   });
@@ -116,7 +116,7 @@ describe('receiver over the embedded fabric', { timeout: 120_000 }, () => {
     assert.equal(res.json['code'], 'ERR_WEBHOOK_TIMESTAMP_TOO_OLD');
     const future = await send(signedHeaders({ id: 'msg_future', body, secret, timestamp: now() + 301 }), body);
     assert.equal(future.json['code'], 'ERR_WEBHOOK_TIMESTAMP_TOO_NEW');
-    assert.equal(receiver.store.has('msg_stale') || receiver.store.has('msg_future'), false);
+    assert.equal((await receiver.store.has('msg_stale')) || (await receiver.store.has('msg_future')), false);
   });
 
   it('refuses an identity the fabric lets dial but the receiver does not allow: 403 before anything else', async () => {
@@ -127,7 +127,7 @@ describe('receiver over the embedded fabric', { timeout: 120_000 }, () => {
     assert.match(String(res.json['message']), /intruder/);
     // Caller first: even an unsigned request from it gets 403, not 401/400.
     assert.equal((await send({ 'content-type': 'application/json' }, body, intruder)).status, 403);
-    assert.equal(receiver.store.has('msg_intruder'), false);
+    assert.equal((await receiver.store.has('msg_intruder')), false);
   });
 
   it('refuses a body over maxBodyBytes with 413 ERR_RECEIVER_BODY_TOO_LARGE', async () => {
@@ -135,7 +135,7 @@ describe('receiver over the embedded fabric', { timeout: 120_000 }, () => {
     const res = await send(signedHeaders({ id: 'msg_big', body, secret, contentType: 'text/plain' }), body);
     assert.equal(res.status, 413);
     assert.equal(res.json['code'], 'ERR_RECEIVER_BODY_TOO_LARGE');
-    assert.equal(receiver.store.has('msg_big'), false);
+    assert.equal((await receiver.store.has('msg_big')), false);
     const fits = Buffer.alloc(MAX_BODY_BYTES - 1024, 0x61);
     assert.equal((await send(signedHeaders({ id: 'msg_fits', body: fits, secret, contentType: 'text/plain' }), fits)).status, 200);
   });
@@ -145,7 +145,7 @@ describe('receiver over the embedded fabric', { timeout: 120_000 }, () => {
     const res = await send(signedHeaders({ id: 'batch_bad', body, secret, contentType: BATCH_CONTENT_TYPE }), body);
     assert.equal(res.status, 400);
     assert.equal(res.json['code'], 'ERR_WEBHOOK_BATCH_INVALID');
-    assert.equal(receiver.store.has('evt_1'), false);
+    assert.equal((await receiver.store.has('evt_1')), false);
     const missing = await send({ 'content-type': 'application/json', 'webhook-id': 'msg_nosig' }, Buffer.from('{}'));
     assert.equal(missing.status, 400);
     assert.equal(missing.json['code'], 'ERR_WEBHOOK_HEADERS_MISSING');
@@ -159,7 +159,7 @@ describe('receiver over the embedded fabric', { timeout: 120_000 }, () => {
     const res = await send(signedHeaders({ id: 'batch_future', body, secret, contentType: 'application/vnd.darkhook.batch.v9' }), body);
     assert.equal(res.status, 415);
     assert.equal(res.json['code'], 'ERR_RECEIVER_MEDIA_TYPE_UNSUPPORTED');
-    assert.equal(receiver.store.has('batch_future'), false);
+    assert.equal((await receiver.store.has('batch_future')), false);
   });
 
   it('stores each event of a batch by its own id: new + duplicate → 200 with the new ones; all duplicates → 202', async () => {
@@ -181,7 +181,7 @@ describe('receiver over the embedded fabric', { timeout: 120_000 }, () => {
     assert.deepEqual(stored, [
       { requestId: 'batch_2', caller: 'ci-sender', batch: true, messages: [{ id: 'evt_b', type: 'push' }, { id: 'evt_c', type: 'push' }], duplicates: ['evt_a'] },
     ]);
-    const rows = receiver.store.list({ limit: 1000 }).filter((m) => m.id.startsWith('evt_'));
+    const rows = (await receiver.store.list({ limit: 1000 })).filter((m) => m.id.startsWith('evt_'));
     assert.deepEqual(rows.map((r) => [r.id, r.batchId, r.timestamp]), [['evt_a', 'batch_1', ts], ['evt_b', 'batch_2', ts], ['evt_c', 'batch_2', ts]]);
     const dup = encodeBatch([event('evt_c'), event('evt_b')]);
     const res = await send(signedHeaders({ id: 'batch_3', body: dup.body, secret, contentType: dup.contentType }), dup.body);
@@ -203,11 +203,11 @@ describe('receiver over the embedded fabric', { timeout: 120_000 }, () => {
   it('keeps what it stored across a restart on the same file: ids are still known (202)', async () => {
     const body = Buffer.from('{"persist":true}');
     assert.equal((await send(signedHeaders({ id: 'msg_persist', body, secret, type: 'push' }), body)).status, 200);
-    const count = receiver.store.count();
+    const count = (await receiver.store.count());
     await receiver.close();
     receiver = await startReceiver({ ziti: receiverZiti, service: SERVICE, secrets: [secret], allowedCallers: ['ci-sender'], storePath });
-    assert.equal(receiver.store.count(), count);
-    assert.ok(receiver.store.has('msg_persist'));
+    assert.equal((await receiver.store.count()), count);
+    assert.ok((await receiver.store.has('msg_persist')));
     const res = await send(signedHeaders({ id: 'msg_persist', body, secret, type: 'push' }), body);
     assert.equal(res.status, 202);
     // A second process can read the store while the receiver runs (WAL).

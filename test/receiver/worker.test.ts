@@ -12,6 +12,7 @@ import { describe, it, type TestContext } from 'node:test';
 import type { Severity } from '../../connector/webhook/severity.js';
 import { startRetention } from '../../receiver/log/retention.js';
 import { MessageStore } from '../../receiver/log/store.js';
+import { SqliteMessageLog } from '../../receiver/log/sqlite-log.js';
 import type { Sink, SinkMessage, SinkOutcome } from '../../receiver/sinks/sink.js';
 import type { CommonSinkConfig } from '../../receiver/sinks/sink-config.js';
 import { SINK_CHANNELS, SinkWorker, type AttemptEvent } from '../../receiver/sinks/worker.js';
@@ -65,7 +66,7 @@ async function rig(t: TestContext, over: Partial<CommonSinkConfig> = {}, start =
   };
   t.mock.timers.enable({ apis: ['setTimeout'] });
   // random() = 1: each backoff is its ceiling, min × 2^(attempt − 1), so due times are exact.
-  const worker = new SinkWorker(sink, config, store, { now: () => now, random: () => 1, pollIntervalMs: POLL_MS });
+  const worker = new SinkWorker(sink, config, new SqliteMessageLog(store), { now: () => now, random: () => 1, pollIntervalMs: POLL_MS });
   t.after(async () => {
     await worker.stop();
     store.close();
@@ -249,6 +250,26 @@ describe('sink worker', () => {
     assert.deepEqual(events.map((e) => [e.messageId, e.state, e.possibleDuplicate]).sort(), [['m1', 'delivered', true], ['m2', 'delivered', false]]);
   });
 
+  it('after a crash, the deliveries left in flight go first at the restart, ahead of the backlog (not behind it)', async (t) => {
+    const r = await rig(t, {}, false);
+    const ids = Array.from({ length: 40 }, (_, i) => `m${String(i).padStart(2, '0')}`);
+    r.ingest(ids);
+    // "Process 1" claims the two oldest and is SIGKILLed; the restart comes a minute later.
+    const crashed = MessageStore.open(r.path);
+    assert.deepEqual(crashed.claimDue('hooks', r.clock(), 2).map((j) => j.message.id), ['m00', 'm01']);
+    crashed.close();
+    await r.advance(60_000);
+    assert.equal(r.store.recoverInflight(r.clock()), 2);
+    // They were the oldest due and still are: a restart with a backlog behind them sends them at once.
+    // (Re-queued at the restart time, they went to the back and waited for the whole backlog.)
+    assert.ok(r.state('m00').nextAttemptAt <= r.clock());
+    r.worker.start();
+    await r.advance();
+    assert.deepEqual(r.sink.calls.slice(0, 3).map((c) => c.id), ['m00', 'm01', 'm02']);
+    await r.advance(POLL_MS * 4);
+    assert.deepEqual(r.sink.calls.map((c) => c.id), ids, 'every delivery once, oldest first');
+  });
+
   it('skips messages below the sink minimum severity without calling it', async (t) => {
     const r = await rig(t, { minSeverity: 'high' });
     r.ingest(['low'], 'medium');
@@ -269,9 +290,10 @@ describe('sink worker', () => {
     await r.worker.stop();
     r.ingest(['recent'], undefined, T0 + 2 * DAY_MS);
     // Eight days on, retention (7 days) runs once at start.
-    const retention = startRetention(r.store, { days: 7, now: () => T0 + 8 * DAY_MS });
+    const retention = startRetention(new SqliteMessageLog(r.store), { days: 7, now: () => T0 + 8 * DAY_MS });
     retention.stop();
+    await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(['delivered', 'dead', 'waiting', 'recent'].map((id) => r.store.has(id)), [false, false, true, true]);
-    assert.deepEqual(retention.runOnce(), { removed: 0, keptPending: 1, rejections: 0 });
+    assert.deepEqual(await retention.runOnce(), { removed: 0, keptPending: 1, rejections: 0 });
   });
 });

@@ -95,7 +95,7 @@ describe('the bundled Action over the embedded fabric', { timeout: 120_000 }, ()
     assert.match(run.outputs['message-id'] ?? '', /^msg_[0-9A-Z]{26}$/);
     assert.equal(run.outputs['status'], 'delivered');
     const id = run.outputs['message-id']!;
-    const [row] = receiver.store.list({ limit: 100 }).filter((m) => m.id === id);
+    const [row] = (await receiver.store.list({ limit: 100 })).filter((m) => m.id === id);
     assert.ok(row, 'the receiver stored the message');
     assert.equal(row.type, 'push');
     assert.equal(row.caller, 'gha-sender');
@@ -117,7 +117,7 @@ describe('the bundled Action over the embedded fabric', { timeout: 120_000 }, ()
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.equal(run.outputs['status'], 'delivered');
     assert.match(run.stdout, /darkhook: test event msg_[0-9A-Z]{26}: HTTP 200 in \d+ ms/);
-    assert.ok(receiver.store.has(run.outputs['message-id']!));
+    assert.ok((await receiver.store.has(run.outputs['message-id']!)));
     assert.deepEqual(readdirSync(run.workspace), []);
   });
 
@@ -126,6 +126,6 @@ describe('the bundled Action over the embedded fabric', { timeout: 120_000 }, ()
     assert.equal(run.code, 5);
     assert.equal(run.outputs['status'], 'parked');
     assert.match(run.stdout, /^::error::darkhook: ERR_SEND_PARKED: .*HTTP 401/m);
-    assert.equal(receiver.store.has(run.outputs['message-id']!), false);
+    assert.equal((await receiver.store.has(run.outputs['message-id']!)), false);
   });
 });

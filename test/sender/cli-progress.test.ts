@@ -93,11 +93,11 @@ describe('darkhook send progress on a terminal and on pipes', { timeout: 180_000
   });
 
   it('on a terminal: a bar redrawn in place with \\r, fitting the width, ending at N/N and a newline', async () => {
-    const stored = receiver.store.count();
+    const stored = (await receiver.store.count());
     const r = await runInPty(send('tty.db'), { DARKHOOK_SECRET: secret });
     const screen = r.stdout;
     assert.equal(r.code, 0, screen + r.stderr);
-    assert.equal(receiver.store.count() - stored, LINES);
+    assert.equal((await receiver.store.count()) - stored, LINES);
 
     const bars = redraws(screen);
     assert.ok(bars.length >= 3, `several redraws, got ${bars.length}: ${JSON.stringify(screen.slice(0, 400))}`);

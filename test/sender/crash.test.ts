@@ -26,7 +26,7 @@ for (const file of ['outbox.db', 'outbox.jsonl']) {
         hung = new Set(r.events.slice(r.requests.reduce((n, q) => n + q.events, 0)).map((e) => e.id));
         return new Promise(() => undefined);
       }
-      return { status: 200 };
+      return undefined;
     });
     const tmp = tempDir();
     t.after(async () => {

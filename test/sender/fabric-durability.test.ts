@@ -109,9 +109,9 @@ describe('sender durability over the embedded fabric, against the receiver', { t
     assert.equal(report.pending, 0);
 
     // Every acknowledged id is stored, exactly once, and nothing arrived that was never enqueued.
-    for (const id of acknowledged) assert.ok(receiver.store.has(id), `${id} stored`);
+    for (const id of acknowledged) assert.ok((await receiver.store.has(id)), `${id} stored`);
     const arrived = new Set(rec.arrivals.flatMap((a) => a.ids));
-    assert.equal(receiver.store.count(), arrived.size, 'one row per distinct id');
+    assert.equal((await receiver.store.count()), arrived.size, 'one row per distinct id');
     assert.ok([...arrived].every((id) => /^msg_[0-9A-Z]{26}$/.test(id)));
     // The batch in flight at the kill came again, under the same ids, and was recognised as duplicates.
     assert.ok(rec.arrivals.length > requestsBefore, 'the resumed sender made requests');
@@ -120,7 +120,7 @@ describe('sender durability over the embedded fabric, against the receiver', { t
       assert.ok(again.some((a) => a.ids.includes(id)), `${id} was re-sent after the resume under the same id`);
       assert.ok(report.delivered.includes(id), `${id} counted as delivered by the resumed sender`);
     }
-    const rows = receiver.store.list({ limit: 1000 });
+    const rows = (await receiver.store.list({ limit: 1000 }));
     assert.equal(new Set(rows.map((r) => r.id)).size, rows.length);
     assert.ok(rows.every((r) => r.caller === 'ci-sender'));
   });
@@ -159,8 +159,8 @@ describe('sender durability over the embedded fabric, against the receiver', { t
     receiver = await startReceiver(options);
     const report = await flushing;
     assert.equal(report.pending, 0, `pending after the outage; last error ${report.lastError}`);
-    for (const { id } of sent) assert.ok(receiver.store.has(id), `${id} delivered after the outage`);
-    assert.equal(receiver.store.count(), 21);
+    for (const { id } of sent) assert.ok((await receiver.store.has(id)), `${id} delivered after the outage`);
+    assert.equal((await receiver.store.count()), 21);
     assert.ok(retries.length >= 3);
   });
 
@@ -185,6 +185,6 @@ describe('sender durability over the embedded fabric, against the receiver', { t
     assert.deepEqual(outbox.list('parked').map((m) => m.id), sent.map((s) => s.id));
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual(rec.arrivals.map((a) => a.status), [401], 'the receiver saw exactly one request');
-    assert.equal(receiver.store.count(), 0);
+    assert.equal((await receiver.store.count()), 0);
   });
 });

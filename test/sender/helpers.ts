@@ -1,15 +1,23 @@
-/** Sender test fixtures: a mutual-TLS fastify receiver on 127.0.0.1 that verifies, records and answers as told. */
+/** Sender test fixtures: the real receiver app over mutual TLS on 127.0.0.1, recording what it saw, with a fault hook. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import tls from 'node:tls';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { batchFormatOf, decodeBatch } from '../../connector/webhook/batch-envelope.js';
+import https from 'node:https';
+import tls, { type TLSSocket } from 'node:tls';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { DEFAULT_WEBHOOK_PATH } from '../../connector/webhook/headers.js';
 import { generateHmacSecret } from '../../connector/webhook/secrets.js';
-import { verifyStandard } from '../../connector/webhook/signature-standard.js';
+import { createVerifier, DEFAULT_TOLERANCE_SECONDS } from '../../connector/webhook/signature-standard.js';
+import { DEFAULT_MAX_BODY_BYTES } from '../../receiver/config/config.js';
+import { buildWebhookApp } from '../../receiver/ingest/plugin.js';
+import type { Route } from '../../receiver/ingest/routes.js';
+import { verifyRequest } from '../../receiver/ingest/verify.js';
+import { MessageStore } from '../../receiver/log/store.js';
+import { SqliteMessageLog } from '../../receiver/log/sqlite-log.js';
 import { createServer } from 'node:net';
 import { createCa, issueClientCert, issueServerCert, serializeIdentity } from '../../pki/index.js';
 
@@ -48,7 +56,7 @@ export interface Received {
   readonly webhookTimestamp: number;
 }
 
-/** One request as the receiver saw it. */
+/** One answered request as the receiver saw it. */
 export interface RequestLog {
   readonly webhookId: string;
   readonly webhookTimestamp: number;
@@ -59,74 +67,110 @@ export interface RequestLog {
   readonly headers: Record<string, string | string[] | undefined>;
 }
 
-/** What the receiver answers to request number `n` (0-based). */
-export type Responder = (n: number) => { status: number; headers?: Record<string, string>; body?: string } | Promise<{ status: number; headers?: Record<string, string>; body?: string }>;
+/** A forced answer, given instead of the receiver's own. */
+export interface ForcedAnswer {
+  readonly status: number;
+  readonly headers?: Record<string, string>;
+  readonly body?: string;
+}
 
-/** A running test receiver. */
+/**
+ * The fault hook, asked about each verified request (number `n`, 0-based, counting answered
+ * ones): `undefined` lets the real receiver answer (store, 200 / 202); an answer is sent instead,
+ * nothing stored; a promise holds the request until it settles (never: a hung receiver).
+ */
+export type Responder = (n: number) => ForcedAnswer | undefined | Promise<ForcedAnswer | undefined>;
+
+/** The real receiver app (`buildWebhookApp`, its SQLite store) served over mutual TLS on 127.0.0.1. */
 export interface TestReceiver {
   readonly port: number;
   readonly secret: string;
+  /** Verified events, recorded on arrival (before any answer). */
   readonly events: Received[];
   readonly requests: RequestLog[];
   /** TLS connections accepted so far. */
   connections: number;
   respond: Responder;
-  /** Ids stored (2xx answered), each once: a real receiver deduplicates by id. */
+  /** Ids answered 2xx, each once (the real store deduplicates by id). */
   readonly stored: Set<string>;
-  /** Codes of requests refused because verification failed. */
+  /** Codes of the receiver's own refusals (4xx/5xx it answered, not forced ones). */
   readonly rejected: string[];
+  /** The receiver's message store (open while started). */
+  readonly store: MessageStore;
   stop(): Promise<void>;
-  /** Listen again on the same port (after `stop`). */
+  /** Serve again on the same port and store (after `stop`). */
   start(): Promise<void>;
   connect(): Promise<Duplex>;
 }
 
-function flat(headers: Record<string, string | string[] | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers)) if (typeof v === 'string') out[k] = v;
-  return out;
+const ROUTE: Route = Object.freeze({ path: DEFAULT_WEBHOOK_PATH, callers: undefined, minSeverity: undefined, sinks: [] });
+
+/** The client certificate's common name: the caller's identity over mTLS, as a Ziti bind names the dialer. */
+function callerOf(socket: unknown): string | undefined {
+  const cn = (socket as Partial<TLSSocket>).getPeerCertificate?.()?.subject?.CN;
+  return typeof cn === 'string' ? cn : undefined;
 }
 
-function build(pki: Pki, receiver: TestReceiver): FastifyInstance {
-  const app = Fastify({
-    https: { key: pki.serverKey, cert: pki.serverCert, ca: pki.ca, requestCert: true, rejectUnauthorized: true },
-    bodyLimit: 32 * 1024 * 1024,
+function build(pki: Pki, receiver: TestReceiver, store: MessageStore): FastifyInstance {
+  const app = buildWebhookApp({
+    routes: [ROUTE],
+    secrets: [receiver.secret],
+    toleranceSeconds: DEFAULT_TOLERANCE_SECONDS,
+    maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
+    store: new SqliteMessageLog(store),
+    log: pino({ enabled: false }),
+    callerOf,
+    recordRejections: false,
+    serverFactory: (handler) => https.createServer({ key: pki.serverKey, cert: pki.serverCert, ca: pki.ca, requestCert: true, rejectUnauthorized: true }, handler),
   });
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  const verifier = createVerifier({ secrets: [receiver.secret] });
+  const forced = new WeakSet<object>();
+  const seen = new WeakMap<object, Received[]>();
   app.server.on('secureConnection', () => {
     receiver.connections += 1;
   });
-  app.post('/webhooks', async (req, reply) => {
-    const body = req.body as Buffer;
+  // The fault hook sits after the body is read and before the route's handler: a forced answer
+  // means the receiver never saw the request (nothing stored).
+  app.addHook('preHandler', async (req, reply) => {
     const h = req.headers;
     const webhookId = String(h['webhook-id']);
     const webhookTimestamp = Number(h['webhook-timestamp']);
-    const contentType = String(h['content-type']);
+    let verified;
     try {
-      verifyStandard({ id: webhookId, timestamp: String(h['webhook-timestamp']), signature: String(h['webhook-signature']), body, secrets: [receiver.secret] });
-    } catch (err) {
-      receiver.rejected.push((err as { code: string }).code);
-      return reply.code(401).send((err as Error).message);
+      verified = verifyRequest({ headers: h, body: (req.body as Buffer | undefined) ?? Buffer.alloc(0), caller: callerOf(req.raw.socket), verifier, maxBodyBytes: DEFAULT_MAX_BODY_BYTES });
+    } catch {
+      return; // The receiver refuses it itself.
     }
-    const events: Received[] = batchFormatOf(contentType) !== undefined
-      ? decodeBatch(body, contentType).map((e) => ({ id: e.id, type: e.type, body: e.body, headers: e.headers ?? {}, via: 'batch', webhookId, webhookTimestamp }))
-      : [{ id: webhookId, type: String(h['webhook-event-type']), body, headers: flat(h), via: 'single', webhookId, webhookTimestamp }];
-    // Events count as seen on arrival, stored only when answered 2xx.
+    const events: Received[] = verified.messages.map((m) => ({ id: m.id, type: m.type, body: m.body, headers: { ...m.headers }, via: verified.batch ? 'batch' : 'single', webhookId, webhookTimestamp }));
+    seen.set(req, events);
     receiver.events.push(...events);
     const answer = await receiver.respond(receiver.requests.length);
-    receiver.requests.push({ webhookId, webhookTimestamp, contentType, events: events.length, at: Date.now(), status: answer.status, headers: { ...h } });
-    if (answer.status >= 200 && answer.status < 300) for (const e of events) receiver.stored.add(e.id);
-    reply.code(answer.status).headers(answer.headers ?? {});
-    return answer.body ?? (answer.status < 300 ? '' : `refused ${answer.status}`);
+    if (answer === undefined) return;
+    forced.add(req);
+    await reply.code(answer.status).headers(answer.headers ?? {}).send(answer.body ?? (answer.status < 300 ? '' : `refused ${answer.status}`));
+  });
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (!forced.has(req) && reply.statusCode >= 400 && typeof payload === 'string') receiver.rejected.push((JSON.parse(payload) as { code: string }).code);
+    return payload;
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const events = seen.get(req);
+    if (events === undefined) return;
+    const h = req.headers;
+    receiver.requests.push({ webhookId: String(h['webhook-id']), webhookTimestamp: Number(h['webhook-timestamp']), contentType: String(h['content-type']), events: events.length, at: Date.now(), status: reply.statusCode, headers: { ...h } });
+    if (reply.statusCode >= 200 && reply.statusCode < 300) for (const e of events) receiver.stored.add(e.id);
   });
   return app;
 }
 
-/** Start a receiver; `t.after(() => r.stop())` it. */
-export async function startReceiver(respond: Responder = () => ({ status: 200 })): Promise<TestReceiver> {
+/** Start the real receiver app with a fresh store; `t.after(() => r.stop())` it. */
+export async function startReceiver(respond: Responder = () => undefined): Promise<TestReceiver> {
   const pki = await testPki();
+  // The store outlives stop() (a restarted receiver still knows its ids); the folder goes with the process.
+  const tmp = tempDir();
+  process.once('exit', tmp.remove);
   let app: FastifyInstance | undefined;
+  let store: MessageStore | undefined;
   const receiver: TestReceiver = {
     port: 0,
     secret: generateHmacSecret(),
@@ -136,6 +180,10 @@ export async function startReceiver(respond: Responder = () => ({ status: 200 })
     respond,
     stored: new Set(),
     rejected: [],
+    get store() {
+      assert.ok(store !== undefined, 'the receiver is stopped');
+      return store;
+    },
     async stop() {
       const a = app;
       app = undefined;
@@ -143,9 +191,12 @@ export async function startReceiver(respond: Responder = () => ({ status: 200 })
         a.server.closeAllConnections();
         await a.close();
       }
+      store?.close();
+      store = undefined;
     },
     async start() {
-      app = build(pki, receiver);
+      store = MessageStore.open(join(tmp.dir, 'receiver.db'));
+      app = build(pki, receiver, store);
       await app.listen({ host: '127.0.0.1', port: receiver.port });
       (receiver as { port: number }).port = (app.server.address() as { port: number }).port;
     },

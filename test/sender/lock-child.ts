@@ -1,4 +1,5 @@
 /** Child process for the lock race test: tries to take one outbox lock at a shared instant. Inert without its env. */
+import { existsSync } from 'node:fs';
 import { acquireOutboxLock } from '../../connector/sender/outbox-lock.js';
 
 /** What the parent passes in `DARKHOOK_LOCK_CHILD` (JSON). */
@@ -6,7 +7,9 @@ export interface LockChildConfig {
   readonly path: string;
   /** Epoch milliseconds at which every child tries at once. */
   readonly startAt: number;
-  /** How long a winner holds the lock, in milliseconds. */
+  /** The winner holds the lock until this file exists (every other child has answered by then)… */
+  readonly releaseWhen: string;
+  /** …or for at most this long, in milliseconds (a bound, should the parent die). */
   readonly holdMs: number;
 }
 
@@ -18,7 +21,10 @@ async function main(config: LockChildConfig): Promise<void> {
   try {
     const release = acquireOutboxLock(config.path);
     process.stdout.write('owner\n');
-    await new Promise((resolve) => setTimeout(resolve, config.holdMs));
+    // Held until every other child has tried: a late child (a slow start on a loaded machine) must
+    // still find it held, or it takes a lock that was rightly free and looks like a second owner.
+    const until = Date.now() + config.holdMs;
+    while (!existsSync(config.releaseWhen) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
     release();
   } catch (err) {
     process.stdout.write(`${(err as { code?: string }).code}\n`);

@@ -21,9 +21,16 @@ test('a stale lock found by several processes at the same instant gets exactly o
     const path = join(tmp.dir, `round${round}.jsonl`);
     writeFileSync(`${path}.lock`, String(DEAD_PID));
     // Time for every child to start; each then spins until this instant and tries at once.
-    const config: LockChildConfig = { path, startAt: Date.now() + 600, holdMs: 300 };
+    const releaseWhen = `${path}.release`;
+    const config: LockChildConfig = { path, startAt: Date.now() + 600, releaseWhen, holdMs: 30_000 };
     const children = Array.from({ length: TAKERS }, () => runChild(CHILD, 'DARKHOOK_LOCK_CHILD', config));
-    await Promise.all(children.map(({ child }) => new Promise((resolve) => child.once('exit', resolve))));
+    // The winner holds the lock until every child has answered (bounded by the test's timeout).
+    const exited = children.map(({ child }) => new Promise((resolve) => child.once('exit', resolve)));
+    while (children.some(({ child, lines }) => lines.length === 0 && child.exitCode === null)) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    writeFileSync(releaseWhen, '');
+    await Promise.all(exited);
     const answers = children.map(({ lines }) => lines[0]);
     assert.equal(answers.filter((a) => a === 'owner').length, 1, `round ${round}: ${answers.join(', ')}`);
     assert.ok(answers.every((a) => a === 'owner' || a === 'ERR_SEND_OUTBOX_LOCKED'), answers.join(', '));

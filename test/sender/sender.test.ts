@@ -130,7 +130,7 @@ describe('batching', () => {
 
 describe('retries', () => {
   test('5xx is retried with the same id until accepted', async (t) => {
-    const { r, sender } = await setup(t, {}, await startReceiver((n) => ({ status: n < 2 ? 503 : 200 })));
+    const { r, sender } = await setup(t, {}, await startReceiver((n) => (n < 2 ? { status: 503 } : undefined)));
     const { id } = await sender.send({ type: 't', body: {} });
     const report = await sender.flush();
     assert.deepEqual(report.delivered, [id]);
@@ -138,7 +138,7 @@ describe('retries', () => {
   });
 
   test('429 with Retry-After waits that long; the retry has the same id and a fresh timestamp', async (t) => {
-    const { r, sender } = await setup(t, {}, await startReceiver((n) => (n === 0 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 })));
+    const { r, sender } = await setup(t, {}, await startReceiver((n) => (n === 0 ? { status: 429, headers: { 'retry-after': '1' } } : undefined)));
     const { id } = await sender.send({ type: 't', body: {} });
     const report = await sender.flush();
     assert.deepEqual(report.delivered, [id]);
@@ -206,8 +206,8 @@ describe('parking', () => {
   });
 
   test('413 on a batch halves the batch instead of parking it', async (t) => {
-    const { r, sender } = await setup(t, {}, await startReceiver(() => ({ status: 200 })));
-    r.respond = (n) => ({ status: n === 0 ? 413 : 200 });
+    const { r, sender } = await setup(t, {}, await startReceiver());
+    r.respond = (n) => (n === 0 ? { status: 413 } : undefined);
     const results = await sender.sendMany([1, 2, 3, 4].map((i) => ({ type: 't', body: { i } })));
     const report = await sender.flush();
     assert.equal(report.delivered.length, 4);

@@ -4,15 +4,14 @@ import { describe, test } from 'node:test';
 import { batchIdFor, newMessageId } from '../../connector/sender/ids.js';
 import { backoffDelay, classifyError, classifyResponse, parseRetryAfter } from '../../connector/sender/retry.js';
 import { createTransport } from '../../connector/sender/transport.js';
-import { signStandard } from '../../connector/webhook/signature-standard.js';
+import { createSigner } from '../../connector/webhook/signature-standard.js';
 import { ZitiError } from '../../core/index.js';
 import { startReceiver, type TestReceiver } from './helpers.js';
 
 /** Headers the test receiver accepts for `body`. */
 function signed(r: TestReceiver, body: Buffer): Record<string, string> {
   const timestamp = Math.floor(Date.now() / 1000);
-  const signature = signStandard({ id: 'msg_t', timestamp, body, secret: r.secret });
-  return { 'content-type': 'text/plain', 'webhook-id': 'msg_t', 'webhook-timestamp': String(timestamp), 'webhook-signature': signature };
+  return { 'content-type': 'text/plain', ...createSigner(r.secret).headers('msg_t', timestamp, body) };
 }
 
 describe('transport', () => {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { ZitiContext, enroll, type ZitiListener } from '../../connector/ziti/index.js';
+import { ZitiContext, enroll, type ZitiContextOptions, type ZitiListener } from '../../connector/ziti/index.js';
 import { createCa, issueClientCert, readIdentityFile, writeIdentityFile, type ZitiIdentity } from '../../pki/index.js';
 
 /** What the suite needs from a fabric: administration, as its own CLI or store would do it. */
@@ -61,8 +61,15 @@ export async function eventually<T>(fn: () => Promise<T>, ms = 20_000): Promise<
  */
 export function sdkSuite(
   title: string,
-  options: { skip?: string | undefined; start: () => Promise<FabricUnderTest>; extra?: (env: () => SuiteEnv) => void },
+  options: {
+    skip?: string | undefined;
+    start: () => Promise<FabricUnderTest>;
+    extra?: (env: () => SuiteEnv) => void;
+    /** Options of every context the suite creates (e.g. `auth: 'legacy'` to force legacy sessions). */
+    contextOptions?: ZitiContextOptions;
+  },
 ): void {
+  const ctxOptions = options.contextOptions ?? {};
   describe(`SDK against ${title}`, { skip: options.skip, timeout: 600_000 }, () => {
     const env = {} as SuiteEnv;
 
@@ -77,8 +84,8 @@ export function sdkSuite(
       const [rId, sId] = await Promise.all([enroll(rJwt), enroll(sJwt)]);
       await writeIdentityFile(join(env.dir, 'sender.json'), sId);
       await writeIdentityFile(join(env.dir, 'receiver.json'), rId);
-      env.receiver = new ZitiContext(rId);
-      env.sender = await ZitiContext.fromFile(join(env.dir, 'sender.json'));
+      env.receiver = new ZitiContext(rId, ctxOptions);
+      env.sender = await ZitiContext.fromFile(join(env.dir, 'sender.json'), ctxOptions);
       env.server = env.receiver.listen('echo');
       env.server.on('connection', (c) => c.pipe(c));
       await once(env.server, 'listening');
@@ -148,7 +155,7 @@ export function sdkSuite(
     });
 
     it('refuses an identity without a Dial policy with a coded error', async () => {
-      const ctx = new ZitiContext(await enroll(await env.fabric.createIdentity('bindonly', ['receivers'])));
+      const ctx = new ZitiContext(await enroll(await env.fabric.createIdentity('bindonly', ['receivers'])), ctxOptions);
       try {
         await assert.rejects(ctx.dial('echo'), { code: 'ERR_ZITI_SERVICE_NOT_PERMITTED' });
       } finally {
@@ -157,7 +164,7 @@ export function sdkSuite(
     });
 
     it('refuses a Bind without a policy with a coded error on the listener', async () => {
-      const ctx = new ZitiContext(await enroll(await env.fabric.createIdentity('dialonly', ['senders'])));
+      const ctx = new ZitiContext(await enroll(await env.fabric.createIdentity('dialonly', ['senders'])), ctxOptions);
       try {
         const listener = ctx.listen('echo');
         const [err] = (await once(listener, 'error')) as [{ code: string }];
@@ -169,11 +176,11 @@ export function sdkSuite(
 
     it('does not let a deleted identity authenticate again', async () => {
       const identity = await enroll(await env.fabric.createIdentity('doomed', ['senders']));
-      const first = new ZitiContext(identity);
+      const first = new ZitiContext(identity, ctxOptions);
       await first.authenticate();
       await first.close();
       await env.fabric.deleteIdentity('doomed');
-      const second = new ZitiContext(identity);
+      const second = new ZitiContext(identity, ctxOptions);
       try {
         await assert.rejects(second.authenticate(), { code: 'ERR_ZITI_UNAUTHORIZED' });
       } finally {
@@ -186,7 +193,7 @@ export function sdkSuite(
       const client = await issueClientCert(foreign, { commonName: 'intruder' });
       const real = await readIdentityFile(join(env.dir, 'sender.json'));
       const forged: ZitiIdentity = { ...real, cert: client.certPem, key: client.keyPem! };
-      const ctx = new ZitiContext(forged);
+      const ctx = new ZitiContext(forged, ctxOptions);
       try {
         await assert.rejects(ctx.authenticate(), { code: 'ERR_ZITI_UNAUTHORIZED' });
       } finally {

@@ -9,6 +9,7 @@ import { ZitiContext } from '../../connector/ziti/index.js';
 import { CliError, OptionError, type ZitiError } from '../../core/index.js';
 import type { ReceiverConfig } from '../../receiver/config/config.js';
 import type { StoredEvent } from '../../receiver/ingest/channels.js';
+import { formatPgStoreUrl, isPostgresStore, parsePgStoreUrl } from '../../receiver/log/pg-url.js';
 import { DEFAULT_STALLED_WRITE_TIMEOUT_MS } from '../../receiver/ingest/source.js';
 import type { CliContext } from '../context.js';
 
@@ -69,7 +70,9 @@ function configFromFlags(flags: ReceiveFlags): ReceiverConfig {
   return {
     identity: flags.identity,
     service: flags.service,
-    store: flags.store ?? defaultReceiverStorePath(),
+    // A postgres:// URL is checked (a literal password refused) and put in its log-safe form here,
+    // before the config is logged.
+    store: flags.store === undefined ? defaultReceiverStorePath() : isPostgresStore(flags.store) ? formatPgStoreUrl(parsePgStoreUrl(flags.store, '--store')) : flags.store,
     secrets,
     toleranceSeconds: wholeNumber('--tolerance', flags.tolerance, 0) ?? 300,
     maxBodyBytes: wholeNumber('--max-body-bytes', flags.maxBodyBytes, 1024) ?? 16 * 1024 * 1024,

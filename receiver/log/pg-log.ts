@@ -124,6 +124,8 @@ export class PgMessageLog implements MessageLog {
   readonly #pool: pg.Pool;
   readonly #leaseMs: number;
   #replicaId: string = randomUUID();
+  /** Every claim mark this process has used (its slot name, then a one-off mark if the slot was lost): its late outcomes still count. */
+  readonly #marks = new Set<string>([this.#replicaId]);
   /** The connection holding this replica's slot lock, when it holds a slot. */
   #slotLock: pg.Client | undefined;
   #closed = false;
@@ -183,16 +185,28 @@ export class PgMessageLog implements MessageLog {
       host: o.host, port: o.port, user: o.user, database: o.database, password: o.password,
       connectionTimeoutMillis: o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, application_name: 'darkhook-receiver-slot',
     });
-    // Losing this connection (a server restart) frees the slot; claims keep their mark and their lease.
+    // Losing this connection (a server restart, an idle timeout) frees the slot: another sidecar
+    // restarted on this host may take it and re-send what was in flight under its name (possible
+    // duplicates). From then on this process claims under a one-off mark, so no two live processes
+    // ever claim under one name; its own late outcomes under the old name still count (#marks).
+    const lost = (): void => {
+      if (this.#slotLock !== client) return;
+      this.#slotLock = undefined;
+      this.#replicaId = randomUUID();
+      this.#marks.add(this.#replicaId);
+    };
     client.on('error', (err) => {
       if (poolErrors.hasSubscribers) poolErrors.publish({ location: this.location, code: (err as { code?: unknown }).code ?? 'connection' });
+      lost();
     });
+    client.on('end', lost);
     await client.connect();
     for (let n = 0; n < MAX_REPLICA_SLOTS; n++) {
       const name = `${prefix}#${n}`;
       const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [REPLICA_SLOT_LOCK_CLASS, name]);
       if (rows[0]?.ok === true) {
         this.#replicaId = name;
+        this.#marks.add(name);
         this.#slotLock = client;
         return;
       }
@@ -348,12 +362,13 @@ export class PgMessageLog implements MessageLog {
       await c.query('INSERT INTO attempts (delivery_id, started_at, duration_ms, outcome, status, error) VALUES ($1, $2, $3, $4, $5, $6)', [
         deliveryId, r.startedAt, r.durationMs, r.outcome, r.status ?? null, r.error ?? null,
       ]);
-      // Only while this replica still holds the claim: a claim taken over after its lease is the other replica's now.
+      // Only while this process still holds the claim: a claim taken over after its lease is the other
+      // replica's now, and a NULL claim means the other replica has already finished it.
       const res = await c.query<{ message_id: string }>(
         `UPDATE deliveries SET state = $1, attempts = attempts + $2, next_attempt_at = coalesce($3, next_attempt_at), last_status = $4, last_error = $5,
            updated_at = $6, delivered_at = CASE WHEN $1 = 'delivered' THEN $6 ELSE delivered_at END, claimed_by = NULL, lease_until = NULL
-         WHERE id = $7 AND (claimed_by IS NULL OR claimed_by = $8) RETURNING message_id`,
-        [r.state, r.counted === false ? 0 : 1, r.nextAttemptAt ?? null, r.status ?? null, r.error ?? null, end, deliveryId, this.replicaId],
+         WHERE id = $7 AND claimed_by = ANY($8) RETURNING message_id`,
+        [r.state, r.counted === false ? 0 : 1, r.nextAttemptAt ?? null, r.status ?? null, r.error ?? null, end, deliveryId, [...this.#marks]],
       );
       if (res.rows[0] !== undefined) await c.query(REFRESH_STATUS, [[res.rows[0].message_id]]);
     });
@@ -361,8 +376,8 @@ export class PgMessageLog implements MessageLog {
 
   async release(deliveryId: number, now: number): Promise<void> {
     await this.#run('written', (db) =>
-      db.query("UPDATE deliveries SET state = 'pending', updated_at = $1, claimed_by = NULL, lease_until = NULL WHERE id = $2 AND state = 'inflight' AND claimed_by = $3", [
-        now, deliveryId, this.replicaId,
+      db.query("UPDATE deliveries SET state = 'pending', updated_at = $1, claimed_by = NULL, lease_until = NULL WHERE id = $2 AND state = 'inflight' AND claimed_by = ANY($3)", [
+        now, deliveryId, [...this.#marks],
       ]),
     );
   }

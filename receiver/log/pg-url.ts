@@ -30,6 +30,13 @@ export interface PgStoreUrl {
  * @throws {ConfigError} ERR_CONFIG_SECRET_LITERAL (a literal password), ERR_CONFIG_INVALID naming `path`
  */
 export function parsePgStoreUrl(value: string, path: string, baseDir: string = process.cwd()): PgStoreUrl {
+  const decode = (part: string): string => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw new ConfigError('ERR_CONFIG_INVALID', `${path} has a malformed %-escape`);
+    }
+  };
   const m = /^postgres(?:ql)?:\/\/(.*)$/is.exec(value);
   if (m === null) throw new ConfigError('ERR_CONFIG_INVALID', `${path} is not a postgres:// URL`);
   const rest = m[1]!;
@@ -37,7 +44,7 @@ export function parsePgStoreUrl(value: string, path: string, baseDir: string = p
   if (at < 0) throw new ConfigError('ERR_CONFIG_INVALID', `${path} must name a user: postgres://USER[:env:NAME]@HOST:PORT/DATABASE`);
   const userinfo = rest.slice(0, at);
   const colon = userinfo.indexOf(':');
-  const user = decodeURIComponent(colon < 0 ? userinfo : userinfo.slice(0, colon));
+  const user = decode(colon < 0 ? userinfo : userinfo.slice(0, colon));
   let passwordRef = colon < 0 ? undefined : userinfo.slice(colon + 1);
   if (user === '') throw new ConfigError('ERR_CONFIG_INVALID', `${path} must name a user`);
   if (passwordRef !== undefined) {
@@ -49,7 +56,7 @@ export function parsePgStoreUrl(value: string, path: string, baseDir: string = p
   if (slash < 0) throw new ConfigError('ERR_CONFIG_INVALID', `${path} must name a database: postgres://USER@HOST:PORT/DATABASE`);
   const authority = hostPart.slice(0, slash);
   const [dbPart, queryPart] = hostPart.slice(slash + 1).split('?', 2) as [string, string | undefined];
-  const database = decodeURIComponent(dbPart);
+  const database = decode(dbPart);
   if (database === '') throw new ConfigError('ERR_CONFIG_INVALID', `${path} must name a database`);
   let host = authority;
   let port = DEFAULT_PG_PORT;
@@ -63,7 +70,7 @@ export function parsePgStoreUrl(value: string, path: string, baseDir: string = p
   for (const pair of (queryPart ?? '').split('&').filter((p) => p !== '')) {
     const [k, v = ''] = pair.split('=', 2) as [string, string | undefined];
     if (k !== 'host') throw new ConfigError('ERR_CONFIG_INVALID', `${path}: unknown URL parameter "${k}" (only host=/socket/dir)`);
-    const dir = decodeURIComponent(v);
+    const dir = decode(v);
     if (!isAbsolute(dir)) throw new ConfigError('ERR_CONFIG_INVALID', `${path}: host= must be an absolute socket folder`);
     host = dir;
   }

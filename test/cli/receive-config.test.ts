@@ -66,3 +66,25 @@ for (const [i, c] of cases.entries()) {
     for (const value of Object.values(env)) assert.ok(!r.stderr.includes(value), 'no secret in the line');
   });
 }
+
+test('receive --store with a literal PostgreSQL password (flags, no config file): refused before anything is logged, the password never printed', { timeout: 60_000 }, async () => {
+  const password = 'hunter2-literal-password';
+  const r = await runCli(
+    ['receive', '--identity', join(dir, 'receiver-identity.json'), '--service', 'jenkins-hooks', '--secret', env.DARKHOOK_SECRET, '--store', `postgres://darkhook:${password}@127.0.0.1:1/hooks`],
+    { env, timeoutMs: 30_000 },
+  );
+  assert.equal(r.code, 2, r.stderr);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0]!, /^darkhook: ERR_CONFIG_SECRET_LITERAL: --store holds a literal password/);
+  assert.ok(!r.stderr.includes(password) && !r.stdout.includes(password), 'the password is in no output');
+});
+
+test('receive --store with a malformed %-escape: one coded line, not a crash', { timeout: 60_000 }, async () => {
+  const r = await runCli(
+    ['receive', '--identity', join(dir, 'receiver-identity.json'), '--service', 'jenkins-hooks', '--secret', env.DARKHOOK_SECRET, '--store', 'postgres://dark%zzhook@127.0.0.1/hooks'],
+    { env, timeoutMs: 30_000 },
+  );
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr.trimEnd(), /^darkhook: ERR_CONFIG_INVALID: --store has a malformed %-escape/);
+});

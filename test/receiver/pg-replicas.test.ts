@@ -104,6 +104,16 @@ describe('replicas on one PostgreSQL', { skip: pgSkip }, () => {
     assert.deepEqual([d0.state, d1.state], ['inflight', 'inflight']);
     await survivor!.finishAttempt(taken[0]!.delivery.id, { startedAt: T0 + LEASE_MS, durationMs: 1, outcome: 'delivered', status: 200, state: 'delivered' });
     assert.equal((await survivor!.get(taken[0]!.message.id))!.message.status, 'delivered');
+    // Later still, after the survivor finished (its claim cleared): the old holder's outcome must not
+    // turn 'delivered' back into pending (a second send) or into dead (hiding the delivery).
+    const l1 = taken.find((j) => j.delivery.id === held[0]!.delivery.id)!;
+    assert.equal(l1.message.id, held[0]!.message.id);
+    if (l1 !== taken[0]) await survivor!.finishAttempt(l1.delivery.id, { startedAt: T0 + LEASE_MS, durationMs: 1, outcome: 'delivered', status: 200, state: 'delivered' });
+    await dying!.finishAttempt(held[0]!.delivery.id, { startedAt: T0, durationMs: 1, outcome: 'retry', status: 500, error: 'later', state: 'pending', nextAttemptAt: T0 });
+    await dying!.finishAttempt(held[0]!.delivery.id, { startedAt: T0, durationMs: 1, outcome: 'dead', status: 500, error: 'later', state: 'dead' });
+    const after1 = (await survivor!.get(held[0]!.message.id))!;
+    assert.equal(after1.deliveries[0]!.state, 'delivered');
+    assert.equal(after1.message.status, 'delivered');
   });
 
   it('PostgreSQL down: 503 ERR_RECEIVER_STORE_UNAVAILABLE with Retry-After and nothing stored; back up: 200 by itself', async () => {

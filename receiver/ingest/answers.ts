@@ -12,13 +12,21 @@ export interface Answer {
   readonly retryAfterSeconds?: number;
 }
 
+/** What callers are told of a store failure (the full text, naming the store, is logged). */
+const STORE_ANSWERS: Readonly<Record<string, string>> = {
+  ERR_RECEIVER_STORE_UNAVAILABLE: 'the message store cannot be reached; try again',
+  ERR_RECEIVER_STORE_FAILED: 'the message store failed; try again',
+};
+
 /** A thrown value as the coded error the receiver answers with. */
 export function answerFor(err: unknown): Answer {
   if (err instanceof DarkhookError) {
     const status = (err as { statusCode?: unknown }).statusCode;
     const retry = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
     if (typeof status === 'number') {
-      return { status, code: err.code, message: err.message, fault: status >= 500, ...(typeof retry === 'number' ? { retryAfterSeconds: retry } : {}) };
+      // A store error names the store (host, database, user): that is for the log, not for callers.
+      const message = STORE_ANSWERS[err.code] ?? err.message;
+      return { status, code: err.code, message, fault: status >= 500, ...(typeof retry === 'number' ? { retryAfterSeconds: retry } : {}) };
     }
     return { status: 500, code: err.code, message: err.message, fault: true };
   }

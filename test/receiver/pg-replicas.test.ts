@@ -133,6 +133,7 @@ describe('replicas on one PostgreSQL', { skip: pgSkip }, () => {
         const res = await send(id);
         assert.equal(res.statusCode, 503, res.body);
         assert.equal(res.json().code, 'ERR_RECEIVER_STORE_UNAVAILABLE');
+        assert.doesNotMatch(res.body, /postgres:|127\.0\.0\.1|darkhook@/, 'the answer does not name the store');
         assert.equal(res.headers['retry-after'], '2');
       }
     } finally {

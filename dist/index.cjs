@@ -7623,6 +7623,23 @@ var ControllerClient = class {
     }
   }
   /**
+   * Make the next controller of the cluster current (HA), for a failure the current one answers
+   * rather than one that leaves it unreachable: right after a restart a controller can list every
+   * edge router as offline until the routers have reconnected to it, while the other members see
+   * them online. A `switched` diagnostics event, as for a controller that cannot be reached.
+   * Returns false when the identity knows one controller only.
+   */
+  moveToNext() {
+    if (this.#bases.length < 2) return false;
+    const from = this.#bases[this.#current].origin;
+    this.#current = (this.#current + 1) % this.#bases.length;
+    const to = this.#bases[this.#current];
+    if (this.#session?.kind === "legacy" && this.#sessionAt !== to.href) this.#session = void 0;
+    zitiChannels.controller.publish({ event: "switched", from, to: to.origin });
+    this.#onSwitched?.(from, to.origin);
+    return true;
+  }
+  /**
    * Run `fn` against the current controller; when it cannot be reached, against each other one in
    * turn. The first that answers becomes current (a `switched` diagnostics event).
    * @throws ERR_ZITI_CONTROLLER_UNAVAILABLE naming every controller tried
@@ -8022,13 +8039,20 @@ var ZitiContext = class _ZitiContext {
     const service = await this.sessions.service(serviceName, "Dial");
     await cryptoReady;
     for (let attempt = 0; ; attempt++) {
-      const session = await this.sessions.session(service.id, "Dial");
+      let session;
+      try {
+        session = await this.sessions.session(service.id, "Dial");
+      } catch (err) {
+        if (attempt === 0 && err instanceof ZitiError && err.code === "ERR_ZITI_NO_EDGE_ROUTER" && this.sessions.controller.moveToNext()) continue;
+        throw err;
+      }
       try {
         return await this.#dialOnce(service, session, options);
       } catch (err) {
         if (attempt > 0 || !(err instanceof ZitiError)) throw err;
         if (err.code === "ERR_ZITI_HELLO_REJECTED" || /invalid (api )?session|session not found|token/i.test(err.message)) {
           await this.sessions.renewSessions();
+        } else if (err.code === "ERR_ZITI_NO_EDGE_ROUTER" && this.sessions.controller.moveToNext()) {
         } else if (err.code !== "ERR_ZITI_LINK_CLOSED") {
           throw err;
         }

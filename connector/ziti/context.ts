@@ -83,7 +83,14 @@ export class ZitiContext {
     const service = await this.sessions.service(serviceName, 'Dial');
     await cryptoReady;
     for (let attempt = 0; ; attempt++) {
-      const session = await this.sessions.session(service.id, 'Dial');
+      let session: ServiceSession;
+      try {
+        session = await this.sessions.session(service.id, 'Dial');
+      } catch (err) {
+        // The controller in use sees no online router (HA: just restarted, its routers not back yet): ask the next one.
+        if (attempt === 0 && err instanceof ZitiError && err.code === 'ERR_ZITI_NO_EDGE_ROUTER' && this.sessions.controller.moveToNext()) continue;
+        throw err;
+      }
       try {
         return await this.#dialOnce(service, session, options);
       } catch (err) {
@@ -91,6 +98,8 @@ export class ZitiContext {
         if (attempt > 0 || !(err instanceof ZitiError)) throw err;
         if (err.code === 'ERR_ZITI_HELLO_REJECTED' || /invalid (api )?session|session not found|token/i.test(err.message)) {
           await this.sessions.renewSessions();
+        } else if (err.code === 'ERR_ZITI_NO_EDGE_ROUTER' && this.sessions.controller.moveToNext()) {
+          // As above, seen in the session's router list: its routers all offline by this controller's view.
         } else if (err.code !== 'ERR_ZITI_LINK_CLOSED') {
           throw err;
         }

@@ -275,6 +275,25 @@ export class ControllerClient {
   }
 
   /**
+   * Make the next controller of the cluster current (HA), for a failure the current one answers
+   * rather than one that leaves it unreachable: right after a restart a controller can list every
+   * edge router as offline until the routers have reconnected to it, while the other members see
+   * them online. A `switched` diagnostics event, as for a controller that cannot be reached.
+   * Returns false when the identity knows one controller only.
+   */
+  moveToNext(): boolean {
+    if (this.#bases.length < 2) return false;
+    const from = this.#bases[this.#current]!.origin;
+    this.#current = (this.#current + 1) % this.#bases.length;
+    const to = this.#bases[this.#current]!;
+    // A legacy API session is only valid where it was made (PROTOCOL.md §2.6).
+    if (this.#session?.kind === 'legacy' && this.#sessionAt !== to.href) this.#session = undefined;
+    zitiChannels.controller.publish({ event: 'switched', from, to: to.origin });
+    this.#onSwitched?.(from, to.origin);
+    return true;
+  }
+
+  /**
    * Run `fn` against the current controller; when it cannot be reached, against each other one in
    * turn. The first that answers becomes current (a `switched` diagnostics event).
    * @throws ERR_ZITI_CONTROLLER_UNAVAILABLE naming every controller tried

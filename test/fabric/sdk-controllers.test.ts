@@ -154,6 +154,26 @@ describe('several controllers (ztAPIs)', () => {
     await late.close();
   });
 
+  it('moveToNext: the next controller becomes current (a switched event) and serves the next dial; one controller: false', async () => {
+    const [a, b] = [new Forwarder(Number(new URL(fabric.ctrlUrl).port)), new Forwarder(Number(new URL(fabric.ctrlUrl).port))];
+    forwarders.push(a, b);
+    const [urlA, urlB] = [await a.listen(), await b.listen()];
+    const ctx = new ZitiContext(withControllers(sender, urlA, [urlA, urlB]));
+    contexts.push(ctx);
+    assert.equal(await echo(ctx, 'svc-c', 'at A'), 'at A');
+    events.length = 0;
+    assert.equal(ctx.controller.moveToNext(), true);
+    assert.equal(ctx.controller.baseUrl, urlB);
+    assert.deepEqual(events, [{ event: 'switched', from: new URL(urlA).origin, to: new URL(urlB).origin }]);
+    // Legacy sessions are per controller: the next call logs in at B, and the dial works there.
+    await a.kill();
+    assert.equal(await echo(ctx, 'svc-c', 'at B'), 'at B');
+    assert.equal(ctx.controller.baseUrl, urlB);
+    const single = new ZitiContext(sender);
+    contexts.push(single);
+    assert.equal(single.controller.moveToNext(), false);
+  });
+
   it('auth "auto" picks legacy API sessions on the embedded fabric (it advertises no OIDC_AUTH)', async () => {
     const ctx = new ZitiContext(sender);
     contexts.push(ctx);

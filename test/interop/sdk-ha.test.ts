@@ -155,6 +155,12 @@ describe('SDK against a real three-node OpenZiti HA cluster', { skip: ziti.reaso
     assert.ok(killed !== undefined);
     cluster.startController(killed);
     await cluster.waitConnected(HA_NODES);
+    // A new sender whose own controller is the one just restarted: its routers may not have reconnected
+    // to it yet, so it can list them all offline (ERR_ZITI_NO_EDGE_ROUTER, seen for over 60 s in the
+    // failover bench); the dial then moves to the next controller of the identity's ztAPIs.
+    const first = new ZitiContext({ ...senderId, ztAPI: `${cluster.ctrlUrl(killed)}/edge/client/v1` });
+    contexts.push(first);
+    assert.equal(await eventually(() => echoOnce(first, 'first after the rejoin'), 10_000), 'first after the rejoin');
     // The leader's view: a follower lists members it has no mesh connection to as not connected.
     const members = await cluster.membersSeenBy(await cluster.leader());
     assert.equal(members.length, 3);

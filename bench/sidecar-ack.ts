@@ -7,7 +7,7 @@
  *
  *   npm run build && node build/bench/sidecar-ack.js [--rate 1000] [--connections 50] [--seconds 30] [--phases off,on]
  *                                                    [--sink-concurrency N]   (default: the sink's own default)
- *                                                    [--receiver-node-options '--cpu-prof --cpu-prof-dir=/tmp/prof']
+ *                                                    [--receiver-node-options='--cpu-prof --cpu-prof-dir=/tmp/prof']
  *
  * Latency is measured from each event's scheduled send time to its 2xx, so a connection held up by
  * a slow answer counts the wait of the events queued behind it (no coordinated omission).

@@ -377,3 +377,22 @@ describe('sink worker: batched claims and attempt records', () => {
     assert.equal(r.state('m5').state, 'delivered');
   });
 });
+
+describe('sink worker: queue depth reports', () => {
+  it('the depth is reported at most every 250 ms, not at every poll', async (t) => {
+    const depths: number[] = [];
+    const onQueue = (e: unknown): void => void depths.push((e as { pending: number }).pending);
+    subscribe(SINK_CHANNELS.queue, onQueue);
+    t.after(() => unsubscribe(SINK_CHANNELS.queue, onQueue));
+    const r = await rig(t);
+    const before = depths.length;
+    r.ingest(['m1', 'm2', 'm3', 'm4', 'm5']);
+    await r.advance();
+    assert.equal(r.sink.calls.length, 5, 'five polls, one per finished attempt, at the same instant');
+    assert.equal(depths.length, before, 'reported at start; not again within 250 ms');
+    assert.ok(before >= 1, 'the first poll reported');
+    await r.advance(POLL_MS);
+    assert.equal(depths.length, before + 1, 'the next idle poll, 500 ms on, reports again');
+    assert.equal(depths.at(-1), 0, 'and the depth is current');
+  });
+});

@@ -7,6 +7,7 @@
  *
  *   npm run build && node build/bench/sidecar-ack.js [--rate 1000] [--connections 50] [--seconds 30] [--phases off,on]
  *                                                    [--sink-concurrency N]   (default: the sink's own default)
+ *                                                    [--receiver-node-args='--cpu-prof --cpu-prof-dir=/tmp/prof']
  *
  * Latency is measured from each event's scheduled send time to its 2xx, so a connection held up by
  * a slow answer counts the wait of the events queued behind it (no coordinated omission).
@@ -75,6 +76,8 @@ async function main(): Promise<void> {
       seconds: { type: 'string', default: '30' },
       phases: { type: 'string', default: 'off,on' },
       'sink-concurrency': { type: 'string' },
+      // Node flags of the receiver child only (a CPU profile of it, say; --cpu-prof is refused in NODE_OPTIONS).
+      'receiver-node-args': { type: 'string' },
     },
   });
   const RATE = Number(flags.rate);
@@ -122,7 +125,7 @@ async function main(): Promise<void> {
       });
       const receiver = spawnCli(['--json', '--log-level', 'warn', 'receive', '--config', configFile], {
         DARKHOOK_SECRET: secret, JENKINS_HOOK_SECRET: jenkinsSecret, DARKHOOK_ADMIN_TOKEN: adminToken,
-      });
+      }, flags['receiver-node-args']?.split(' ').filter((a) => a !== '') ?? []);
       const ready = await waitFor(() => /"event":"ready"/.test(receiver.stdout()) || receiver.child.exitCode !== null, 30_000);
       if (!ready || receiver.child.exitCode !== null) throw new Error(`receiver did not start: ${receiver.stderr().slice(-500)}`);
       const admin = /"admin":"([^"]+)"/.exec(receiver.stdout())![1]!;

@@ -123,6 +123,8 @@ export class PgMessageLog implements MessageLog {
   readonly location: string;
   readonly #pool: pg.Pool;
   readonly #leaseMs: number;
+  /** `finishAttempt` calls waiting for this event-loop turn's group commit. */
+  #finishing: { readonly deliveryId: number; readonly r: AttemptResult; resolve(): void; reject(err: unknown): void }[] = [];
   #replicaId: string = randomUUID();
   /** Every claim mark this process has used (its slot name, then a one-off mark if the slot was lost): its late outcomes still count. */
   readonly #marks = new Set<string>([this.#replicaId]);
@@ -356,21 +358,62 @@ export class PgMessageLog implements MessageLog {
     });
   }
 
-  async finishAttempt(deliveryId: number, r: AttemptResult): Promise<void> {
+  /**
+   * Group commit, as on SQLite: the attempts finished in one event-loop turn are recorded in one
+   * transaction (three statements whatever their number, one commit), each call resolving after
+   * it. If the group fails on one bad record, each is retried alone so that only it fails; if the
+   * server is unreachable, every call rejects (the worker writes the outcome again).
+   */
+  finishAttempt(deliveryId: number, r: AttemptResult): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#finishing.push({ deliveryId, r, resolve, reject });
+      if (this.#finishing.length === 1) setImmediate(() => void this.#finishWaiting());
+    });
+  }
+
+  async #finishWaiting(): Promise<void> {
+    const group = this.#finishing;
+    this.#finishing = [];
+    if (group.length > 1) {
+      try {
+        await this.#finishMany(group);
+        for (const w of group) w.resolve();
+        return;
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 'ERR_RECEIVER_STORE_UNAVAILABLE') {
+          for (const w of group) w.reject(err);
+          return;
+        }
+        // Rolled back as a whole: one transaction per record below.
+      }
+    }
+    for (const w of group) {
+      await this.#finishMany([w]).then(w.resolve, w.reject);
+    }
+  }
+
+  async #finishMany(items: readonly { readonly deliveryId: number; readonly r: AttemptResult }[]): Promise<void> {
     await this.#tx('written', async (c) => {
-      const end = r.startedAt + r.durationMs;
-      await c.query('INSERT INTO attempts (delivery_id, started_at, duration_ms, outcome, status, error) VALUES ($1, $2, $3, $4, $5, $6)', [
-        deliveryId, r.startedAt, r.durationMs, r.outcome, r.status ?? null, r.error ?? null,
-      ]);
+      const col = <T>(f: (i: { readonly deliveryId: number; readonly r: AttemptResult }) => T): T[] => items.map(f);
+      await c.query(
+        `INSERT INTO attempts (delivery_id, started_at, duration_ms, outcome, status, error)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::text[], $5::int[], $6::text[])`,
+        [col((i) => i.deliveryId), col((i) => i.r.startedAt), col((i) => i.r.durationMs), col((i) => i.r.outcome), col((i) => i.r.status ?? null), col((i) => i.r.error ?? null)],
+      );
       // Only while this process still holds the claim: a claim taken over after its lease is the other
       // replica's now, and a NULL claim means the other replica has already finished it.
       const res = await c.query<{ message_id: string }>(
-        `UPDATE deliveries SET state = $1, attempts = attempts + $2, next_attempt_at = coalesce($3, next_attempt_at), last_status = $4, last_error = $5,
-           updated_at = $6, delivered_at = CASE WHEN $1 = 'delivered' THEN $6 ELSE delivered_at END, claimed_by = NULL, lease_until = NULL
-         WHERE id = $7 AND claimed_by = ANY($8) RETURNING message_id`,
-        [r.state, r.counted === false ? 0 : 1, r.nextAttemptAt ?? null, r.status ?? null, r.error ?? null, end, deliveryId, [...this.#marks]],
+        `UPDATE deliveries d SET state = u.state, attempts = d.attempts + u.counted, next_attempt_at = coalesce(u.next_at, d.next_attempt_at),
+           last_status = u.status, last_error = u.error, updated_at = u.end_at,
+           delivered_at = CASE WHEN u.state = 'delivered' THEN u.end_at ELSE d.delivered_at END, claimed_by = NULL, lease_until = NULL
+         FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::int[], $6::text[], $7::bigint[]) AS u (id, state, counted, next_at, status, error, end_at)
+         WHERE d.id = u.id AND d.claimed_by = ANY($8) RETURNING d.message_id`,
+        [
+          col((i) => i.deliveryId), col((i) => i.r.state), col((i) => (i.r.counted === false ? 0 : 1)), col((i) => i.r.nextAttemptAt ?? null),
+          col((i) => i.r.status ?? null), col((i) => i.r.error ?? null), col((i) => i.r.startedAt + i.r.durationMs), [...this.#marks],
+        ],
       );
-      if (res.rows[0] !== undefined) await c.query(REFRESH_STATUS, [[res.rows[0].message_id]]);
+      if (res.rows.length > 0) await c.query(REFRESH_STATUS, [[...new Set(res.rows.map((row) => row.message_id))]]);
     });
   }
 
@@ -528,6 +571,8 @@ export class PgMessageLog implements MessageLog {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    // Attempts already finished are recorded (or fail) before the pool ends, not dropped.
+    await this.#finishWaiting();
     this.#closed = true;
     await this.#pool.end();
     await this.#slotLock?.end().catch(() => undefined);

@@ -1,6 +1,6 @@
 /** The SQLite message store behind the async `MessageLog` interface (one file; one receiver process, CLI writes from others). */
 import type { MessageLog, MessageDetail, PurgeResult, ResubmitSelect, AttemptResult } from './message-log.js';
-import { type IngestCall, MessageStore } from './store.js';
+import { type GroupOutcome, MessageStore } from './store.js';
 import type {
   DeliveryJob, DeliveryState, MessageQuery, MessageStatus, MessageSummary, NewStoredMessage, Rejection, RoutedMessage, SinkState, StoredMessage,
 } from './types.js';
@@ -17,8 +17,8 @@ export class SqliteMessageLog implements MessageLog {
   readonly kind = 'sqlite' as const;
   /** The synchronous store underneath (tests and bench/ read it directly). */
   readonly sqlite: MessageStore;
-  /** `ingest` calls waiting for this event-loop turn's group commit. */
-  #waiting: { readonly call: IngestCall; resolve(ids: string[]): void; reject(err: unknown): void }[] = [];
+  /** Writes waiting for this event-loop turn's group commit, in call order. */
+  #waiting: { readonly write: () => unknown; resolve(value: unknown): void; reject(err: unknown): void }[] = [];
 
   constructor(store: MessageStore) {
     this.sqlite = store;
@@ -45,14 +45,21 @@ export class SqliteMessageLog implements MessageLog {
     return this.sqlite.insert(messages, receivedAt);
   }
   /**
-   * Group commit: the calls made in one event-loop turn are committed together at its end (one
-   * `synchronous=FULL` fsync for all, rather than one per request, which bound the sidecar's ack
-   * rate to the disk's fsyncs per second), each resolving with its own result only after that
-   * commit. If the group fails, each call is retried alone, so one bad call fails only itself.
+   * Group commit: the writes of the hot path (`ingest`, `claimDue`, `finishAttempt`, `release`) made
+   * in one event-loop turn are committed together at its end — one `synchronous=FULL` fsync for the
+   * webhooks received, the deliveries claimed and the attempts recorded in that turn, rather than one
+   * per call (which bound the sidecar's ack and forwarding rates to the disk's fsyncs per second, on
+   * the same loop). Each call resolves with its own result only after that commit; each runs in its
+   * own savepoint, so one bad call fails only itself. If the transaction as a whole fails, each call
+   * is retried alone.
    */
   ingest(messages: readonly RoutedMessage[], receivedAt: number = Date.now(), deadlineMs: ReadonlyMap<string, number> = new Map()): Promise<string[]> {
-    return new Promise((resolve, reject) => {
-      this.#waiting.push({ call: { messages, receivedAt, deadlineMs }, resolve, reject });
+    return this.#write(() => this.sqlite.ingest(messages, receivedAt, deadlineMs));
+  }
+
+  #write<T>(write: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#waiting.push({ write, resolve: resolve as (value: unknown) => void, reject });
       if (this.#waiting.length === 1) setImmediate(() => this.#commitWaiting());
     });
   }
@@ -61,20 +68,24 @@ export class SqliteMessageLog implements MessageLog {
     const group = this.#waiting;
     this.#waiting = [];
     if (group.length > 1) {
-      let results: string[][] | undefined;
+      let outcomes: GroupOutcome[] | undefined;
       try {
-        results = this.sqlite.ingestMany(group.map((w) => w.call));
+        outcomes = this.sqlite.group(group.map((w) => w.write));
       } catch {
-        // Nothing of the group was stored: one transaction per call below.
+        // Nothing of the group was committed: one transaction per call below.
       }
-      if (results !== undefined) {
-        group.forEach((w, i) => w.resolve(results[i]!));
+      if (outcomes !== undefined) {
+        group.forEach((w, i) => {
+          const o = outcomes[i]!;
+          if (o.ok) w.resolve(o.value);
+          else w.reject(o.error);
+        });
         return;
       }
     }
     for (const w of group) {
       try {
-        w.resolve(this.sqlite.ingest(w.call.messages, w.call.receivedAt, w.call.deadlineMs));
+        w.resolve(w.write());
       } catch (err) {
         w.reject(err);
       }
@@ -95,14 +106,17 @@ export class SqliteMessageLog implements MessageLog {
   async get(id: string): Promise<MessageDetail | undefined> {
     return this.sqlite.get(id);
   }
-  async claimDue(sink: string, now: number, limit: number): Promise<DeliveryJob[]> {
-    return this.sqlite.claimDue(sink, now, limit);
+  /** Group-committed with the other writes of the turn (see `ingest`): a claim is on disk before its job is handed out. */
+  claimDue(sink: string, now: number, limit: number): Promise<DeliveryJob[]> {
+    return this.#write(() => this.sqlite.claimDue(sink, now, limit));
   }
-  async finishAttempt(deliveryId: number, r: AttemptResult): Promise<void> {
-    this.sqlite.finishAttempt(deliveryId, r);
+  /** Group-committed with the other writes of the turn (see `ingest`). */
+  finishAttempt(deliveryId: number, r: AttemptResult): Promise<void> {
+    return this.#write(() => this.sqlite.finishAttempt(deliveryId, r));
   }
-  async release(deliveryId: number, now: number): Promise<void> {
-    this.sqlite.release(deliveryId, now);
+  /** Group-committed with the other writes of the turn (see `ingest`). */
+  release(deliveryId: number, now: number): Promise<void> {
+    return this.#write(() => this.sqlite.release(deliveryId, now));
   }
   async recoverInflight(now: number): Promise<number> {
     return this.sqlite.recoverInflight(now);

@@ -111,12 +111,8 @@ UPDATE messages SET status = (
   FROM deliveries WHERE message_id = messages.id)
 WHERE id = ?`;
 
-/** The arguments of one `ingest` call, for `ingestMany`. */
-export interface IngestCall {
-  readonly messages: readonly RoutedMessage[];
-  readonly receivedAt: number;
-  readonly deadlineMs: ReadonlyMap<string, number>;
-}
+/** What one write of a `group` came to: its result, or the error it was rolled back with. */
+export type GroupOutcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
 
 /**
  * Messages the receiver accepted, keyed by id, with one delivery per sink of their route. `ingest`
@@ -135,11 +131,14 @@ export class MessageStore {
   readonly #db: Database.Database;
   readonly #sql: StatementCache;
   readonly #ingest: (messages: readonly RoutedMessage[], receivedAt: number, deadlineMs: ReadonlyMap<string, number>) => string[];
+  /** Runs a write; inside an open transaction, a nested better-sqlite3 transaction is a savepoint. */
+  readonly #savepoint: (write: () => unknown) => unknown;
 
   private constructor(path: string, db: Database.Database) {
     this.path = path;
     this.#db = db;
     this.#sql = new StatementCache(db);
+    this.#savepoint = db.transaction((write: () => unknown) => write());
     // RETURNING lists only the rows inserted: ids already stored are left out (first write wins).
     const insertSql = (rows: number): string =>
       `INSERT OR IGNORE INTO messages ${COLUMNS} VALUES ${Array(rows).fill(`(${Array(COLUMN_COUNT).fill('?').join(', ')})`).join(', ')} RETURNING id`;
@@ -230,15 +229,30 @@ export class MessageStore {
   }
 
   /**
-   * Several `ingest` calls in one transaction — one commit, one fsync, for all of them — each
-   * returning what it would have alone, in order (an id in two calls is added by the first).
-   * All or none: when it throws, nothing of any call is stored.
+   * Several writes in one transaction — one commit, one fsync, for all of them — each in its own
+   * savepoint, in order: a write that throws is rolled back alone and its error is returned in its
+   * place, the others commit. Throws (nothing committed) when the transaction as a whole fails:
+   * at the commit, or after an error on which SQLite rolled everything back (disk full, I/O).
+   * A write is any function of this store's (`ingest`, `claimDue`, `finishAttempt`, ...); its
+   * result is only returned once the commit has succeeded.
    *
    * @throws {ReceiverError} ERR_RECEIVER_STORE_FAILED
    */
-  ingestMany(calls: readonly IngestCall[]): string[][] {
-    // #ingest is itself a transaction: nested, it runs as a savepoint of this one.
-    return this.#wrap('written', () => this.#db.transaction(() => calls.map((c) => this.#ingest(c.messages, c.receivedAt, c.deadlineMs)))());
+  group(writes: readonly (() => unknown)[]): GroupOutcome[] {
+    return this.#wrap('written', () =>
+      this.#db.transaction(() =>
+        writes.map((write): GroupOutcome => {
+          try {
+            return { ok: true, value: this.#savepoint(write) };
+          } catch (error) {
+            // SQLite ends the whole transaction on some errors: what ran before is gone too, and a
+            // write after it would commit on its own. The caller retries each write alone.
+            if (!this.#db.inTransaction) throw error;
+            return { ok: false, error };
+          }
+        }),
+      )(),
+    );
   }
 
   /**

@@ -13,6 +13,13 @@ export const DEFAULT_POLL_INTERVAL_MS = 500;
 export { SINK_CHANNELS };
 export type { AttemptEvent, QueueEvent, SinkStateEvent };
 
+/**
+ * Least time between two queue-depth reports of a worker, in milliseconds. The depth is a COUNT
+ * over the sink's pending deliveries; taken at every poll (one per finished attempt under load) it
+ * walked the whole backlog hundreds of times a second on the loop that also acknowledges webhooks.
+ */
+export const QUEUE_REPORT_INTERVAL_MS = 250;
+
 /** How often an attempt's outcome is written again while the store is unreachable, and how far apart (ms). */
 const FINISH_RETRIES = 10;
 const FINISH_RETRY_MS = 500;
@@ -51,6 +58,10 @@ export class SinkWorker {
   readonly #inflight = new Map<number, AbortController>();
   readonly #running = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
+  /** The armed timer has no delay: a wake-up meanwhile need not re-arm it. */
+  #soon = false;
+  /** When the queue depth was last reported (ms, `now()`). */
+  #queueReportedAt = -Infinity;
   /** The poll under way (store calls are async): never two at once; a wake-up meanwhile runs one more. */
   #ticking: Promise<void> | undefined;
   #again = false;
@@ -101,6 +112,7 @@ export class SinkWorker {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    this.#soon = false;
     await this.#ticking;
     for (const controller of this.#inflight.values()) controller.abort();
     await Promise.allSettled([...this.#running]);
@@ -118,8 +130,16 @@ export class SinkWorker {
   }
 
   #schedule(delayMs: number): void {
+    const delay = Math.max(0, Math.min(delayMs, this.#pollMs));
+    // A poll is already due at once (every webhook stored wakes the worker): keep it rather than
+    // re-arming a timer per webhook.
+    if (this.#soon) return;
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#tick(), Math.max(0, Math.min(delayMs, this.#pollMs)));
+    this.#soon = delay === 0;
+    this.#timer = setTimeout(() => {
+      this.#soon = false;
+      this.#tick();
+    }, delay);
   }
 
   #tick(): void {
@@ -182,7 +202,10 @@ export class SinkWorker {
       }
     }
     const nextDueAt = await this.#store.nextDueAt(this.sink.name);
-    if (ch.queue.hasSubscribers) ch.queue.publish({ sink: this.sink.name, inflight: this.#inflight.size, pending: await this.#store.pendingCount(this.sink.name), nextDueAt } satisfies QueueEvent);
+    if (ch.queue.hasSubscribers && now - this.#queueReportedAt >= QUEUE_REPORT_INTERVAL_MS) {
+      this.#queueReportedAt = now;
+      ch.queue.publish({ sink: this.sink.name, inflight: this.#inflight.size, pending: await this.#store.pendingCount(this.sink.name), nextDueAt } satisfies QueueEvent);
+    }
     if (nextDueAt === undefined) return this.#pollMs;
     if (this.#tokens < 1 && this.#config.ratePerSecond !== undefined) return Math.ceil(((1 - this.#tokens) / this.#config.ratePerSecond) * 1000);
     // Every slot is taken (concurrency, or the half-open trial): a finishing attempt looks again, so

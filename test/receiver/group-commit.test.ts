@@ -2,7 +2,8 @@
  * Group commit of the SQLite message log on a real file: `ingest` calls made in one event-loop turn
  * share one transaction, yet each resolves with exactly what it added alone (an id in two calls is
  * the first's), keeps its own receive time, is visible to another connection once resolved, and a
- * bad call fails only itself. Calls pending at close are committed, not dropped.
+ * bad call fails only itself. Calls pending at close are committed, not dropped. The delivery
+ * worker's writes (claims, attempt records, releases) join the same group.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -97,5 +98,78 @@ describe('SQLite message log: group commit', () => {
     } finally {
       reopened.close();
     }
+  });
+
+  it('claims of one turn share its commit yet never hand out a delivery twice, each within its limit', async () => {
+    const path = join(dir, 'claims.db');
+    const log = SqliteMessageLog.open(path);
+    try {
+      await log.ingest(['k1', 'k2', 'k3', 'k4', 'k5'].map((id) => routed(id)), T0);
+      const claims = await Promise.all([log.claimDue('jenkins', T0, 2), log.claimDue('jenkins', T0, 2), log.claimDue('jenkins', T0, 2)]);
+      assert.deepEqual(claims.map((c) => c.length), [2, 2, 1]);
+      const ids = claims.flat().map((j) => j.message.id);
+      assert.deepEqual([...ids].sort(), ['k1', 'k2', 'k3', 'k4', 'k5'], 'each delivery once');
+      assert.equal(claims[0]![0]!.message.body.toString(), '{"id":"k1"}', 'with its message');
+      const other = MessageStore.open(path, { readOnly: true });
+      try {
+        assert.deepEqual(other.deliveryCounts(), { jenkins: { inflight: 5 } }, 'the claims are committed before they resolve');
+      } finally {
+        other.close();
+      }
+    } finally {
+      await log.close();
+    }
+  });
+
+  it('attempts recorded in one turn commit together; one that cannot be recorded fails alone', async () => {
+    const path = join(dir, 'attempts.db');
+    const log = SqliteMessageLog.open(path);
+    try {
+      await log.ingest(['a1', 'a2', 'a3'].map((id) => routed(id)), T0);
+      const jobs = await log.claimDue('jenkins', T0, 3);
+      const result = (state: 'delivered' | 'pending') => ({
+        startedAt: T0 + 1, durationMs: 5, outcome: state === 'delivered' ? 'delivered' : 'retry', status: state === 'delivered' ? 200 : 500,
+        error: state === 'delivered' ? undefined : 'HTTP 500', state, ...(state === 'pending' ? { nextAttemptAt: T0 + 1_000 } : {}),
+      });
+      const settled = await Promise.allSettled([
+        log.finishAttempt(jobs[0]!.delivery.id, result('delivered')),
+        // No such delivery: its attempt row breaks the foreign key, in its own savepoint.
+        log.finishAttempt(999_999, result('delivered')),
+        log.finishAttempt(jobs[1]!.delivery.id, result('pending')),
+        log.release(jobs[2]!.delivery.id, T0 + 2),
+      ]);
+      assert.deepEqual(settled.map((s) => s.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      assert.equal((settled[1] as PromiseRejectedResult).reason.code, 'ERR_RECEIVER_STORE_FAILED');
+      const other = MessageStore.open(path, { readOnly: true });
+      try {
+        const state = (id: string) => {
+          const d = other.get(id)!;
+          return [d.message.status, d.deliveries[0]!.state, d.deliveries[0]!.attempts, d.deliveries[0]!.attemptLog.map((a) => a.outcome)];
+        };
+        assert.deepEqual(state('a1'), ['delivered', 'delivered', 1, ['delivered']]);
+        assert.deepEqual(state('a2'), ['pending', 'pending', 1, ['retry']]);
+        assert.deepEqual(state('a3'), ['pending', 'pending', 0, []], 'released without an attempt');
+      } finally {
+        other.close();
+      }
+    } finally {
+      await log.close();
+    }
+  });
+
+  it('a group whose transaction fails reports no success: every write of it is retried alone and fails', async () => {
+    const log = SqliteMessageLog.open(join(dir, 'closed.db'));
+    await log.ingest([routed('x1')], T0);
+    const [job] = await log.claimDue('jenkins', T0, 1);
+    // The file is gone from under the log (as a store that cannot be written): the group and each retry fail.
+    log.sqlite.close();
+    const settled = await Promise.allSettled([
+      log.finishAttempt(job!.delivery.id, { startedAt: T0, durationMs: 1, outcome: 'delivered', status: 200, state: 'delivered' }),
+      log.ingest([routed('x2')], T0),
+      log.claimDue('jenkins', T0, 1),
+    ]);
+    assert.deepEqual(settled.map((s) => s.status), ['rejected', 'rejected', 'rejected']);
+    for (const s of settled) assert.equal((s as PromiseRejectedResult).reason.code, 'ERR_RECEIVER_STORE_FAILED');
+    await log.close();
   });
 });

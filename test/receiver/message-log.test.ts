@@ -137,6 +137,31 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal((await log.get('b'))!.message.status, 'dead');
     });
 
+    it('attempts finished together are each recorded (one commit for the group); one that cannot be recorded fails alone', async () => {
+      const log = await fresh(kind);
+      await log.ingest([routed('g1'), routed('g2'), routed('g3')], T0);
+      const jobs = await log.claimDue('jenkins', T0, 10);
+      assert.equal(jobs.length, 3);
+      const settled = await Promise.allSettled([
+        log.finishAttempt(jobs[0]!.delivery.id, { startedAt: T0, durationMs: 7, outcome: 'delivered', status: 200, state: 'delivered' }),
+        // No such delivery: its attempt row breaks the foreign key.
+        log.finishAttempt(987_654, { startedAt: T0, durationMs: 1, outcome: 'delivered', status: 200, state: 'delivered' }),
+        log.finishAttempt(jobs[1]!.delivery.id, { startedAt: T0, durationMs: 9, outcome: 'retry', status: 503, error: 'HTTP 503', state: 'pending', nextAttemptAt: T0 + 1_000 }),
+        log.finishAttempt(jobs[2]!.delivery.id, { startedAt: T0, durationMs: 3, outcome: 'failed', status: 400, error: 'HTTP 400', state: 'dead' }),
+      ]);
+      assert.deepEqual(settled.map((x) => x.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      assert.equal((settled[1] as PromiseRejectedResult).reason.code, 'ERR_RECEIVER_STORE_FAILED');
+      const view = async (id: string): Promise<unknown[]> => {
+        const g = (await log.get(id))!;
+        const d = g.deliveries[0]!;
+        return [g.message.status, d.state, d.attempts, d.attemptLog.map((x) => [x.outcome, x.status, x.durationMs])];
+      };
+      assert.deepEqual(await view('g1'), ['delivered', 'delivered', 1, [['delivered', 200, 7]]]);
+      assert.deepEqual(await view('g2'), ['pending', 'pending', 1, [['retry', 503, 9]]]);
+      assert.deepEqual(await view('g3'), ['dead', 'dead', 1, [['failed', 400, 3]]]);
+      assert.deepEqual(await log.deliveryCounts(), { jenkins: { delivered: 1, pending: 1, dead: 1 } });
+    });
+
     it('after a crash, a claim left in flight goes back to pending as a possible duplicate', async () => {
       const log = await fresh(kind);
       await log.ingest([routed('c1'), routed('c2')], T0);

@@ -297,3 +297,102 @@ describe('sink worker', () => {
     assert.deepEqual(await retention.runOnce(), { removed: 0, keptPending: 1, rejections: 0 });
   });
 });
+
+/** A sink whose attempts wait until the test lets them finish; counts how many are open at once. */
+class HeldSink extends ScriptedSink {
+  readonly held: (() => void)[] = [];
+  started = 0;
+  open = 0;
+  mostOpen = 0;
+  override async deliver(message: SinkMessage, context: { attempt: number }): Promise<SinkOutcome> {
+    this.started++;
+    this.open++;
+    this.mostOpen = Math.max(this.mostOpen, this.open);
+    await new Promise<void>((resolve) => this.held.push(resolve));
+    this.open--;
+    return super.deliver(message, context);
+  }
+  /** Let every waiting attempt finish. */
+  releaseAll(): void {
+    for (const go of this.held.splice(0)) go();
+  }
+}
+
+/** The settings `rig` gives its sink, for a second worker on the same store. */
+function baseConfig(name: string): CommonSinkConfig {
+  return {
+    name, type: 'http', url: 'http://127.0.0.1:9/', timeoutMs: 10_000, concurrency: 1, deadlineMs: DAY_MS,
+    retryMinMs: 1_000, retryMaxMs: 600_000, ratePerSecond: undefined, circuitFailures: 100, circuitCooldownMs: 30_000,
+    minSeverity: undefined, headers: {},
+  };
+}
+
+describe('sink worker: batched claims and attempt records', () => {
+  /** A rig whose sink holds every attempt (claims are group-committed with the turn's other writes). */
+  async function heldRig(t: TestContext, over: Partial<CommonSinkConfig>): Promise<Rig & { held: HeldSink }> {
+    const r = await rig(t, over, false);
+    const held = new HeldSink();
+    const worker = new SinkWorker(held, { ...baseConfig(held.name), ...over }, new SqliteMessageLog(r.store), { now: r.clock, random: () => 1, pollIntervalMs: POLL_MS });
+    t.after(() => worker.stop());
+    worker.start();
+    const ingest = (ids: readonly string[]): void => {
+      r.ingest(ids);
+      worker.wake();
+    };
+    return { ...r, worker, ingest, held };
+  }
+
+  it('claims fill the free slots in batches, never more than the concurrency at once; the attempts finished together are all recorded', async (t) => {
+    const r = await heldRig(t, { concurrency: 4 });
+    const ids = Array.from({ length: 10 }, (_, i) => `m${i}`);
+    r.ingest(ids);
+    await r.advance();
+    assert.equal(r.held.open, 4, 'one claim took every free slot');
+    assert.equal(ids.filter((id) => r.state(id).state === 'inflight').length, 4, 'claimed in the store');
+    for (let round = 0; round < 3; round++) {
+      r.held.releaseAll();
+      await r.advance();
+    }
+    assert.equal(r.held.mostOpen, 4);
+    assert.deepEqual(ids.map((id) => r.state(id).state), ids.map(() => 'delivered'), 'each attempt of a batch is recorded');
+    assert.deepEqual(ids.map((id) => r.store.get(id)!.deliveries[0]!.attemptLog.length), ids.map(() => 1), 'once each');
+  });
+
+  it('a batched claim never takes more than the rate allows', async (t) => {
+    const r = await heldRig(t, { concurrency: 10, ratePerSecond: 2 });
+    r.ingest(['m1', 'm2', 'm3', 'm4', 'm5']);
+    await r.advance();
+    assert.equal(r.held.started, 2, 'the bucket holds two starts');
+    r.held.releaseAll();
+    await r.advance(499);
+    assert.equal(r.held.started, 2, 'no token before 500 ms, though the slots are free');
+    await r.advance(1);
+    assert.equal(r.held.started, 3, 'one token per 500 ms');
+    await r.advance(500);
+    assert.equal(r.held.started, 4);
+    await r.advance(500);
+    assert.equal(r.held.started, 5);
+    r.held.releaseAll();
+    await r.advance();
+    assert.equal(r.state('m5').state, 'delivered');
+  });
+});
+
+describe('sink worker: queue depth reports', () => {
+  it('the depth is reported at most every 250 ms, not at every poll', async (t) => {
+    const depths: number[] = [];
+    const onQueue = (e: unknown): void => void depths.push((e as { pending: number }).pending);
+    subscribe(SINK_CHANNELS.queue, onQueue);
+    t.after(() => unsubscribe(SINK_CHANNELS.queue, onQueue));
+    const r = await rig(t);
+    const before = depths.length;
+    r.ingest(['m1', 'm2', 'm3', 'm4', 'm5']);
+    await r.advance();
+    assert.equal(r.sink.calls.length, 5, 'five polls, one per finished attempt, at the same instant');
+    assert.equal(depths.length, before, 'reported at start; not again within 250 ms');
+    assert.ok(before >= 1, 'the first poll reported');
+    await r.advance(POLL_MS);
+    assert.equal(depths.length, before + 1, 'the next idle poll, 500 ms on, reports again');
+    assert.equal(depths.at(-1), 0, 'and the depth is current');
+  });
+});

@@ -4811,7 +4811,7 @@ function asSocket(stream) {
 var DuplexAgent = class extends import_node_http.default.Agent {
   #connect;
   constructor(connect) {
-    super({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 });
+    super({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1, servername: "" });
     this.#connect = connect;
   }
   createConnection(_options, callback) {

@@ -12,6 +12,9 @@ import type { SodiumNative } from 'sodium-native';
  */
 const STOCK_BINDING = "require.addon = require('require-addon')\nmodule.exports = require.addon('.', __filename)\n";
 
+/** The binary's file name in `prebuilds/<platform>-<arch>/`. */
+const PREBUILD_FILE = 'sodium-native.node';
+
 /** How `requireSodiumNative` found the binary: directly (`prebuild`) or through the package's resolver. */
 export type SodiumLoadPath = 'prebuild' | 'package';
 
@@ -28,7 +31,7 @@ export function sodiumPrebuildFor(bindingPath: string): string | undefined {
     return undefined;
   }
   if (source !== STOCK_BINDING) return undefined;
-  const prebuild = join(dirname(bindingPath), 'prebuilds', `${process.platform}-${process.arch}`, 'sodium-native.node');
+  const prebuild = join(dirname(bindingPath), 'prebuilds', `${process.platform}-${process.arch}`, PREBUILD_FILE);
   return existsSync(prebuild) ? prebuild : undefined;
 }
 

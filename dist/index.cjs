@@ -5594,6 +5594,7 @@ var import_node_fs5 = require("node:fs");
 var import_node_module = require("node:module");
 var import_node_path4 = require("node:path");
 var STOCK_BINDING = "require.addon = require('require-addon')\nmodule.exports = require.addon('.', __filename)\n";
+var PREBUILD_FILE = "sodium-native.node";
 var loadedBy;
 function sodiumPrebuildFor(bindingPath) {
   if (process.platform === "linux" && (0, import_node_fs5.existsSync)("/etc/alpine-release")) return void 0;
@@ -5604,7 +5605,7 @@ function sodiumPrebuildFor(bindingPath) {
     return void 0;
   }
   if (source !== STOCK_BINDING) return void 0;
-  const prebuild = (0, import_node_path4.join)((0, import_node_path4.dirname)(bindingPath), "prebuilds", `${process.platform}-${process.arch}`, "sodium-native.node");
+  const prebuild = (0, import_node_path4.join)((0, import_node_path4.dirname)(bindingPath), "prebuilds", `${process.platform}-${process.arch}`, PREBUILD_FILE);
   return (0, import_node_fs5.existsSync)(prebuild) ? prebuild : void 0;
 }
 function localRequire() {
@@ -7368,6 +7369,7 @@ function sub(base, path, query = {}) {
 // connector/ziti/rest.ts
 var import_strict3 = __toESM(require("node:assert/strict"), 1);
 var import_node_https = __toESM(require("node:https"), 1);
+var import_node_tls2 = require("node:tls");
 var DEFAULT_REST_TIMEOUT_MS = 15e3;
 var MAX_REST_RESPONSE_BYTES = 16 * 1024 * 1024;
 function apiErrorOf(res) {
@@ -7377,6 +7379,8 @@ function apiErrorOf(res) {
 var RestClient = class {
   #agent;
   #tls;
+  /** Made on first request, then shared by every socket; null when Node refused the material (see #secureContext). */
+  #context;
   constructor(tls2) {
     this.#tls = tls2;
     this.#agent = new import_node_https.default.Agent({
@@ -7387,6 +7391,22 @@ var RestClient = class {
       key: tls2.key,
       rejectUnauthorized: tls2.pinnedSha256 === void 0
     });
+  }
+  /**
+   * One TLS context for all of this client's sockets: a send opens two or three to the controller at once
+   * (authenticate, then the edge routers and a session in parallel), and each context of its own parses the key
+   * and builds a CA store again, ~1-2 ms apiece. Material Node refuses gives no shared context: each socket
+   * then makes its own from the agent's options and fails there, with the error it always had.
+   */
+  #secureContext() {
+    if (this.#context === void 0) {
+      try {
+        this.#context = (0, import_node_tls2.createSecureContext)({ ca: this.#tls.ca, cert: this.#tls.cert, key: this.#tls.key });
+      } catch {
+        this.#context = null;
+      }
+    }
+    return this.#context ?? void 0;
   }
   /**
    * Send one request and read the whole response.
@@ -7403,7 +7423,9 @@ var RestClient = class {
     return new Promise((resolve3, reject) => {
       const headers = { ...req.headers };
       if (req.body !== void 0) headers["content-length"] = String(Buffer.byteLength(req.body));
-      const r2 = import_node_https.default.request(req.url, { method: req.method, headers, agent: this.#agent, timeout: timeoutMs }, (res) => {
+      const secureContext = this.#secureContext();
+      const options = { method: req.method, headers, agent: this.#agent, timeout: timeoutMs, ...secureContext === void 0 ? {} : { secureContext } };
+      const r2 = import_node_https.default.request(req.url, options, (res) => {
         const pin = this.#tls.pinnedSha256;
         if (pin !== void 0) {
           const peer = res.socket.getPeerX509Certificate();

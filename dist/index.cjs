@@ -5605,8 +5605,15 @@ function sodiumPrebuildFor(bindingPath) {
     return void 0;
   }
   if (source !== STOCK_BINDING) return void 0;
-  const prebuild = (0, import_node_path4.join)((0, import_node_path4.dirname)(bindingPath), "prebuilds", `${process.platform}-${process.arch}`, PREBUILD_FILE);
-  return (0, import_node_fs5.existsSync)(prebuild) ? prebuild : void 0;
+  const hostDir = (0, import_node_path4.join)((0, import_node_path4.dirname)(bindingPath), "prebuilds", `${process.platform}-${process.arch}`);
+  let files;
+  try {
+    files = (0, import_node_fs5.readdirSync)(hostDir);
+  } catch {
+    return void 0;
+  }
+  if (!files.includes(PREBUILD_FILE) || files.some((f2) => f2.startsWith("sodium-native@"))) return void 0;
+  return (0, import_node_path4.join)(hostDir, PREBUILD_FILE);
 }
 function localRequire() {
   return typeof require === "function" ? require : (0, import_node_module.createRequire)(void 0);

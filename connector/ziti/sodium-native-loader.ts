@@ -1,5 +1,5 @@
 /** Loads the optional sodium-native addon quickly: by require(), with its prebuilt binary found directly. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { SodiumNative } from 'sodium-native';
@@ -31,8 +31,16 @@ export function sodiumPrebuildFor(bindingPath: string): string | undefined {
     return undefined;
   }
   if (source !== STOCK_BINDING) return undefined;
-  const prebuild = join(dirname(bindingPath), 'prebuilds', `${process.platform}-${process.arch}`, PREBUILD_FILE);
-  return existsSync(prebuild) ? prebuild : undefined;
+  const hostDir = join(dirname(bindingPath), 'prebuilds', `${process.platform}-${process.arch}`);
+  let files: string[];
+  try {
+    files = readdirSync(hostDir);
+  } catch {
+    return undefined;
+  }
+  // The resolver tries `sodium-native@<version>.node` before the plain name: where one is there, let it choose.
+  if (!files.includes(PREBUILD_FILE) || files.some((f) => f.startsWith('sodium-native@'))) return undefined;
+  return join(hostDir, PREBUILD_FILE);
 }
 
 /**

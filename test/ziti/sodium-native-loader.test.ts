@@ -27,7 +27,7 @@ test('the installed sodium-native loads from the binary its own resolver picks, 
   assert.equal(requireSodiumNative(req), lib, 'a second call returns the loaded module');
 });
 
-test('the binary is found only beside a stock binding.js, and only when it exists', (t) => {
+test('the binary is found only beside a stock binding.js, only when it exists and no versioned binary would be tried first', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'darkhook-sodium-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const binding = join(dir, 'binding.js');
@@ -36,6 +36,10 @@ test('the binary is found only beside a stock binding.js, and only when it exist
   mkdirSync(join(dir, 'prebuilds', HOST), { recursive: true });
   writeFileSync(join(dir, 'prebuilds', HOST, 'sodium-native.node'), '');
   assert.equal(sodiumPrebuildFor(binding), join(dir, 'prebuilds', HOST, 'sodium-native.node'));
+  // bare-addon-resolve tries the versioned name first: with one there, the package's resolver decides.
+  writeFileSync(join(dir, 'prebuilds', HOST, 'sodium-native@5.9.9.node'), '');
+  assert.equal(sodiumPrebuildFor(binding), undefined, 'a versioned binary beside it');
+  rmSync(join(dir, 'prebuilds', HOST, 'sodium-native@5.9.9.node'));
   writeFileSync(binding, `${STOCK}// patched\n`);
   assert.equal(sodiumPrebuildFor(binding), undefined, 'a binding.js that is not the stock one');
   assert.equal(sodiumPrebuildFor(join(dir, 'missing.js')), undefined);

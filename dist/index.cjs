@@ -36,7 +36,7 @@ var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__ge
 
 // node_modules/libsodium/dist/modules-esm/libsodium.mjs
 async function A(A3 = {}) {
-  var I2, g2 = A3, C2 = !!globalThis.window, B2 = !!globalThis.WorkerGlobalScope, Q2 = (globalThis.process?.versions?.node && globalThis.process, import_meta.url);
+  var I2, g2 = A3, C2 = !!globalThis.window, B2 = !!globalThis.WorkerGlobalScope, Q2 = (globalThis.process?.versions?.node && globalThis.process, void 0);
   if (C2 || B2) {
     try {
       new URL(".", Q2).href;
@@ -229,10 +229,9 @@ async function A(A3 = {}) {
     i2 = A4, D2 = I3;
   });
 }
-var import_meta, libsodium_default;
+var libsodium_default;
 var init_libsodium = __esm({
   "node_modules/libsodium/dist/modules-esm/libsodium.mjs"() {
-    import_meta = {};
     libsodium_default = A;
   }
 });
@@ -3495,9 +3494,9 @@ var init_libsodium_wrappers = __esm({
 
 // action/main.ts
 var import_node_crypto10 = require("node:crypto");
-var import_node_fs5 = require("node:fs");
+var import_node_fs6 = require("node:fs");
 var import_node_os3 = require("node:os");
-var import_node_path4 = require("node:path");
+var import_node_path5 = require("node:path");
 
 // core/base64.ts
 var BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -4812,7 +4811,7 @@ function asSocket(stream) {
 var DuplexAgent = class extends import_node_http.default.Agent {
   #connect;
   constructor(connect) {
-    super({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 });
+    super({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1, servername: "" });
     this.#connect = connect;
   }
   createConnection(_options, callback) {
@@ -5589,6 +5588,63 @@ var TAG_MESSAGE = 0;
 
 // connector/ziti/e2e-native.ts
 var import_strict = __toESM(require("node:assert/strict"), 1);
+
+// connector/ziti/sodium-native-loader.ts
+var import_node_fs5 = require("node:fs");
+var import_node_module = require("node:module");
+var import_node_path4 = require("node:path");
+var STOCK_BINDING = "require.addon = require('require-addon')\nmodule.exports = require.addon('.', __filename)\n";
+var PREBUILD_FILE = "sodium-native.node";
+var loadedBy;
+function sodiumPrebuildFor(bindingPath) {
+  if (process.platform === "linux" && (0, import_node_fs5.existsSync)("/etc/alpine-release")) return void 0;
+  let source;
+  try {
+    source = (0, import_node_fs5.readFileSync)(bindingPath, "utf8");
+  } catch {
+    return void 0;
+  }
+  if (source !== STOCK_BINDING) return void 0;
+  const hostDir = (0, import_node_path4.join)((0, import_node_path4.dirname)(bindingPath), "prebuilds", `${process.platform}-${process.arch}`);
+  let files;
+  try {
+    files = (0, import_node_fs5.readdirSync)(hostDir);
+  } catch {
+    return void 0;
+  }
+  if (!files.includes(PREBUILD_FILE) || files.some((f2) => f2.startsWith("sodium-native@"))) return void 0;
+  return (0, import_node_path4.join)(hostDir, PREBUILD_FILE);
+}
+function localRequire() {
+  return typeof require === "function" ? require : (0, import_node_module.createRequire)(void 0);
+}
+function requireSodiumNative(req = localRequire()) {
+  let via = "package";
+  let bindingPath;
+  try {
+    bindingPath = req.resolve("sodium-native/binding.js");
+  } catch {
+  }
+  if (bindingPath !== void 0 && req.cache[bindingPath] === void 0) {
+    const prebuild = sodiumPrebuildFor(bindingPath);
+    if (prebuild !== void 0) {
+      try {
+        const m2 = new import_node_module.Module(bindingPath);
+        m2.filename = bindingPath;
+        m2.exports = req(prebuild);
+        m2.loaded = true;
+        req.cache[bindingPath] = m2;
+        via = "prebuild";
+      } catch {
+      }
+    }
+  }
+  const lib = req("sodium-native");
+  loadedBy ??= via;
+  return lib;
+}
+
+// connector/ziti/e2e-native.ts
 var loading;
 var NativeState = class {
   lib;
@@ -5671,7 +5727,8 @@ function makeBackend(lib) {
   return Object.freeze(backend);
 }
 function loadNativeBackend() {
-  loading ??= import("sodium-native").then(({ default: lib }) => {
+  loading ??= Promise.resolve().then(() => {
+    const lib = requireSodiumNative();
     checkSizes(lib);
     return makeBackend(lib);
   }).catch((cause) => {
@@ -7319,6 +7376,7 @@ function sub(base, path, query = {}) {
 // connector/ziti/rest.ts
 var import_strict3 = __toESM(require("node:assert/strict"), 1);
 var import_node_https = __toESM(require("node:https"), 1);
+var import_node_tls2 = require("node:tls");
 var DEFAULT_REST_TIMEOUT_MS = 15e3;
 var MAX_REST_RESPONSE_BYTES = 16 * 1024 * 1024;
 function apiErrorOf(res) {
@@ -7328,6 +7386,8 @@ function apiErrorOf(res) {
 var RestClient = class {
   #agent;
   #tls;
+  /** Made on first request, then shared by every socket; null when Node refused the material (see #secureContext). */
+  #context;
   constructor(tls2) {
     this.#tls = tls2;
     this.#agent = new import_node_https.default.Agent({
@@ -7338,6 +7398,22 @@ var RestClient = class {
       key: tls2.key,
       rejectUnauthorized: tls2.pinnedSha256 === void 0
     });
+  }
+  /**
+   * One TLS context for all of this client's sockets: a send opens two or three to the controller at once
+   * (authenticate, then the edge routers and a session in parallel), and each context of its own parses the key
+   * and builds a CA store again, ~1-2 ms apiece. Material Node refuses gives no shared context: each socket
+   * then makes its own from the agent's options and fails there, with the error it always had.
+   */
+  #secureContext() {
+    if (this.#context === void 0) {
+      try {
+        this.#context = (0, import_node_tls2.createSecureContext)({ ca: this.#tls.ca, cert: this.#tls.cert, key: this.#tls.key });
+      } catch {
+        this.#context = null;
+      }
+    }
+    return this.#context ?? void 0;
   }
   /**
    * Send one request and read the whole response.
@@ -7354,7 +7430,9 @@ var RestClient = class {
     return new Promise((resolve3, reject) => {
       const headers = { ...req.headers };
       if (req.body !== void 0) headers["content-length"] = String(Buffer.byteLength(req.body));
-      const r2 = import_node_https.default.request(req.url, { method: req.method, headers, agent: this.#agent, timeout: timeoutMs }, (res) => {
+      const secureContext = this.#secureContext();
+      const options = { method: req.method, headers, agent: this.#agent, timeout: timeoutMs, ...secureContext === void 0 ? {} : { secureContext } };
+      const r2 = import_node_https.default.request(req.url, options, (res) => {
         const pin = this.#tls.pinnedSha256;
         if (pin !== void 0) {
           const peer = res.socket.getPeerX509Certificate();
@@ -8191,7 +8269,7 @@ function setOutput(name, value) {
   const file = process.env["GITHUB_OUTPUT"];
   if (!file) return;
   const delimiter = `ghadelimiter_${(0, import_node_crypto10.randomUUID)()}`;
-  (0, import_node_fs5.appendFileSync)(file, `${name}<<${delimiter}
+  (0, import_node_fs6.appendFileSync)(file, `${name}<<${delimiter}
 ${value}
 ${delimiter}
 `, "utf8");
@@ -8214,7 +8292,7 @@ function body() {
   const eventPath = process.env["GITHUB_EVENT_PATH"];
   let raw;
   if (payloadText !== "") raw = Buffer.from(payloadText, "utf8");
-  else if (eventPath) raw = (0, import_node_fs5.readFileSync)(eventPath);
+  else if (eventPath) raw = (0, import_node_fs6.readFileSync)(eventPath);
   else raw = Buffer.from("{}");
   const dataText = input("data");
   if (dataText === "") return raw;
@@ -8246,7 +8324,7 @@ async function run() {
     }
     const event = input("event") || process.env["GITHUB_EVENT_NAME"] || "message";
     const severity = checkSeverity(input("severity") || void 0, 'input "severity"');
-    const outboxPath = (0, import_node_path4.join)(process.env["RUNNER_TEMP"] || (0, import_node_os3.tmpdir)(), `darkhook-outbox-${(0, import_node_crypto10.randomUUID)()}.jsonl`);
+    const outboxPath = (0, import_node_path5.join)(process.env["RUNNER_TEMP"] || (0, import_node_os3.tmpdir)(), `darkhook-outbox-${(0, import_node_crypto10.randomUUID)()}.jsonl`);
     const outbox = FileOutbox.open(outboxPath);
     const sender = createSender({ outbox, connect, secret, path, host: hostFor(service), deadlineMs: Number(deadlineText) * 1e3 });
     try {
@@ -8269,7 +8347,7 @@ async function run() {
       await sender.close();
       const empty = outbox.counts().pending + outbox.counts().parked === 0;
       outbox.close();
-      if (empty) (0, import_node_fs5.rmSync)(outboxPath, { force: true });
+      if (empty) (0, import_node_fs6.rmSync)(outboxPath, { force: true });
     }
   } finally {
     await ziti.close();

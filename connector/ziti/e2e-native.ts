@@ -12,6 +12,7 @@ import {
   type PushStream,
   type SessionKeys,
 } from './e2e-backend.js';
+import { requireSodiumNative } from './sodium-native-loader.js';
 
 let loading: Promise<CryptoBackend> | undefined;
 
@@ -120,14 +121,16 @@ function makeBackend(lib: SodiumNative): CryptoBackend {
 }
 
 /**
- * Loads sodium-native once; a failed load is retried by the next call. The dynamic import keeps the
- * addon optional: the bundled GitHub Action marks it external and runs without it.
- * @throws (rejects) the import's error when the package or its prebuilt binary is missing, or a
+ * Loads sodium-native once (`requireSodiumNative`: by require, its prebuilt binary found directly); a failed
+ * load is retried by the next call. Loaded on first use only, which keeps the addon optional: the bundled
+ * GitHub Action marks it external and runs without it.
+ * @throws (rejects) the require's error when the package or its prebuilt binary is missing, or a
  *   `RangeError` when its sizes differ from the wire format; `e2e.ts` wraps or falls back.
  */
 export function loadNativeBackend(): Promise<CryptoBackend> {
-  loading ??= import('sodium-native')
-    .then(({ default: lib }) => {
+  loading ??= Promise.resolve()
+    .then(() => {
+      const lib = requireSodiumNative();
       checkSizes(lib);
       return makeBackend(lib);
     })

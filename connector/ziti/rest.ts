@@ -1,7 +1,7 @@
 /** A small JSON-over-HTTPS client for the controller's REST API, with mutual TLS and coded errors. */
 import assert from 'node:assert/strict';
 import https from 'node:https';
-import type { TLSSocket } from 'node:tls';
+import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { ZitiError } from '../../core/index.js';
 
 /** Default time a controller request may take before it is abandoned, in milliseconds. */
@@ -61,6 +61,8 @@ export function apiErrorOf(res: RestResponse): ControllerApiError | undefined {
 export class RestClient {
   readonly #agent: https.Agent;
   readonly #tls: RestTls;
+  /** Made on first request, then shared by every socket; null when Node refused the material (see #secureContext). */
+  #context: SecureContext | null | undefined;
 
   constructor(tls: RestTls) {
     this.#tls = tls;
@@ -72,6 +74,23 @@ export class RestClient {
       key: tls.key,
       rejectUnauthorized: tls.pinnedSha256 === undefined,
     });
+  }
+
+  /**
+   * One TLS context for all of this client's sockets: a send opens two or three to the controller at once
+   * (authenticate, then the edge routers and a session in parallel), and each context of its own parses the key
+   * and builds a CA store again, ~1-2 ms apiece. Material Node refuses gives no shared context: each socket
+   * then makes its own from the agent's options and fails there, with the error it always had.
+   */
+  #secureContext(): SecureContext | undefined {
+    if (this.#context === undefined) {
+      try {
+        this.#context = createSecureContext({ ca: this.#tls.ca, cert: this.#tls.cert, key: this.#tls.key });
+      } catch {
+        this.#context = null;
+      }
+    }
+    return this.#context ?? undefined;
   }
 
   /**
@@ -92,7 +111,9 @@ export class RestClient {
     return new Promise<RestResponse>((resolve, reject) => {
       const headers: Record<string, string> = { ...req.headers };
       if (req.body !== undefined) headers['content-length'] = String(Buffer.byteLength(req.body));
-      const r = https.request(req.url, { method: req.method, headers, agent: this.#agent, timeout: timeoutMs }, (res) => {
+      const secureContext = this.#secureContext();
+      const options: https.RequestOptions = { method: req.method, headers, agent: this.#agent, timeout: timeoutMs, ...(secureContext === undefined ? {} : { secureContext }) };
+      const r = https.request(req.url, options, (res) => {
         const pin = this.#tls.pinnedSha256;
         if (pin !== undefined) {
           const peer = (res.socket as TLSSocket).getPeerX509Certificate();

@@ -2,6 +2,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -140,13 +143,17 @@ test('the native backend zeroes its stream states on wipe(), once', async () => 
   assert.throws(() => push.push(Buffer.from('x')), { code: 'ERR_ASSERTION' });
 });
 
-test("'auto' falls back to WebAssembly when sodium-native cannot load, and says why", async () => {
-  // A resolve hook makes `import('sodium-native')` fail as it does when the package is absent.
-  const hook = `export async function resolve(specifier, context, next) {
-    if (specifier === 'sodium-native') throw Object.assign(new Error('blocked by test'), { code: 'ERR_MODULE_NOT_FOUND' });
-    return next(specifier, context);
-  }`;
-  const register = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});`;
+test("'auto' falls back to WebAssembly when sodium-native cannot load, and says why", async (t) => {
+  // A preloaded resolver patch makes `require('sodium-native')` fail as it does when the package is absent.
+  const block = `const Module = require('node:module');
+    const resolve = Module._resolveFilename;
+    Module._resolveFilename = function (request, ...rest) {
+      if (request === 'sodium-native' || request.startsWith('sodium-native/')) throw Object.assign(new Error('blocked by test'), { code: 'MODULE_NOT_FOUND' });
+      return resolve.call(this, request, ...rest);
+    };`;
+  const preload = join(mkdtempSync(join(tmpdir(), 'darkhook-e2e-')), 'block-sodium.cjs');
+  t.after(() => rmSync(dirname(preload), { recursive: true, force: true }));
+  writeFileSync(preload, block);
   const e2e = fileURLToPath(new URL('../../connector/ziti/e2e.js', import.meta.url));
   const script = `
     import { subscribe } from 'node:diagnostics_channel';
@@ -160,15 +167,15 @@ test("'auto' falls back to WebAssembly when sodium-native cannot load, and says 
     const forced = await e2e.ensureCryptoReady({ backend: 'native' }).then(() => 'resolved', (err) => err.code);
     console.log(JSON.stringify({ backend: e2e.cryptoBackendName(), events, roundTrip, forced }));`;
   const { stdout } = await promisify(execFile)(process.execPath, [
-    '--import',
-    `data:text/javascript,${encodeURIComponent(register)}`,
+    '--require',
+    preload,
     '--input-type=module',
     '--eval',
     script,
   ]);
   assert.deepEqual(JSON.parse(stdout), {
     backend: 'wasm',
-    events: [{ event: 'backend', backend: 'wasm', requested: 'auto', nativeError: 'ERR_MODULE_NOT_FOUND' }],
+    events: [{ event: 'backend', backend: 'wasm', requested: 'auto', nativeError: 'MODULE_NOT_FOUND' }],
     roundTrip: 'hi',
     forced: 'ERR_ZITI_E2E_NOT_READY',
   });

@@ -86,8 +86,10 @@ export function httpCall(url: string, init: { method?: string; headers: Record<s
           });
         });
         req.on('error', (err: Error & { code?: string }) => {
-          // A pooled connection the server closed while idle (the keep-alive race): the request never
-          // reached it, so send it once more on a fresh connection, as node:http's docs advise.
+          // A pooled connection reset: most often the server closed it while idle (the keep-alive race)
+          // and the request never reached it, so send it once more on a fresh connection, as node:http's
+          // docs advise. If the server did get it and then reset, this is a second delivery: at-least-once,
+          // as every retry (Jenkins and Jira dedupe by the message id; Slack may post twice).
           if (mayRetry && req.reusedSocket && err.code === 'ECONNRESET' && !signal.aborted) send(false);
           else fail(err);
         });
